@@ -1,0 +1,1 @@
+"""llmcodec.evaluation"""
