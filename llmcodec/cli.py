@@ -13,6 +13,7 @@ import sys
 # Modules that contribute subcommands, imported lazily so `llmcodec --help` stays fast.
 SUBCOMMAND_MODULES = [
     "llmcodec.cli_codec",
+    "llmcodec.cli_data",
 ]
 
 

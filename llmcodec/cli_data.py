@@ -1,0 +1,94 @@
+"""``llmcodec corpus …`` subcommands: build and inspect the offline synthetic speech corpus."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``corpus build`` and ``corpus voices``."""
+    from llmcodec.training.corpus_synthesis import DEFAULT_VALIDATION_SPEAKERS, CorpusConfig
+    from llmcodec.training.corpus_voices import ENGINES
+
+    defaults = CorpusConfig()
+    corpus = subparsers.add_parser("corpus", help="offline synthetic speech corpus (espeak-ng, flite, festival)")
+    sub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION")
+    sub.required = True
+
+    build = sub.add_parser("build", help="synthesize the corpus into OUT_DIR (cached, resumable)")
+    build.add_argument("out_dir", metavar="OUT_DIR")
+    build.add_argument("--utterances-per-voice", type=int, default=defaults.utterances_per_voice,
+                       help="utterances per espeak-ng voice; flite/festival voices get --weight times as many "
+                            f"(default {defaults.utterances_per_voice})")
+    build.add_argument("--seed", type=int, default=defaults.seed)
+    build.add_argument("--workers", type=int, default=1, help="synthesis processes (default 1)")
+    build.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    build.add_argument("--weight", action="append", default=[], metavar="ENGINE=K",
+                       help=f"utterance multiplier per engine (default {defaults.engine_weights})")
+    build.add_argument("--validation-speakers", nargs="+", default=list(DEFAULT_VALIDATION_SPEAKERS),
+                       help="speakers (timbre groups) held out for validation")
+    build.add_argument("--max-voices", type=int, default=None, help="use only N voices, spread over engines")
+    build.set_defaults(func=_cmd_build)
+
+    voices = sub.add_parser("voices", help="list the voices that work on this machine")
+    voices.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    voices.add_argument("--workers", type=int, default=1)
+    voices.set_defaults(func=_cmd_voices)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from llmcodec.training.corpus_synthesis import CorpusConfig, build_corpus
+    from llmcodec.training.corpus_voices import SynthesisError
+
+    cfg = CorpusConfig(
+        utterances_per_voice=args.utterances_per_voice, seed=args.seed, engines=tuple(args.engines),
+        validation_speakers=tuple(args.validation_speakers), max_voices=args.max_voices,
+    )
+    for item in args.weight:
+        engine, _, k = item.partition("=")
+        if engine not in cfg.engine_weights or not k.isdigit():
+            print(f"error: --weight expects ENGINE=K with ENGINE in {list(cfg.engine_weights)}, got {item!r}",
+                  file=sys.stderr)
+            return 2
+        cfg.engine_weights[engine] = int(k)
+    try:
+        report = build_corpus(args.out_dir, cfg, workers=args.workers)
+    except SynthesisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    hours = ", ".join(f"{k} {v:.2f} h" for k, v in sorted(report.hours_of_audio.items()))
+    print(f"{len(report.voices_ok)} voices ({len(report.voices_failed)} failed the probe); "
+          f"{report.written} written, {report.skipped_existing} cached, {len(report.failed)} failed; "
+          f"{hours}; {report.seconds:.1f} s -> {report.out_dir}")
+    for key, err in list(report.failed.items())[:5]:
+        print(f"  failed {key}: {err}", file=sys.stderr)
+    return 0 if report.total else 1
+
+
+def _cmd_voices(args: argparse.Namespace) -> int:
+    from llmcodec.training.corpus_synthesis import working_voices
+    from llmcodec.training.corpus_voices import SynthesisError
+
+    try:
+        ok, failed = working_voices(args.engines, workers=args.workers)
+    except SynthesisError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for v in ok:
+        print(f"{v.key}\t{v.speaker}")
+    if failed:
+        print(json.dumps(failed, indent=1), file=sys.stderr)
+    print(f"{len(ok)} working, {len(failed)} failed", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the corpus subcommands alone (``python -m llmcodec.training.corpus_synthesis build OUT``)."""
+    parser = argparse.ArgumentParser(prog="llmcodec-corpus")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_subcommands(sub)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(["corpus", *argv])
+    return int(args.func(args) or 0)
