@@ -14,6 +14,8 @@ import sys
 SUBCOMMAND_MODULES = [
     "llmcodec.cli_codec",
     "llmcodec.cli_data",
+    "llmcodec.cli_evaluation",
+    "llmcodec.cli_tokenizer",
 ]
 
 

@@ -29,6 +29,13 @@ from .extend import (
     load_extended_tokenizer,
     save_extended_tokenizer,
 )
+from .lm_artifact import (
+    build_lm_artifact,
+    load_audio_embeddings,
+    resize_lm_for_audio_tokens,
+    tiny_random_qwen3,
+    write_audio_embeddings,
+)
 from .mapping import AudioTokenMap
 from .qwen_offline import load_offline_qwen3_tokenizer, offline_qwen3_dir
 
@@ -40,11 +47,16 @@ __all__ = [
     "AudioTokensMeta",
     "ExtensionReport",
     "build_extended_tokenizer",
+    "build_lm_artifact",
     "codec_token",
     "extend_tokenizer",
     "find_codec_like_tokens",
+    "load_audio_embeddings",
     "load_extended_tokenizer",
     "load_offline_qwen3_tokenizer",
     "offline_qwen3_dir",
+    "resize_lm_for_audio_tokens",
     "save_extended_tokenizer",
+    "tiny_random_qwen3",
+    "write_audio_embeddings",
 ]

@@ -216,6 +216,9 @@ def extend_tokenizer(
 
 def atomic_replace_dir(tmp_dir: Path, out_dir: Path, overwrite: bool) -> None:
     """Move a finished `tmp_dir` to `out_dir` (same filesystem), keeping the old one until the swap is done."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_dir, 0o777 & ~umask)  # mkdtemp creates 0700; give the result normal folder permissions
     if out_dir.exists():
         if not overwrite:
             raise FileExistsError(f"{out_dir} already exists (pass overwrite=True / --overwrite to replace it)")
