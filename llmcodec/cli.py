@@ -15,7 +15,6 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_codec",
     "llmcodec.cli_data",
     "llmcodec.cli_evaluation",
-    "llmcodec.cli_tokenizer",
 ]
 
 
