@@ -15,6 +15,7 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_codec",
     "llmcodec.cli_data",
     "llmcodec.cli_evaluation",
+    "llmcodec.cli_tokenizer",
 ]
 
 
