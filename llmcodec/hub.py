@@ -1,0 +1,225 @@
+"""Loading, exporting and publishing LLM-Codec models.
+
+Exported ("Hub-ready") folder layout — one repo serves both the codec and the LM side:
+
+    <repo>/
+      config.json                 LLMCodecConfig, with auto_map for AutoConfig / AutoModel
+      model.safetensors           codec weights
+      preprocessor_config.json    LLMCodecFeatureExtractor, with auto_map for AutoFeatureExtractor
+      configuration_llmcodec.py   remote code (flat, copied by save_pretrained)
+      modeling_llmcodec.py
+      feature_extraction_llmcodec.py
+      README.md                   model card with the metadata block
+      lm/                         optional: Qwen-compatible causal LM + extended tokenizer
+                                  (AutoModelForCausalLM.from_pretrained(repo, subfolder="lm"))
+
+Our own loader always uses the installed classes (`LLMCodecModel.from_pretrained`) and never executes code
+that came with a downloaded repo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from llmcodec.conversion import model_from_reference_checkpoint
+from llmcodec.modeling import LLMCodecConfig, LLMCodecFeatureExtractor, LLMCodecModel
+
+RAW_CHECKPOINT_NAMES = ("llm-codec.pt", "auv.pt")
+LM_SUBFOLDER = "lm"
+
+
+class ModelLoadError(RuntimeError):
+    """A `--model` value could not be resolved to an LLM-Codec model."""
+
+
+def _is_codec_folder(folder: Path) -> bool:
+    config = folder / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return json.loads(config.read_text()).get("model_type") == LLMCodecConfig.model_type
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def _raw_checkpoint_in(folder: Path) -> Path | None:
+    for name in RAW_CHECKPOINT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _load_from_hub(repo_id: str) -> LLMCodecModel:
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import EntryNotFoundError
+    except ImportError as error:  # pragma: no cover - huggingface_hub is a dependency
+        raise ModelLoadError("huggingface_hub is required to load models from the Hub") from error
+    try:
+        config_path = Path(hf_hub_download(repo_id, "config.json"))
+        if _is_codec_folder(config_path.parent):
+            weights = hf_hub_download(repo_id, "model.safetensors")
+            hf_hub_download(repo_id, "preprocessor_config.json")
+            return LLMCodecModel.from_pretrained(Path(weights).parent)
+    except EntryNotFoundError:
+        pass
+    except Exception as error:
+        raise ModelLoadError(f"cannot fetch {repo_id!r} from the Hugging Face Hub: {error}") from error
+    # A repo with a raw reference checkpoint (e.g. voidful/llm-codec, whose root config.json is the Qwen3 LM):
+    # fetch the raw file (cached by huggingface_hub) and convert it in memory.
+    for name in RAW_CHECKPOINT_NAMES:
+        try:
+            raw = hf_hub_download(repo_id, name)
+        except EntryNotFoundError:
+            continue
+        except Exception as error:
+            raise ModelLoadError(f"cannot fetch {repo_id}/{name} from the Hugging Face Hub: {error}") from error
+        return model_from_reference_checkpoint(raw)
+    raise ModelLoadError(f"{repo_id!r} holds neither an LLM-Codec config.json nor one of {RAW_CHECKPOINT_NAMES}")
+
+
+def load_codec(
+    model: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> LLMCodecModel:
+    """Resolves `model` to an `LLMCodecModel` in eval mode.
+
+    `model` may be: an exported folder (config.json of model_type "llmcodec"); a raw reference checkpoint
+    (`llm-codec.pt` / `auv.pt` / any `.pt` state dict); a folder holding such a raw file; or a Hub repo id
+    (exported repo, or a repo with a raw checkpoint, converted in memory).
+    """
+    spec = os.fspath(model)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        loaded = model_from_reference_checkpoint(path)
+    elif path.is_dir():
+        if _is_codec_folder(path):
+            loaded = LLMCodecModel.from_pretrained(path)
+        elif (raw := _raw_checkpoint_in(path)) is not None:
+            loaded = model_from_reference_checkpoint(raw)
+        else:
+            raise ModelLoadError(
+                f"{path} is neither an LLM-Codec folder (config.json with model_type 'llmcodec') nor a folder "
+                f"holding {' or '.join(RAW_CHECKPOINT_NAMES)}"
+            )
+    elif spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        loaded = _load_from_hub(spec)
+    else:
+        raise ModelLoadError(f"{spec!r} is not an existing file or folder, nor a Hub repo id (owner/name)")
+    return loaded.to(device=device, dtype=dtype).eval()
+
+
+def render_model_card(config: LLMCodecConfig, *, source: str | None = None, extra: str = "") -> str:
+    """A model card (README.md) with the Hub metadata block."""
+    lines = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: audio-to-audio",
+        "license: mit",
+        "tags:",
+        "  - audio",
+        "  - speech",
+        "  - neural-codec",
+        "  - audio-tokenizer",
+        "  - llm-codec",
+        "---",
+        "",
+        "# LLM-Codec",
+        "",
+        f"A neural speech codec: {config.sampling_rate // 1000} kHz mono, {config.frame_rate:g} codes/s from one "
+        f"codebook of {config.codebook_size:,} codes (about {config.bitrate:.0f} bps). Its codes appear to an LLM as "
+        f"the added tokens `<CODEC_0>` … `<CODEC_{config.codebook_size - 1}>`.",
+        "",
+    ]
+    if source:
+        lines += [f"Converted from `{source}`.", ""]
+    lines += [
+        "## Usage",
+        "",
+        "```python",
+        "from transformers import AutoFeatureExtractor, AutoModel",
+        "",
+        'model = AutoModel.from_pretrained("PATH_OR_REPO", trust_remote_code=True).eval()',
+        'fe = AutoFeatureExtractor.from_pretrained("PATH_OR_REPO", trust_remote_code=True)',
+        f'inputs = fe(waveform, sampling_rate={config.sampling_rate}, return_tensors="pt")',
+        'codes = model.encode(inputs["input_values"], inputs["padding_mask"])',
+        "audio = model.decode(codes.audio_codes, codes.audio_codes_mask).audio_values",
+        "```",
+        "",
+        "## Architecture",
+        "",
+        f"STFT front end (n_fft {config.n_fft}, hop {config.hop_length}), {config.encoder_num_layers}-layer Conformer "
+        f"encoder (d={config.hidden_size}), factorized cosine VQ ({config.codebook_size} x {config.codebook_dim}), "
+        f"{config.decoder_num_layers}-layer Conformer decoder, iSTFT head.",
+        "",
+        f"If present, the subfolder `{LM_SUBFOLDER}/` holds a Qwen-compatible causal LM with the extended tokenizer: "
+        f'`AutoModelForCausalLM.from_pretrained("PATH_OR_REPO", subfolder="{LM_SUBFOLDER}")`.',
+        "",
+    ]
+    if extra:
+        lines += [extra.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def save_codec_folder(
+    model: LLMCodecModel,
+    out_dir: str | os.PathLike,
+    *,
+    source: str | None = None,
+    card_extra: str = "",
+    overwrite: bool = False,
+) -> Path:
+    """Writes a Hub-ready folder atomically (built in a temporary sibling folder, then renamed into place)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    try:
+        model.save_pretrained(staging)
+        LLMCodecFeatureExtractor(
+            sampling_rate=model.config.sampling_rate, hop_length=model.config.hop_length
+        ).save_pretrained(staging)
+        (staging / "README.md").write_text(render_model_card(model.config, source=source, extra=card_extra))
+        if out_dir.exists():
+            backup = out_dir.with_name(f".{out_dir.name}.old")
+            if backup.exists():
+                shutil.rmtree(backup)
+            out_dir.rename(backup)
+            staging.rename(out_dir)
+            shutil.rmtree(backup)
+        else:
+            staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Uploads an exported folder to the Hub; returns the commit URL."""
+    folder = Path(folder)
+    missing = [name for name in ("config.json", "model.safetensors") if not (folder / name).is_file()]
+    if missing:
+        raise ModelLoadError(f"{folder} is not an exported LLM-Codec folder (missing {', '.join(missing)})")
+    if repo_id.count("/") != 1:
+        raise ValueError(f"repo id must look like 'owner/name', got {repo_id!r}")
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="Upload LLM-Codec")
+    except Exception as error:
+        raise ConnectionError(
+            f"could not upload to the Hugging Face Hub ({type(error).__name__}: {error}). Check the network, "
+            "HF_ENDPOINT and your token (huggingface-cli login or HF_TOKEN)."
+        ) from error
+    return str(getattr(info, "commit_url", info))
