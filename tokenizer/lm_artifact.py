@@ -112,8 +112,12 @@ def resize_lm_for_audio_tokens(
     if meta is None:
         amap = AudioTokenMap.from_tokenizer(tokenizer)
         meta = AudioTokensMeta(amap.prefix, amap.n_codes, amap.first_id)
-    for warning in check_lm_tokenizer_pair(model, tokenizer, meta):
-        logger.warning("%s: audio token ids differ from the released Qwen3 LLM-Codec artifacts", warning)
+    warnings = check_lm_tokenizer_pair(model, tokenizer, meta)
+    if warnings:
+        logger.warning(
+            "LM/tokenizer pair is not Qwen3 (%s): allowed, but token ids differ from the released LLM-Codec "
+            "artifacts", "; ".join(warnings),
+        )
     rows = _embedding_rows(model)
     if vocab_policy == "max":
         target = max(len(tokenizer), rows)
