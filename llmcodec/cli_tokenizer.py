@@ -109,6 +109,12 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
         audio = None
         if args.audio_embeddings:
             audio = load_audio_embeddings(args.audio_embeddings, key=args.audio_embeddings_key)
+            if audio.ndim != 2 or audio.shape[0] != meta.n_audio_tokens:
+                # Checked before loading the LM, which may be large; the hidden size is checked later.
+                raise ValueError(
+                    f"{args.audio_embeddings}: audio embeddings have shape {tuple(audio.shape)}, expected "
+                    f"({meta.n_audio_tokens}, hidden): one row per {meta.prefix}n> token"
+                )
         model = _load_lm(args.base_lm, args.dtype)
         out = build_lm_artifact(
             model, tokenizer, args.out_dir, meta=meta, audio_embeddings=audio,

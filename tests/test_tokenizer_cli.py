@@ -7,7 +7,7 @@ import json
 
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM
 
 from llmcodec import cli, cli_tokenizer
 
@@ -41,7 +41,6 @@ def test_tokenizer_then_lm_build(tmp_path, capsys):
     assert _run(["tokenizer", "build", "--base", "offline", str(tok_dir)]) == 0
     assert "<CODEC_0> = id 151669, len(tokenizer) = 172149" in capsys.readouterr().out
     assert json.loads((tok_dir / "audio_tokens_meta.json").read_text())["first_id"] == 151_669
-    assert len(AutoTokenizer.from_pretrained(tok_dir)) == 172_149
     assert _run(["tokenizer", "build", str(tok_dir)]) == 1  # exists, no --overwrite
     assert "already exists" in capsys.readouterr().err
 
@@ -59,5 +58,5 @@ def test_tokenizer_then_lm_build(tmp_path, capsys):
     save_file({"x": torch.zeros(10, 32)}, str(bad))
     argv[argv.index(str(emb))] = str(bad)
     assert _run(argv + ["--overwrite"]) == 1
-    assert "(20480, 32)" in capsys.readouterr().err
+    assert "shape (10, 32), expected (20480, hidden)" in capsys.readouterr().err
     assert torch.equal(AutoModelForCausalLM.from_pretrained(lm_dir).get_input_embeddings().weight[151_669:], rows)
