@@ -118,7 +118,8 @@ def plan_jobs(voices: Sequence[Voice], cfg: CorpusConfig) -> list[Job]:
             r = random.Random(f"{cfg.seed}|{voice.key}|{i}|prosody")
             rate = round(r.uniform(*cfg.rate_range), 3)
             pitch = round(r.uniform(*cfg.pitch_range), 3) if has_pitch(voice) else None
-            warp = round(r.uniform(*cfg.warp_range), 3)
+            # Quantised to 0.01 so that the warp is a cheap 100*warp:100 resampling (see render).
+            warp = round(r.uniform(*cfg.warp_range), 2)
             gain = round(r.uniform(*cfg.gain_range), 3)
             text = sentence_for(cfg.seed, voice.key, i)
             digest = hashlib.sha1(
@@ -140,10 +141,13 @@ def render(job: Job) -> np.ndarray:
 
     wave, sr = synthesize(job.voice, job.text, rate=job.rate, pitch=job.pitch or 1.0)
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
-    # Reading the samples as if recorded at sr * warp moves pitch and formants by `warp`.
-    src_rate = int(round(sr * job.warp))
-    if src_rate != SAMPLE_RATE:
-        x = AF.resample(x, src_rate, SAMPLE_RATE)
+    if sr != SAMPLE_RATE:
+        x = AF.resample(x, sr, SAMPLE_RATE)
+    # Reading the samples as if recorded at 16 kHz * warp moves pitch and formants by `warp`. The
+    # rates go in as 100*warp : 100, since nearly coprime rates would make a huge sinc kernel.
+    w = int(round(100 * job.warp))
+    if w != 100:
+        x = AF.resample(x, w, 100)
     peak = float(x.abs().max())
     if peak < 1e-4:
         raise RuntimeError(f"{job.voice.key} produced silence for {job.text!r}")

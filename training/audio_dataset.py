@@ -1,0 +1,461 @@
+"""Audio + transcript datasets for codec training.
+
+Sources (all end up as a torch dataset yielding ``{"audio": (T,) float32 at 16 kHz mono, "text": str}``):
+
+* any Hugging Face ``datasets`` dataset with an audio column and a text column, map-style or streaming
+  (``openslr/librispeech_asr``, config ``clean``, is the recipe's default);
+* a dataset saved with ``save_to_disk``;
+* a local folder: the synthetic corpus (``<split>/metadata.jsonl``), any folder with a
+  ``metadata.jsonl``/``metadata.csv`` holding ``file_name`` and a text column, ``*.wav`` (flac, mp3 …)
+  with same-stem ``.txt`` transcripts, or LibriSpeech's ``*.trans.txt`` layout.
+
+Audio is decoded here (soundfile first, torchcodec for what soundfile cannot read), not by
+``datasets``, so that one unreadable file is skipped and counted instead of killing a run.
+Dataset-level problems (empty, missing columns, nothing decodable) raise :class:`DataError` up front.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import logging
+import multiprocessing as mp
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aiff", ".aif")
+
+
+class DataError(ValueError):
+    """A dataset cannot be used for training (raised before training starts)."""
+
+
+class AudioDecodeError(RuntimeError):
+    """One audio item could not be read."""
+
+
+# --------------------------------------------------------------------------------------------- decode
+
+
+def decode_audio(value: Any) -> tuple[torch.Tensor, int]:
+    """Decode one audio cell.
+
+    Accepts a path, raw bytes, a ``datasets`` audio dict (``{"array", "sampling_rate"}`` or
+    ``{"bytes", "path"}``), or a torchcodec ``AudioDecoder``.
+
+    Returns:
+        ``(wave, sample_rate)`` with ``wave`` float32 of shape ``(C, T)``.
+
+    Raises:
+        AudioDecodeError: if the value cannot be decoded or holds no samples.
+    """
+    try:
+        wave, sr = _decode(value)
+    except AudioDecodeError:
+        raise
+    except Exception as e:
+        raise AudioDecodeError(f"cannot decode audio {_describe(value)}: {type(e).__name__}: {e}") from e
+    if wave.numel() == 0:
+        raise AudioDecodeError(f"audio {_describe(value)} has no samples")
+    if not torch.isfinite(wave).all():
+        raise AudioDecodeError(f"audio {_describe(value)} contains NaN or inf")
+    return wave, sr
+
+
+def _decode(value: Any) -> tuple[torch.Tensor, int]:
+    if hasattr(value, "get_all_samples"):  # torchcodec AudioDecoder (datasets >= 4 decoded Audio)
+        s = value.get_all_samples()
+        return s.data.float(), int(s.sample_rate)
+    if isinstance(value, Mapping):
+        if value.get("array") is not None:
+            arr = np.asarray(value["array"], dtype=np.float32)
+            if arr.ndim == 1:
+                arr = arr[None]
+            elif arr.ndim == 2 and arr.shape[0] > arr.shape[1]:
+                arr = arr.T  # (T, C) -> (C, T)
+            return torch.from_numpy(np.ascontiguousarray(arr)), int(value["sampling_rate"])
+        if value.get("bytes"):
+            return _decode_bytes(value["bytes"], value.get("path"))
+        if value.get("path"):
+            return _decode_path(value["path"])
+        raise AudioDecodeError(f"audio dict without array, bytes or path: keys {sorted(value)}")
+    if isinstance(value, (bytes, bytearray)):
+        return _decode_bytes(bytes(value), None)
+    if isinstance(value, (str, os.PathLike)):
+        return _decode_path(os.fspath(value))
+    raise AudioDecodeError(f"unsupported audio value of type {type(value).__name__}")
+
+
+def _decode_path(path: str) -> tuple[torch.Tensor, int]:
+    if not os.path.isfile(path):
+        raise AudioDecodeError(f"audio file not found: {path}")
+    try:
+        x, sr = sf.read(path, dtype="float32", always_2d=True)
+        return torch.from_numpy(x.T.copy()), int(sr)
+    except Exception as sf_error:
+        return _torchcodec(path, sf_error, path)
+
+
+def _decode_bytes(data: bytes, path: str | None) -> tuple[torch.Tensor, int]:
+    try:
+        x, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        return torch.from_numpy(x.T.copy()), int(sr)
+    except Exception as sf_error:
+        return _torchcodec(data, sf_error, path or "<bytes>")
+
+
+def _torchcodec(source: str | bytes, sf_error: Exception, name: str) -> tuple[torch.Tensor, int]:
+    # soundfile has no mp3/m4a/opus-in-mp4 on every libsndfile; torchcodec (FFmpeg) reads them.
+    try:
+        from torchcodec.decoders import AudioDecoder
+
+        s = AudioDecoder(source).get_all_samples()
+        return s.data.float(), int(s.sample_rate)
+    except Exception as tc_error:
+        raise AudioDecodeError(
+            f"cannot decode audio {name}: soundfile: {sf_error}; torchcodec: {type(tc_error).__name__}: {tc_error}"
+        ) from tc_error
+
+
+def to_mono(wave: torch.Tensor, sample_rate: int, target_rate: int = SAMPLE_RATE) -> torch.Tensor:
+    """Average channels and resample.
+
+    Args:
+        wave: ``(C, T)`` or ``(T,)``.
+
+    Returns:
+        float32 ``(T',)`` at ``target_rate``.
+    """
+    x = wave.float()
+    if x.dim() == 2:
+        x = x.mean(dim=0)
+    if sample_rate != target_rate:
+        x = AF.resample(x, sample_rate, target_rate)
+    return x.contiguous()
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return repr(value.get("path") or "<in-memory>")
+    if isinstance(value, (str, os.PathLike)):
+        return repr(os.fspath(value))
+    return f"<{type(value).__name__}>"
+
+
+# --------------------------------------------------------------------------------------------- datasets
+
+
+class _BadFileCounter:
+    """Count of skipped items, shared with DataLoader worker processes."""
+
+    def __init__(self) -> None:
+        self._value = mp.get_context().Value("q", 0)
+
+    def add(self) -> int:
+        with self._value.get_lock():
+            self._value.value += 1
+            return self._value.value
+
+    @property
+    def value(self) -> int:
+        return int(self._value.value)
+
+
+class _SpeechBase:
+    def __init__(self, audio_column: str, text_column: str | None, require_text: bool, sample_rate: int,
+                 max_logged: int = 10) -> None:
+        self.audio_column = audio_column
+        self.text_column = text_column
+        self.require_text = require_text
+        self.sample_rate = sample_rate
+        self.max_logged = max_logged
+        self._bad = _BadFileCounter()
+
+    @property
+    def num_bad_files(self) -> int:
+        """Items skipped because their audio could not be decoded (all worker processes)."""
+        return self._bad.value
+
+    def _check_columns(self, columns: list[str] | None) -> None:
+        if columns is None:
+            return
+        if self.audio_column not in columns:
+            raise DataError(f"audio column {self.audio_column!r} not in dataset columns {columns}")
+        if self.require_text and (self.text_column is None or self.text_column not in columns):
+            raise DataError(
+                f"text column {self.text_column!r} not in dataset columns {columns}; the semantic-alignment "
+                "loss needs transcripts (set the right text column, or require_text=False without SA)"
+            )
+
+    def _example(self, row: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """Decode one row into ``{"audio": (T,), "text": str}``; raises AudioDecodeError."""
+        wave, sr = decode_audio(row[self.audio_column])
+        audio = to_mono(wave, sr, self.sample_rate)
+        text = row.get(self.text_column) if self.text_column else None
+        return {"audio": audio, "text": "" if text is None else str(text)}
+
+    def _skip(self, where: str, err: Exception) -> None:
+        n = self._bad.add()
+        if n <= self.max_logged:
+            logger.warning("skipping unreadable audio (%s, %d so far): %s", where, n, err)
+
+
+def _audio_undecoded(ds: Any, column: str) -> Any:
+    """Ask ``datasets`` for raw bytes/paths instead of decoded audio, so decoding errors reach us."""
+    try:
+        from datasets import Audio
+
+        features = getattr(ds, "features", None)
+        if features is not None and isinstance(features.get(column), Audio):
+            return ds.cast_column(column, Audio(decode=False))
+    except ImportError:  # pragma: no cover - datasets is a dependency
+        pass
+    return ds
+
+
+class SpeechDataset(_SpeechBase, torch.utils.data.Dataset):
+    """Map-style dataset over a ``datasets.Dataset`` (or any sequence of row dicts).
+
+    ``ds[i]`` is ``{"audio": (T,) float32 at sample_rate, "text": str, "index": int}``. An unreadable
+    item is counted (:attr:`num_bad_files`) and replaced by the next readable one, so batches keep
+    their size; ``max_consecutive_failures`` bad items in a row raise, since that means a broken
+    dataset rather than a bad file.
+
+    Raises:
+        DataError: empty dataset, missing audio/text column, or none of the first ``probe`` items decodes.
+    """
+
+    def __init__(self, dataset: Any, audio_column: str = "audio", text_column: str | None = "text",
+                 require_text: bool = True, sample_rate: int = SAMPLE_RATE, probe: int = 4,
+                 max_consecutive_failures: int = 32) -> None:
+        super().__init__(audio_column, text_column, require_text, sample_rate)
+        if len(dataset) == 0:
+            raise DataError("the dataset is empty (0 examples)")
+        self._check_columns(getattr(dataset, "column_names", None) or list(dataset[0].keys()))
+        self.dataset = _audio_undecoded(dataset, audio_column)
+        self.max_consecutive_failures = max_consecutive_failures
+        if probe:
+            _probe_rows(self, (self.dataset[i] for i in range(min(probe, len(self.dataset)))))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        n = len(self.dataset)
+        last: Exception | None = None
+        for attempt in range(self.max_consecutive_failures):
+            i = (index + attempt) % n
+            try:
+                return {**self._example(self.dataset[i], f"item {i}"), "index": i}
+            except AudioDecodeError as e:
+                self._skip(f"item {i}", e)
+                last = e
+        raise DataError(
+            f"{self.max_consecutive_failures} consecutive unreadable audio items from index {index}; "
+            f"last error: {last}"
+        )
+
+
+class IterableSpeechDataset(_SpeechBase, torch.utils.data.IterableDataset):
+    """Streaming counterpart of :class:`SpeechDataset` over a ``datasets.IterableDataset``.
+
+    Unreadable items are skipped and counted. With several DataLoader workers each worker reads its
+    own shards (or every k-th example when the source has fewer shards than workers).
+
+    Raises:
+        DataError: the stream is empty, lacks the audio/text column, or its first items do not decode.
+    """
+
+    def __init__(self, dataset: Any, audio_column: str = "audio", text_column: str | None = "text",
+                 require_text: bool = True, sample_rate: int = SAMPLE_RATE, probe: int = 1) -> None:
+        super().__init__(audio_column, text_column, require_text, sample_rate)
+        self.dataset = _audio_undecoded(dataset, audio_column)
+        self._check_columns(getattr(self.dataset, "column_names", None))
+        if probe:
+            head = list(itertools.islice(iter(self.dataset), probe))
+            if not head:
+                raise DataError("the streaming dataset is empty (no example in the stream)")
+            self._check_columns(list(head[0].keys()))
+            _probe_rows(self, head)
+
+    def _rows(self) -> Iterator[Mapping[str, Any]]:
+        info = torch.utils.data.get_worker_info()
+        if info is None or info.num_workers == 1:
+            return iter(self.dataset)
+        n_shards = getattr(self.dataset, "num_shards", getattr(self.dataset, "n_shards", 1))
+        if n_shards >= info.num_workers and hasattr(self.dataset, "shard"):
+            return iter(self.dataset.shard(num_shards=info.num_workers, index=info.id))
+        return itertools.islice(iter(self.dataset), info.id, None, info.num_workers)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for k, row in enumerate(self._rows()):
+            try:
+                yield self._example(row, f"stream item {k}")
+            except AudioDecodeError as e:
+                self._skip(f"stream item {k}", e)
+
+
+def _probe_rows(ds: _SpeechBase, rows: Any) -> None:
+    """Raise DataError if none of ``rows`` decodes (a broken dataset, not a bad file)."""
+    errors = []
+    for row in rows:
+        try:
+            ds._example(row, "probe")
+            return
+        except AudioDecodeError as e:
+            errors.append(str(e))
+    if errors:
+        raise DataError(f"none of the first {len(errors)} audio items could be decoded; first error: {errors[0]}")
+
+
+# --------------------------------------------------------------------------------------------- local folders
+
+
+def load_local_folder(path: str, split: str | None = None, text_column: str = "text",
+                      require_text: bool = True) -> Any:
+    """A ``datasets.Dataset`` (columns ``audio`` = file path, ``text``, plus metadata) for a folder.
+
+    Looks, in order, for ``path/<split>/metadata.jsonl|csv``, ``path/metadata.jsonl|csv`` (filtered on
+    its ``split`` column when it has one), then audio files under ``path/<split>`` or ``path`` with
+    same-stem ``.txt`` transcripts or LibriSpeech ``*.trans.txt`` files.
+
+    Raises:
+        DataError: the folder does not exist or holds no usable audio.
+    """
+    from datasets import Dataset
+
+    if not os.path.isdir(path):
+        raise DataError(f"data folder not found: {path}")
+    split_dirs = sorted(d for d in os.listdir(path) if _has_metadata(os.path.join(path, d)))
+    if split and split_dirs and split not in split_dirs and not _has_metadata(path):
+        raise DataError(f"split {split!r} not in {path}: it has splits {split_dirs}")
+    root = os.path.join(path, split) if split and os.path.isdir(os.path.join(path, split)) else path
+    rows = _metadata_rows(root, split if root == path else None, text_column)
+    if rows is None:
+        rows = _scan_rows(root, text_column)
+    if require_text:
+        missing = [r["audio"] for r in rows if r.get(text_column) in (None, "")]
+        if missing:
+            logger.warning("%d audio files in %s have no transcript and are left out, e.g. %s",
+                           len(missing), root, missing[0])
+            rows = [r for r in rows if r.get(text_column) not in (None, "")]
+    if not rows:
+        raise DataError(f"no audio files{' with transcripts' if require_text else ''} found in {root}"
+                        + (f" for split {split!r}" if split else ""))
+    columns = sorted({k for r in rows for k in r})
+    return Dataset.from_dict({c: [r.get(c) for r in rows] for c in columns})
+
+
+def _has_metadata(folder: str) -> bool:
+    return any(os.path.isfile(os.path.join(folder, m)) for m in ("metadata.jsonl", "metadata.csv"))
+
+
+def _metadata_rows(root: str, split: str | None, text_column: str) -> list[dict[str, Any]] | None:
+    for name in ("metadata.jsonl", "metadata.csv"):
+        meta = os.path.join(root, name)
+        if not os.path.isfile(meta):
+            continue
+        if name.endswith(".jsonl"):
+            with open(meta, encoding="utf-8") as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        else:
+            with open(meta, encoding="utf-8", newline="") as f:
+                rows = list(csv.DictReader(f))
+        out = []
+        for r in rows:
+            if split is not None and "split" in r and r["split"] != split:
+                continue
+            file_name = r.get("file_name") or r.get("file") or r.get("path")
+            if file_name is None:
+                raise DataError(f"{meta}: rows need a 'file_name' field, got keys {sorted(r)}")
+            out.append({**{k: v for k, v in r.items() if k != "file_name"},
+                        "audio": os.path.join(root, file_name)})
+        return out
+    return None
+
+
+def _scan_rows(root: str, text_column: str) -> list[dict[str, Any]]:
+    librispeech: dict[str, str] = {}
+    audio_files: list[str] = []
+    for dirpath, _, files in os.walk(root):
+        for fn in sorted(files):
+            full = os.path.join(dirpath, fn)
+            if fn.endswith(".trans.txt"):
+                with open(full, encoding="utf-8") as f:
+                    for line in f:
+                        utt, _, text = line.strip().partition(" ")
+                        librispeech[os.path.join(dirpath, utt)] = text
+            elif fn.lower().endswith(AUDIO_EXTENSIONS):
+                audio_files.append(full)
+    rows = []
+    for audio in sorted(audio_files):
+        stem = os.path.splitext(audio)[0]
+        text = librispeech.get(stem)
+        if text is None and os.path.isfile(stem + ".txt"):
+            with open(stem + ".txt", encoding="utf-8") as f:
+                text = f.read().strip()
+        rows.append({"audio": audio, text_column: text})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- entry point
+
+
+def _is_saved_dataset(path: str) -> bool:
+    return any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_info.json", "state.json", "dataset_dict.json"))
+
+
+def load_audio_text_dataset(source: Any, *, name: str | None = None, split: str | None = None,
+                            streaming: bool = False, audio_column: str = "audio",
+                            text_column: str | None = "text", require_text: bool = True,
+                            sample_rate: int = SAMPLE_RATE, probe: int = 4,
+                            **load_kwargs: Any) -> SpeechDataset | IterableSpeechDataset:
+    """Open ``source`` as a dataset of 16 kHz mono ``(T,)`` waveforms with transcripts.
+
+    Args:
+        source: a ``datasets`` ``Dataset``/``IterableDataset``/``DatasetDict``, a local folder (see
+            :func:`load_local_folder`), a ``save_to_disk`` folder, or a Hub id such as
+            ``"openslr/librispeech_asr"``.
+        name, split: dataset config and split (``"clean"``, ``"train.100"`` in the recipe).
+        streaming: stream a Hub dataset instead of downloading it (and wrap a streaming dataset).
+        load_kwargs: passed to ``datasets.load_dataset``.
+
+    Raises:
+        DataError: empty dataset, missing column, unknown split, nothing decodable.
+    """
+    import datasets
+
+    ds = source
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path) and _is_saved_dataset(path):
+            ds = datasets.load_from_disk(path)
+        elif os.path.isdir(path):
+            ds = load_local_folder(path, split, text_column or "text", require_text)
+            if streaming:
+                ds = ds.to_iterable_dataset()
+        elif os.path.isabs(path) or path.startswith((".", "~")) or os.path.isfile(path):
+            # Looks local but is not a folder: say so rather than asking the Hub for it.
+            raise DataError(f"data folder not found: {path} (expected a folder or a Hub dataset id)")
+        else:
+            ds = datasets.load_dataset(path, name, split=split, streaming=streaming, **load_kwargs)
+    if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        if split is None or split not in ds:
+            raise DataError(f"split {split!r} not in dataset splits {list(ds)}")
+        ds = ds[split]
+    kwargs = dict(audio_column=audio_column, text_column=text_column, require_text=require_text,
+                  sample_rate=sample_rate)
+    if isinstance(ds, datasets.IterableDataset):
+        return IterableSpeechDataset(ds, probe=min(probe, 1), **kwargs)
+    return SpeechDataset(ds, probe=probe, **kwargs)
