@@ -104,7 +104,7 @@ def convert_state_dict(
     """Renames reference keys and checks them against `model`; raises `CheckpointMismatchError` listing problems."""
     expected = model.state_dict()
     converted: dict[str, torch.Tensor] = {}
-    unexpected, mismatched = [], []
+    unexpected, mismatched, seen = [], [], set()
     for key, tensor in state.items():
         if key in _WINDOW_KEYS:
             reference_window = torch.hann_window(model.config.n_fft)
@@ -115,11 +115,12 @@ def convert_state_dict(
         if new_key is None or new_key not in expected:
             unexpected.append(key)
             continue
+        seen.add(new_key)
         if tuple(tensor.shape) != tuple(expected[new_key].shape):
             mismatched.append(f"{key}: checkpoint {tuple(tensor.shape)} vs model {tuple(expected[new_key].shape)}")
             continue
         converted[new_key] = tensor
-    missing = sorted(set(expected) - set(converted))
+    missing = sorted(set(expected) - seen)
     if missing or unexpected or mismatched:
         lines = ["checkpoint does not match the LLM-Codec architecture:"]
         for title, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", mismatched)):

@@ -627,7 +627,10 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             right = min(num_frames, end + context_frames)
             # Items whose audio has ended before this window contribute padding only.
             active = (item_frames > start).nonzero().flatten()
-            piece = waveform[active, left * hop : right * hop]
+            # Real audio past the window's last frame (up to the STFT reach) instead of a reflection, and the
+            # item's true end where the window reaches it: the same edge an item gets when encoded whole.
+            reach = (self.config.n_fft - hop) // 2
+            piece = waveform[active, left * hop : min(total, right * hop + reach)]
             piece_lengths = (item_lengths[active] - left * hop).clamp(min=0, max=piece.shape[1])
             sub_partitions = None if partitions is None else [partitions[i] for i in active.tolist()]
             outputs = self._encode_frames(

@@ -1,0 +1,24 @@
+"""Shared pytest setup: the opt-in `slow` marker and a small thread count for the 2-core CI machine."""
+
+import os
+
+import pytest
+import torch
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_configure(config):
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("LLMCODEC_RUN_SLOW") == "1":
+        return
+    skip_slow = pytest.mark.skip(reason="slow check: opt in with --runslow or LLMCODEC_RUN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip_slow)
