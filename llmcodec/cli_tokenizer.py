@@ -1,4 +1,4 @@
-"""``llmcodec tokenizer …`` and ``llmcodec lm …`` subcommands: the extended Qwen3 tokenizer and LM artifact."""
+"""``llmcodec tokenizer …``, ``llmcodec lm …`` and ``llmcodec tokenize-audio``: the LLM side of LLM-Codec."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import argparse
 import sys
 
 TINY_RANDOM = "tiny-random"
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``tokenizer build`` and ``lm build``."""
+    """Register ``tokenizer build``, ``lm build`` and ``tokenize-audio``."""
     tok = subparsers.add_parser("tokenizer", help="the Qwen3 tokenizer extended with <CODEC_0>..<CODEC_20479>")
     tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION")
     tok_sub.required = True
@@ -71,6 +72,38 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     lm_build.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     lm_build.set_defaults(func=_cmd_lm_build)
 
+    ta = subparsers.add_parser(
+        "tokenize-audio",
+        help="audio files or an HF audio dataset -> <CODEC_n> strings (jsonl shards + datasets dataset)",
+        description="Encode audio with the codec and write one jsonl record per item: {id, audio_tokens "
+        "('<CODEC_5><CODEC_17>...'), n_codes, carried columns}. Batched, resumable (finished ids are skipped), "
+        "shardable: --shard-index/--num-shards, or RANK/WORLD_SIZE/LOCAL_RANK from `accelerate launch`, each "
+        "process writing OUT/codes-K-of-N.jsonl. Merge shards into OUT/dataset with --merge.",
+    )
+    ta.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively for audio files)")
+    ta.add_argument("--output-dir", required=True, metavar="OUT")
+    ta.add_argument("--file-list", metavar="TXT", help="text file with one audio path per line")
+    ta.add_argument("--dataset", help="HF dataset: Hub id, or a folder written by save_to_disk")
+    ta.add_argument("--dataset-config", default=None, help="dataset configuration name")
+    ta.add_argument("--split", default="train", help="dataset split (default: train)")
+    ta.add_argument("--audio-column", default="audio", help="dataset audio column (default: audio)")
+    ta.add_argument("--carry-columns", nargs="*", default=None,
+                    help="dataset columns copied into each record (default: every non-audio column)")
+    ta.add_argument("--id-column", default=None, help="dataset column of unique ids (default: the row index)")
+    ta.add_argument("--model", default=None,
+                    help="codec: exported folder, raw llm-codec.pt, or Hub id (default: $LLMCODEC_MODEL, else bundled)")
+    ta.add_argument("--device", default="auto", help="torch device; 'auto' = cuda:LOCAL_RANK if available, else cpu")
+    ta.add_argument("--batch-size", type=int, default=8)
+    ta.add_argument("--codebook-domain", default=None, help="restrict codes to a partition (released model: none)")
+    ta.add_argument("--chunk-seconds", type=float, default=60.0,
+                    help="encode audio longer than this in windows (bounded memory); 0 disables")
+    ta.add_argument("--shard-index", type=int, default=None, help="this process's shard (default: $RANK or 0)")
+    ta.add_argument("--num-shards", type=int, default=None, help="number of shards (default: $WORLD_SIZE or 1)")
+    ta.add_argument("--no-dataset", action="store_true", help="single shard: do not write OUT/dataset at the end")
+    ta.add_argument("--merge", action="store_true", help="only merge the finished shards of OUT into OUT/dataset")
+    ta.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    ta.set_defaults(func=_cmd_tokenize_audio)
+
 
 def _cmd_tokenizer_build(args: argparse.Namespace) -> int:
     from llmcodec.tokenizer.extend import build_extended_tokenizer
@@ -127,3 +160,81 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
     written = "written" if audio is not None else "left at their init"
     print(f"LM with {rows} embedding rows (audio rows {written}) -> {out}")
     return 0
+
+
+def _expand_audio_inputs(inputs: list[str], file_list: str | None) -> list[str]:
+    from pathlib import Path
+
+    paths: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            paths += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            paths.append(item)
+    if file_list:
+        with open(file_list, encoding="utf-8") as handle:
+            paths += [line.strip() for line in handle if line.strip()]
+    return paths
+
+
+def _load_dataset(name: str, config: str | None, split: str):
+    from pathlib import Path
+
+    import datasets
+
+    if Path(name).is_dir() and any((Path(name) / f).is_file() for f in ("dataset_info.json", "dataset_dict.json")):
+        loaded = datasets.load_from_disk(name)
+        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+    return datasets.load_dataset(name, config, split=split)
+
+
+def _cmd_tokenize_audio(args: argparse.Namespace) -> int:
+    import os
+
+    import torch
+
+    from llmcodec.tokenizer.tokenize_audio import DatasetSource, FileSource, merge_to_dataset, tokenize_audio
+
+    out_dir = args.output_dir
+    try:
+        if args.merge:
+            dataset = merge_to_dataset(out_dir, save_to=os.path.join(out_dir, "dataset"))
+            print(f"merged {len(dataset)} records -> {os.path.join(out_dir, 'dataset')}")
+            return 0
+        files = _expand_audio_inputs(args.inputs, args.file_list)
+        if bool(files) == bool(args.dataset):
+            print("error: give audio files/folders (or --file-list) or --dataset, exactly one of them", file=sys.stderr)
+            return 2
+        if args.dataset:
+            source = DatasetSource(_load_dataset(args.dataset, args.dataset_config, args.split), args.audio_column,
+                                   args.carry_columns, args.id_column)
+        else:
+            source = FileSource(files)
+        device = args.device
+        if device == "auto":
+            local_rank = int(os.environ.get("LOCAL_RANK", 0))
+            device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+        from llmcodec.cli_codec import resolve_model_spec
+        from llmcodec.hub import load_codec
+
+        model = load_codec(resolve_model_spec(args.model), device=device)
+        report = tokenize_audio(
+            model, source, out_dir, batch_size=args.batch_size, shard_index=args.shard_index,
+            num_shards=args.num_shards, device=device, codebook_domain=args.codebook_domain,
+            chunk_length_s=args.chunk_seconds if args.chunk_seconds and args.chunk_seconds > 0 else None,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for key, reason in report.failed:
+        print(f"failed: {key}: {reason}", file=sys.stderr)
+    print(f"{report.written} written, {report.skipped} already done, {len(report.failed)} failed -> {report.path}")
+    single = report.path.name.endswith("-of-00001.jsonl")
+    if single and not args.no_dataset and not report.failed:
+        dataset = merge_to_dataset(out_dir, save_to=os.path.join(out_dir, "dataset"))
+        print(f"dataset with {len(dataset)} records -> {os.path.join(out_dir, 'dataset')}")
+    elif not single:
+        print("when every shard has finished: llmcodec tokenize-audio --merge --output-dir " + str(out_dir))
+    return 1 if report.failed else 0
