@@ -19,15 +19,14 @@ import torch
 
 
 def _read_audio(path: Path) -> tuple[torch.Tensor, int]:
-    """Read a file as mono float32 ``(L,)`` at its native rate (channels averaged), via torchcodec.
+    """Read a file as mono float32 ``(L,)`` at its native rate (channels averaged).
 
     The native rate is kept on purpose: Codec-SUPERB computes mel/stft/waveform at the reference's
-    own rate.
+    own rate. Raises ``llmcodec.audio.AudioReadError`` for unreadable files.
     """
-    from torchcodec.decoders import AudioDecoder
+    from llmcodec.audio import load_audio
 
-    samples = AudioDecoder(str(path)).get_all_samples()
-    return samples.data.to(torch.float32).mean(dim=0), int(samples.sample_rate)
+    return load_audio(path, target_sr=None)
 
 
 def _json_ready(value: Any) -> Any:
