@@ -32,7 +32,7 @@ from .corpus_voices import ENGINES, Voice, default_voices, has_pitch, probe_voic
 
 SAMPLE_RATE = 16000
 METADATA_FIELDS = (
-    "file_name", "text", "voice", "speaker", "engine", "rate", "pitch", "warp", "split", "duration",
+    "file_name", "text", "voice", "speaker", "engine", "rate", "pitch", "warp", "noise_db", "split", "duration",
 )
 # Speakers held out for validation by default: ~12% of the espeak-ng variants and one speaker each of
 # flite and festival. Speakers that were never seen in training, under every accent.
@@ -43,7 +43,7 @@ DEFAULT_VALIDATION_SPEAKERS = (
 # The flite and festival voices are few but the closest to natural speech: each gets this many
 # times ``utterances_per_voice`` so that the engines are roughly balanced in hours.
 DEFAULT_ENGINE_WEIGHTS = {"espeak-ng": 1, "flite": 40, "festival": 40}
-_FORMAT_VERSION = 1  # bump when synthesis or post-processing changes, to invalidate cached files
+_FORMAT_VERSION = 2  # bump when synthesis or post-processing changes, to invalidate cached files
 
 
 @dataclass
@@ -56,6 +56,8 @@ class CorpusConfig:
         warp_range: resampling factor applied after synthesis (shifts pitch, formants and tempo together,
             like speed perturbation), giving every voice a spread of pseudo-speakers.
         gain_range: peak level of the written audio.
+        noise_db_range: level of a white noise floor (dB below the peak); synthesizers emit exact digital
+            silence between words, which no microphone does.
     """
 
     utterances_per_voice: int = 4
@@ -67,6 +69,7 @@ class CorpusConfig:
     pitch_range: tuple[float, float] = (0.8, 1.25)
     warp_range: tuple[float, float] = (0.94, 1.06)
     gain_range: tuple[float, float] = (0.3, 0.95)
+    noise_db_range: tuple[float, float] = (-70.0, -50.0)
     max_voices: int | None = None  # keep only the first N catalogued voices (tests, quick runs)
 
 
@@ -82,6 +85,7 @@ class Job:
     pitch: float | None
     warp: float
     gain: float
+    noise_db: float
     rel_path: str
 
 
@@ -121,17 +125,18 @@ def plan_jobs(voices: Sequence[Voice], cfg: CorpusConfig) -> list[Job]:
             # Quantised to 0.01 so that the warp is a cheap 100*warp:100 resampling (see render).
             warp = round(r.uniform(*cfg.warp_range), 2)
             gain = round(r.uniform(*cfg.gain_range), 3)
+            noise_db = round(r.uniform(*cfg.noise_db_range), 1)
             text = sentence_for(cfg.seed, voice.key, i)
             digest = hashlib.sha1(
-                json.dumps([_FORMAT_VERSION, voice.key, text, rate, pitch, warp, gain]).encode()
+                json.dumps([_FORMAT_VERSION, voice.key, text, rate, pitch, warp, gain, noise_db]).encode()
             ).hexdigest()[:10]
             rel = f"{split}/{voice.slug}/{voice.slug}_{i:04d}_{digest}.wav"
-            jobs.append(Job(voice, i, split, text, rate, pitch, warp, gain, rel))
+            jobs.append(Job(voice, i, split, text, rate, pitch, warp, gain, noise_db, rel))
     return jobs
 
 
 def render(job: Job) -> np.ndarray:
-    """Synthesize ``job`` and post-process it: mono, warp, resample to 16 kHz, peak ``gain``.
+    """Synthesize ``job`` and post-process it: mono, 16 kHz, warp, peak ``gain``, noise floor.
 
     Returns:
         float32 samples of shape ``(T,)`` at 16 kHz.
@@ -151,7 +156,10 @@ def render(job: Job) -> np.ndarray:
     peak = float(x.abs().max())
     if peak < 1e-4:
         raise RuntimeError(f"{job.voice.key} produced silence for {job.text!r}")
-    return (x * (job.gain / peak)).numpy().astype(np.float32)
+    x = x * (job.gain / peak)
+    noise_rng = np.random.default_rng(int(hashlib.sha1(job.rel_path.encode()).hexdigest()[:8], 16))
+    noise = noise_rng.standard_normal(x.shape[0]).astype(np.float32) * job.gain * 10 ** (job.noise_db / 20)
+    return np.clip(x.numpy() + noise, -1.0, 1.0).astype(np.float32)
 
 
 def _write_atomic_wav(path: str, x: np.ndarray) -> None:
@@ -284,7 +292,7 @@ def _write_metadata(out_dir: str, jobs: list[Job]) -> dict[str, float]:
             # audiofolder wants file_name relative to the metadata file, which sits in the split folder.
             "file_name": j.rel_path.split("/", 1)[1],
             "text": j.text, "voice": j.voice.key, "speaker": j.voice.speaker,
-            "engine": j.voice.engine, "rate": j.rate, "pitch": j.pitch, "warp": j.warp,
+            "engine": j.voice.engine, "rate": j.rate, "pitch": j.pitch, "warp": j.warp, "noise_db": j.noise_db,
             "split": j.split, "duration": round(duration, 3),
         }
         rows.setdefault(j.split, []).append(json.dumps(row, ensure_ascii=False))
