@@ -60,3 +60,19 @@ def test_tokenizer_then_lm_build(tmp_path, capsys):
     assert _run(argv + ["--overwrite"]) == 1
     assert "shape (10, 32), expected (20480, hidden)" in capsys.readouterr().err
     assert torch.equal(AutoModelForCausalLM.from_pretrained(lm_dir).get_input_embeddings().weight[151_669:], rows)
+
+
+def test_build_from_a_folder_reuses_complete_codec_set(tmp_path, capsys):
+    from conftest_tokenizer import make_tiny_byte_tokenizer
+
+    from llmcodec.tokenizer import extend_tokenizer, save_extended_tokenizer
+
+    tok, report = extend_tokenizer(make_tiny_byte_tokenizer(), n_audio_tokens=20480, warn_non_qwen=False)
+    save_extended_tokenizer(tok, report.meta, tmp_path / "base")
+    assert _run(["tokenizer", "build", "--base", str(tmp_path / "base"), str(tmp_path / "out")]) == 0
+    assert "reused 20480 audio tokens: <CODEC_0> = id 257" in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "audio_tokens_meta.json").read_text())["first_id"] == 257
+    tok.add_tokens(["<AUV_0>"])
+    tok.save_pretrained(tmp_path / "mixed")
+    assert _run(["tokenizer", "build", "--base", str(tmp_path / "mixed"), str(tmp_path / "out2")]) == 1
+    assert "both <CODEC_n> and legacy" in capsys.readouterr().err

@@ -12,6 +12,8 @@ Public API:
     resize_lm_for_audio_tokens(model, tokenizer)  grow embeddings without the shrink pitfall
     build_lm_artifact(model, tokenizer, out_dir)  Hub-ready model + tokenizer folder
     tiny_random_qwen3()             tiny random Qwen3ForCausalLM with Qwen3's vocabulary size (tests)
+    tokenize_audio(model, source, out_dir)  audio (FileSource / DatasetSource) → `<CODEC_n>` jsonl shards
+    merge_to_dataset(out_dir)       all shards → one `datasets.Dataset`
 
 See tokenizer/README.md for usage.
 """
@@ -38,6 +40,7 @@ from .lm_artifact import (
 )
 from .mapping import AudioTokenMap
 from .qwen_offline import load_offline_qwen3_tokenizer, offline_qwen3_dir
+from .tokenize_audio import DatasetSource, FileSource, merge_to_dataset, tokenize_audio
 
 __all__ = [
     "CODEC_PREFIX",
@@ -45,7 +48,9 @@ __all__ = [
     "N_AUDIO_TOKENS",
     "AudioTokenMap",
     "AudioTokensMeta",
+    "DatasetSource",
     "ExtensionReport",
+    "FileSource",
     "build_extended_tokenizer",
     "build_lm_artifact",
     "codec_token",
@@ -54,9 +59,11 @@ __all__ = [
     "load_audio_embeddings",
     "load_extended_tokenizer",
     "load_offline_qwen3_tokenizer",
+    "merge_to_dataset",
     "offline_qwen3_dir",
     "resize_lm_for_audio_tokens",
     "save_extended_tokenizer",
     "tiny_random_qwen3",
+    "tokenize_audio",
     "write_audio_embeddings",
 ]
