@@ -210,3 +210,12 @@ def test_decode_audio_reports_the_problem(tmp_path):
     with pytest.raises(Exception, match="unsupported audio value"):
         decode_audio(12)
     assert math.isclose(float(decode_audio({"array": [0.0, 0.5], "sampling_rate": 8000})[0].max()), 0.5)
+
+
+def test_workers_share_the_bad_file_count_and_split_the_stream(tmp_path):
+    good = [_write(tmp_path / f"g{i}.wav", 0.2) for i in range(5)]
+    ds = Dataset.from_dict({"audio": good + [str(tmp_path / "missing.wav")], "text": list("abcdef")})
+    stream = IterableSpeechDataset(ds.to_iterable_dataset(num_shards=2))
+    loader = torch.utils.data.DataLoader(stream, batch_size=1, num_workers=2, collate_fn=SpeechCollator(SR // 4))
+    assert sorted(t for b in loader for t in b["text"]) == list("abcde")
+    assert stream.num_bad_files == 1  # counted in a worker process, visible here

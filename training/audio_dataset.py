@@ -271,7 +271,8 @@ class IterableSpeechDataset(_SpeechBase, torch.utils.data.IterableDataset):
     """Streaming counterpart of :class:`SpeechDataset` over a ``datasets.IterableDataset``.
 
     Unreadable items are skipped and counted. With several DataLoader workers each worker reads its
-    own shards (or every k-th example when the source has fewer shards than workers).
+    own shards (``datasets`` does this; give the source at least as many shards as workers), or every
+    k-th row of a plain iterable.
 
     Raises:
         DataError: the stream is empty, lacks the audio/text column, or its first items do not decode.
@@ -291,11 +292,9 @@ class IterableSpeechDataset(_SpeechBase, torch.utils.data.IterableDataset):
 
     def _rows(self) -> Iterator[Mapping[str, Any]]:
         info = torch.utils.data.get_worker_info()
-        if info is None or info.num_workers == 1:
+        if info is None or info.num_workers == 1 or isinstance(self.dataset, torch.utils.data.IterableDataset):
+            # A datasets.IterableDataset splits its shards over DataLoader workers by itself.
             return iter(self.dataset)
-        n_shards = getattr(self.dataset, "num_shards", getattr(self.dataset, "n_shards", 1))
-        if n_shards >= info.num_workers and hasattr(self.dataset, "shard"):
-            return iter(self.dataset.shard(num_shards=info.num_workers, index=info.id))
         return itertools.islice(iter(self.dataset), info.id, None, info.num_workers)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
