@@ -113,11 +113,18 @@ def test_non_audio_ids_and_other_errors(amap):
 @pytest.mark.parametrize(
     "text, match",
     [("<CODEC_5> <CODEC_6>", "unexpected ' <CODEC_6>'"), ("<CODEC_05>", "unexpected"), ("hi", "unexpected 'hi'"),
-     ("<CODEC_20480>", "outside"), ("<CODEC_5", "unexpected")],
+     ("<CODEC_20480>", "outside"), ("<CODEC_5", "unexpected"), ("<CODEC_+5>", "unexpected"),
+     ("<CODEC_ 5>", "unexpected"), ("<CODEC_1><CODEC_-1>", "unexpected '<CODEC_-1>'"), ("<CODEC_1>\n", "unexpected")],
 )
 def test_strict_text_errors(amap, text, match):
     with pytest.raises(ValueError, match=match):
         amap.text_to_codes(text)
+
+
+def test_empty_inputs(amap):
+    assert amap.text_to_codes("").shape == (0,)
+    assert amap.codes_to_text([]) == ""
+    assert amap.codes_to_ids(np.zeros(0, dtype=np.int64)).shape == (0,)
 
 
 def test_an_hour_of_codes_is_fast(amap):

@@ -8,6 +8,7 @@ Python lists, numpy arrays or torch tensors of shape (T,) or (B, T); outputs kee
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Literal, Sequence
 
@@ -23,6 +24,30 @@ except ImportError:  # pragma: no cover
 
 def _is_torch(x: Any) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _cpu_torch_via_numpy(method):
+    """Run CPU-tensor calls through numpy on zero-copy views and wrap the results back as tensors.
+
+    Why: on small CPU boxes torch's intra-op thread pool can stall for tens of ms on these tiny elementwise
+    ops when other thread pools (e.g. the tokenizers' rayon pool) are busy; single-threaded numpy does not.
+    """
+
+    def convert(x):
+        return x.numpy() if _is_torch(x) and x.device.type == "cpu" and not x.requires_grad else x
+
+    def wrap(y):
+        if isinstance(y, tuple):
+            return tuple(wrap(v) for v in y)
+        return torch.from_numpy(np.ascontiguousarray(y)) if isinstance(y, np.ndarray) else y
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if not any(_is_torch(a) and a.device.type == "cpu" for a in (*args, *kwargs.values())):
+            return method(self, *args, **kwargs)
+        return wrap(method(self, *(convert(a) for a in args), **{k: convert(v) for k, v in kwargs.items()}))
+
+    return run
 
 
 def _as_int_array(x: Any, what: str):
@@ -99,6 +124,7 @@ class AudioTokenMap:
         return cls(first, n_codes, prefix)
 
     # ---- codes <-> ids -------------------------------------------------------------------------
+    @_cpu_torch_via_numpy
     def check_codes(self, codes: Any):
         """Validate codes (integers in [0, n_codes)); returns the int64 array/tensor."""
         arr, is_t = _as_int_array(codes, "codes")
@@ -107,6 +133,7 @@ class AudioTokenMap:
             raise ValueError(f"codes outside [0, {self.n_codes}): {_first_bad(bad, arr)}")
         return arr
 
+    @_cpu_torch_via_numpy
     def codes_to_ids(self, codes: Any, mask: Any = None, pad_id: int | None = None):
         """Codes (T,) or (B, T) → token ids, same shape and array type (int64).
 
@@ -124,11 +151,13 @@ class AudioTokenMap:
             ids = torch.where(m, ids, pad_id) if is_t else np.where(m, ids, pad_id)
         return ids
 
+    @_cpu_torch_via_numpy
     def is_audio_id(self, ids: Any):
         """Boolean array/tensor: which ids are audio tokens."""
         arr, _ = _as_int_array(ids, "token ids")
         return (arr >= self.first_id) & (arr < self.end_id)
 
+    @_cpu_torch_via_numpy
     def ids_to_codes(
         self, ids: Any, mask: Any = None, invalid: Literal["raise", "drop"] = "raise", pad_code: int = 0
     ):
@@ -159,6 +188,7 @@ class AudioTokenMap:
             codes = torch.where(m, codes, pad_code) if is_t else np.where(m, codes, pad_code)
         return codes
 
+    @_cpu_torch_via_numpy
     def extract_codes(self, ids: Any, mask: Any = None, pad_code: int = 0):
         """Lenient ids → codes: returns `(codes, audio_mask)`; non-audio or masked positions get `pad_code`."""
         arr, is_t = _as_int_array(ids, "token ids")
@@ -197,6 +227,9 @@ class AudioTokenMap:
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
         if invalid == "raise":
+            fast = self._parse_pure(text)
+            if fast is not None:
+                return fast
             end = self._strict_re.match(text).end()
             if end != len(text):
                 raise ValueError(
@@ -211,6 +244,25 @@ class AudioTokenMap:
         if bad.any():
             raise ValueError(f"codes outside [0, {self.n_codes}) in text: {_first_bad(bad, codes)}")
         return codes
+
+    def _parse_pure(self, text: str) -> np.ndarray | None:
+        """Fast path for text made only of audio tokens: split, convert, and verify by re-rendering.
+
+        Returns None when the text is not exactly canonical tokens (the caller then finds the error).
+        """
+        if not text:
+            return np.zeros(0, dtype=np.int64)
+        p = self.prefix
+        if not (text.startswith(p) and text.endswith(">")):
+            return None
+        try:
+            codes = np.array(text[len(p) : -1].split(">" + p), dtype=np.int64)
+        except ValueError:
+            return None
+        if codes.size and (codes.min() < 0 or codes.max() >= self.n_codes):
+            return None
+        # int() accepts "+5", " 5", "05": re-rendering and comparing rejects every non-canonical form.
+        return codes if "".join(self._strings[codes]) == text else None
 
     def texts_to_codes(
         self, texts: Sequence[str], invalid: Literal["raise", "drop"] = "raise", pad_code: int = 0
