@@ -255,6 +255,7 @@ def build_corpus(out_dir: str, cfg: CorpusConfig | None = None, workers: int = 1
     cfg = cfg or CorpusConfig()
     t0 = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
+    _remove_partial_files(out_dir)
     voices, voices_failed = working_voices(cfg.engines, workers, cfg.max_voices)
     if not voices:
         raise RuntimeError(f"no working voice among engines {cfg.engines}: {voices_failed}")
@@ -279,6 +280,14 @@ def build_corpus(out_dir: str, cfg: CorpusConfig | None = None, workers: int = 1
     summary = {"config": asdict(cfg), "report": asdict(report)}
     _write_text_atomic(os.path.join(out_dir, "corpus.json"), json.dumps(summary, indent=2, default=str))
     return report
+
+
+def _remove_partial_files(out_dir: str) -> None:
+    """Delete temporary files left by an interrupted build (they would look like audio to audiofolder)."""
+    for dirpath, _, files in os.walk(out_dir):
+        for fn in files:
+            if ".tmp" in fn:
+                os.remove(os.path.join(dirpath, fn))
 
 
 def _write_metadata(out_dir: str, jobs: list[Job]) -> dict[str, float]:
