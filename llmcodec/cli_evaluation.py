@@ -1,4 +1,5 @@
-"""Evaluation subcommands: ``llmcodec metrics REF DEG``.
+"""Evaluation subcommands: ``llmcodec metrics REF DEG``, ``llmcodec evaluate``, ``llmcodec token-lm``,
+``llmcodec salmon``.
 
 ``metrics`` prints Codec-SUPERB's six metrics for one reference/degraded pair as JSON (failed
 metrics are ``null`` with their reason under ``errors``). The degraded file is resampled to the
@@ -71,8 +72,63 @@ def run_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``llmcodec evaluate``: score the model (and baselines) on a folder or dataset; see evaluation/README.md."""
+    from llmcodec.cli_codec import resolve_model_spec
+    from llmcodec.evaluation.baselines import BASELINE_NAMES
+    from llmcodec.evaluation.evaluate import (
+        EvaluateConfig,
+        MODEL_SYSTEM,
+        dataset_items,
+        evaluate,
+        folder_items,
+        load_hf_dataset,
+    )
+    from llmcodec.evaluation.metrics import MetricOptions
+    from llmcodec.hub import load_codec
+
+    if (args.data is None) == (args.dataset is None):
+        print("error: give exactly one of --data FOLDER or --dataset NAME_OR_PATH", file=sys.stderr)
+        return 2
+    baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip()]
+    unknown = [b for b in baselines if b not in BASELINE_NAMES]
+    if unknown:
+        print(f"error: unknown baseline(s) {unknown}; choose from {', '.join(BASELINE_NAMES)}", file=sys.stderr)
+        return 2
+    try:
+        if args.data is not None:
+            items, source = folder_items(args.data), str(args.data)
+        else:
+            dataset = load_hf_dataset(args.dataset, args.split)
+            items = dataset_items(dataset, args.audio_column, args.domain_column, args.id_column)
+            source = f"{args.dataset}" + (f" [{args.split}]" if args.split else "")
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    spec = resolve_model_spec(args.model)
+    model = load_codec(spec, device=args.device)
+    options = MetricOptions.textbook() if args.textbook else MetricOptions.codec_superb()
+    config = EvaluateConfig(
+        batch_size=args.batch_size,
+        baselines=baselines,
+        num_plots=args.num_plots,
+        metric_options=options,
+        chunk_length_s=args.chunk_seconds if args.chunk_seconds and args.chunk_seconds > 0 else None,
+        device=args.device,
+        limit=args.limit,
+    )
+    summary = evaluate(model, items, args.output, config, model_name=spec, source_name=source)
+    for system, entry in summary["systems"].items():
+        means = {m: entry["overall"][m]["mean"] for m in ("mel", "pesq", "stoi")}
+        shown = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in means.items())
+        print(f"{system}: {entry['ok']} ok, {entry['failed']} failed; {shown}", file=sys.stderr)
+    print(f"report: {Path(args.output) / 'report.md'}", file=sys.stderr)
+    model_entry = summary["systems"].get(MODEL_SYSTEM, {})
+    return 1 if model_entry.get("failed") else 0
+
+
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``metrics`` on the ``llmcodec`` parser."""
+    """Register ``metrics``, ``evaluate``, ``token-lm`` and ``salmon`` on the ``llmcodec`` parser."""
     parser = subparsers.add_parser(
         "metrics",
         help="Codec-SUPERB metrics (mel, stft, waveform, pesq, stoi, f0corr) for one pair, as JSON",
@@ -95,3 +151,29 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="reproduce Codec-SUPERB's failure numbers (PESQ 1.0, STOI 0.0, F0Corr 0.0) instead of null",
     )
     parser.set_defaults(func=run_metrics)
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="score the codec (and classical baselines) on a folder or dataset: rows, summary, plots, report",
+        description=(
+            "Encode/decode every file, compute Codec-SUPERB metrics against the reference, and write "
+            "OUT/rows.jsonl, rows.csv, codes.jsonl, summary.json, plots/*.png and report.md. Resumable: "
+            "rerun the same command to continue; unreadable or too-short files become error rows."
+        ),
+    )
+    evaluate.add_argument("--model", default=None, help="exported folder, raw .pt or Hub id (default: $LLMCODEC_MODEL)")
+    evaluate.add_argument("--data", default=None, help="folder of audio files (recursive; domain = first sub-folder)")
+    evaluate.add_argument("--dataset", default=None, help="HF dataset: a load_from_disk folder or a load_dataset name/path")
+    evaluate.add_argument("--split", default=None, help="dataset split")
+    evaluate.add_argument("--audio-column", default="audio")
+    evaluate.add_argument("--domain-column", default=None, help="column giving each row's domain (e.g. Speech/Audio/Music)")
+    evaluate.add_argument("--id-column", default=None, help="column with unique ids (default: the row index)")
+    evaluate.add_argument("--output", required=True, help="output folder")
+    evaluate.add_argument("--baselines", default="", help="comma list: codec2_700C,codec2_1200,codec2_3200,opus_6kbps")
+    evaluate.add_argument("--batch-size", type=int, default=8)
+    evaluate.add_argument("--num-plots", type=int, default=3, help="spectrogram PNGs for the first N files")
+    evaluate.add_argument("--limit", type=int, default=None, help="only the first N items")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--chunk-seconds", type=float, default=60.0, help="windowed coding above this length; 0 = off")
+    evaluate.add_argument("--textbook", action="store_true", help="textbook metric variants (see `llmcodec metrics`)")
+    evaluate.set_defaults(func=run_evaluate)

@@ -1,0 +1,176 @@
+"""``llmcodec evaluate``: report files, per-domain means, resume, bad files, baselines, datasets."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from codec_testing import tiny_model
+from llmcodec import cli_evaluation
+from llmcodec.evaluation.evaluate import (
+    EvaluateConfig,
+    JsonlLog,
+    codebook_statistics,
+    dataset_items,
+    evaluate,
+    folder_items,
+)
+from llmcodec.hub import save_codec_folder
+
+SR = 16_000
+METRICS = ("mel", "stft", "waveform", "pesq", "stoi", "f0corr")
+
+
+def voiced(seconds: float, f0: float, seed: int, sample_rate: int = SR) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    phase = 2 * np.pi * np.cumsum(f0 + 20 * np.sin(2 * np.pi * 0.9 * t)) / sample_rate
+    envelope = 0.3 + 0.7 * np.sin(2 * np.pi * 2.0 * t) ** 2
+    x = 0.1 * envelope * sum(np.sin(k * phase) / k for k in range(1, 8)) + 0.003 * rng.standard_normal(t.size)
+    return x.astype(np.float32)
+
+
+@pytest.fixture()
+def corpus(tmp_path):
+    """speech/ (2 files, one at 24 kHz), music/ (1 file), a root file and an unreadable one."""
+    root = tmp_path / "data"
+    (root / "speech").mkdir(parents=True)
+    (root / "music").mkdir()
+    sf.write(root / "speech" / "a.wav", voiced(1.0, 120, 0), SR)
+    sf.write(root / "speech" / "b.flac", voiced(1.2, 180, 1, 24_000), 24_000)
+    sf.write(root / "music" / "c.wav", voiced(0.8, 220, 2), SR)
+    sf.write(root / "d.wav", voiced(0.9, 150, 3), SR)
+    (root / "speech" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    return root
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model(seed=0)
+
+
+def read_rows(out):
+    return [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+
+
+def test_evaluate_writes_reports_with_correct_means(corpus, model, tmp_path) -> None:
+    out = tmp_path / "out"
+    items = folder_items(corpus)
+    assert sorted(i.domain for i in items) == ["default", "music", "speech", "speech", "speech"]
+    summary = evaluate(model, items, out, EvaluateConfig(batch_size=2, num_plots=2, progress=False))
+
+    for name in ("rows.jsonl", "rows.csv", "codes.jsonl", "summary.json", "report.md"):
+        assert (out / name).is_file(), name
+    assert json.loads((out / "summary.json").read_text()) == json.loads(json.dumps(summary))
+    rows = read_rows(out)
+    assert len(rows) == 5
+    broken = [r for r in rows if r["id"].endswith("broken.wav")]
+    assert len(broken) == 1 and broken[0]["status"] == "error" and broken[0]["error"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 4
+
+    entry = summary["systems"]["llmcodec"]
+    assert (entry["files"], entry["ok"], entry["failed"]) == (5, 4, 1)
+    assert list(entry["failures"]) == ["speech/broken.wav"]
+    # Per-domain and overall means equal hand-computed means over the rows.
+    for metric in ("mel", "stft", "waveform"):
+        speech = [r[metric] for r in ok if r["domain"] == "speech"]
+        assert len(speech) == 2
+        assert entry["domains"]["speech"][metric]["mean"] == pytest.approx(sum(speech) / 2)
+        assert entry["domains"]["speech"][metric]["count"] == 2
+        assert entry["overall"][metric]["mean"] == pytest.approx(sum(r[metric] for r in ok) / 4)
+    assert entry["domains"]["speech"]["files"] == 3
+    # The 24 kHz file is scored at its native rate.
+    assert next(r for r in ok if r["id"] == "speech/b.flac")["sample_rate"] == 24_000
+
+    # Codes and rates: 16 kHz / 320 hop -> floor(L / 320) codes per file.
+    codes = {c["id"]: c["codes"] for c in map(json.loads, (out / "codes.jsonl").read_text().splitlines())}
+    assert len(codes["speech/a.wav"]) == SR // 320
+    assert entry["bitrate_bps"] == pytest.approx(50 * math.log2(256))
+    total_codes = sum(r["n_codes"] for r in ok)
+    assert entry["token_rate_hz"] == pytest.approx(total_codes / sum(r["duration_s"] for r in ok))
+    assert 49 < entry["token_rate_hz"] <= 50
+    assert entry["codebook"]["n_codes"] == total_codes
+    assert entry["codebook"]["used_codes"] == len({c for v in codes.values() for c in v})
+    assert entry["rtf_encode"] > 0 and entry["rtf_decode"] > 0
+
+    with open(out / "rows.csv", newline="") as handle:
+        csv_rows = list(csv.DictReader(handle))
+    assert len(csv_rows) == 5 and float(csv_rows[0]["mel"]) == pytest.approx(rows[0]["mel"])
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    report = (out / "report.md").read_text()
+    assert "| llmcodec |" in report and f"](plots/{pngs[0].name})" in report and "broken.wav" in report
+
+
+def test_evaluate_resumes_and_drops_torn_line(corpus, model, tmp_path) -> None:
+    out = tmp_path / "out"
+    items = folder_items(corpus)
+    evaluate(model, items[:2], out, EvaluateConfig(batch_size=1, num_plots=0, progress=False))
+    assert len(read_rows(out)) == 2
+    with open(out / "rows.jsonl", "a") as handle:  # an interrupted append
+        handle.write('{"system": "llmcodec", "id": "x", "dom')
+    calls: list[str] = []
+    wrapped = [type(i)(i.id, i.domain, (lambda i=i: (calls.append(i.id), i.load())[1])) for i in items]
+    summary = evaluate(model, wrapped, out, EvaluateConfig(batch_size=2, num_plots=0, progress=False))
+    assert sorted(calls) == sorted(i.id for i in items[2:])  # the first two files were not read again
+    rows = read_rows(out)
+    assert len(rows) == 5 and len({r["id"] for r in rows}) == 5
+    assert summary["systems"]["llmcodec"]["files"] == 5
+
+
+def test_jsonl_log_roundtrip_with_nan(tmp_path) -> None:
+    log = JsonlLog(tmp_path / "x.jsonl")
+    log.append([{"a": float("nan"), "b": 1.5}])
+    assert log.read() == [{"a": None, "b": 1.5}]
+
+
+def test_codebook_statistics() -> None:
+    stats = codebook_statistics([[0, 1, 2, 3], [0, 1, 2, 3]], codebook_size=16)
+    assert stats["used_codes"] == 4 and stats["usage"] == 0.25
+    assert stats["entropy_bits"] == pytest.approx(2.0) and stats["normalized_entropy"] == pytest.approx(0.5)
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None, reason="opus-tools not installed")
+def test_evaluate_with_baseline_and_dataset(model, tmp_path) -> None:
+    from datasets import Audio, Dataset
+
+    data = Dataset.from_dict({
+        "audio": [{"array": voiced(1.0, 130, i), "sampling_rate": SR} for i in range(3)],
+        "split": ["Speech", "Speech", "Music"],
+        "key": ["u0", "u1", "u2"],
+    }).cast_column("audio", Audio(sampling_rate=SR))
+    data.save_to_disk(tmp_path / "ds")
+    from llmcodec.evaluation.evaluate import load_hf_dataset
+
+    items = dataset_items(load_hf_dataset(str(tmp_path / "ds")), "audio", "split", "key")
+    assert [(i.id, i.domain) for i in items] == [("u0", "Speech"), ("u1", "Speech"), ("u2", "Music")]
+    out = tmp_path / "out"
+    summary = evaluate(model, items, out, EvaluateConfig(baselines=["opus_6kbps"], num_plots=0, progress=False))
+    assert set(summary["systems"]) == {"llmcodec", "opus_6kbps"}
+    opus = summary["systems"]["opus_6kbps"]
+    assert opus["ok"] == 3 and opus["bitrate_bps"] == 6000.0
+    assert opus["overall"]["pesq"]["mean"] > summary["systems"]["llmcodec"]["overall"]["pesq"]["mean"]
+    assert "| opus_6kbps |" in (out / "report.md").read_text()
+
+
+def test_evaluate_cli(corpus, model, tmp_path, capsys) -> None:
+    save_codec_folder(model, tmp_path / "model")
+    parser = argparse.ArgumentParser(prog="llmcodec")
+    cli_evaluation.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["evaluate", "--model", str(tmp_path / "model"), "--data", str(corpus),
+                              "--output", str(tmp_path / "out"), "--num-plots", "1"])
+    code = args.func(args)
+    assert code == 1  # the broken file is reported in the exit status
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["systems"]["llmcodec"]["files"] == 5 and summary["systems"]["llmcodec"]["failed"] == 1
+    assert "1 failed" in capsys.readouterr().err
+    args = parser.parse_args(["evaluate", "--model", str(tmp_path / "model"), "--output", str(tmp_path / "o2")])
+    assert args.func(args) == 2
