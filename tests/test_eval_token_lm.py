@@ -1,0 +1,167 @@
+"""Token learnability: vocabulary, sequences, LM training/scoring, k-step accuracy, end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from codec_testing import tiny_model
+from llmcodec.evaluation.evaluate import AudioItem, folder_items
+from llmcodec.evaluation.token_lm import (
+    LLMCodecCodes,
+    TokenLMConfig,
+    Vocabulary,
+    anchor_positions,
+    build_lm,
+    collate,
+    k_step_accuracy,
+    make_sequences,
+    run_token_lm,
+    score_lm,
+    split_items,
+    train_lm,
+)
+
+TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+            num_key_value_heads=1, head_dim=16)
+
+
+class CyclicCodec:
+    """A stand-in codec: frame i of every clip gets code (offset + i) % period — trivially predictable."""
+
+    name = "cyclic"
+    codebook_size = 64
+    sampling_rate = 16_000
+
+    def __init__(self, period: int = 8) -> None:
+        self.period = period
+
+    def encode(self, waveforms):
+        out = []
+        for w in waveforms:
+            offset = int(abs(float(w[:10].sum())) * 1000) % self.period
+            out.append((torch.arange(w.numel() // 320) + offset) % self.period)
+        return out
+
+
+def items(n: int, seconds: float = 1.5) -> list[AudioItem]:
+    def loader(i):
+        rng = np.random.default_rng(i)
+        return lambda: (torch.from_numpy(rng.standard_normal(int(16000 * seconds)).astype(np.float32) * 0.1), 16000)
+
+    return [AudioItem(f"clip{i:02d}", "default", loader(i)) for i in range(n)]
+
+
+def test_vocabulary_and_sequences() -> None:
+    vocab = Vocabulary.build(64)
+    assert (vocab.bos_id, vocab.pad_id, vocab.vocab_size, vocab.code_offset) == (64, 65, 66, 0)
+    qwen = Vocabulary.build(20480, "qwen")
+    assert (qwen.code_offset, qwen.vocab_size, qwen.bos_id) == (151669, 172149, 151643)
+    seqs = make_sequences([list(range(20)), [1, 2, 3]], vocab, max_codes=8, min_codes=4)
+    assert [s.tolist() for s in seqs] == [[64, *range(8)], [64, *range(8, 16)], [64, 16, 17, 18, 19]]
+    batch = collate(seqs, vocab.pad_id)
+    assert batch["input_ids"].shape == (3, 9)
+    assert batch["labels"][2].tolist() == [-100, 16, 17, 18, 19, -100, -100, -100, -100]
+    assert batch["attention_mask"][2].tolist() == [1] * 5 + [0] * 4
+    with pytest.raises(ValueError, match="outside"):
+        make_sequences([[70]], vocab)
+    with pytest.raises(ValueError, match="vocabulary"):
+        Vocabulary.build(64, "bogus")
+
+
+def test_split_by_folder_or_hash() -> None:
+    named = [AudioItem("train/a.wav", "train", None), AudioItem("validation/b.wav", "validation", None)]
+    train, held = split_items(named)
+    assert [i.id for i in train] == ["train/a.wav"] and [i.id for i in held] == ["validation/b.wav"]
+    many = [AudioItem(f"f{i}", "default", None) for i in range(200)]
+    train, held = split_items(many, eval_fraction=0.1, seed=3)
+    assert 8 <= len(held) <= 35 and len(train) + len(held) == 200
+    assert [i.id for i in split_items(many, 0.1, 3)[1]] == [i.id for i in held]  # deterministic
+
+
+def test_anchor_positions() -> None:
+    assert anchor_positions(10, 5, 16) == [1, 2, 3, 4]
+    assert anchor_positions(6, 5, 16) == []
+    assert len(anchor_positions(300, 5, 16)) == 16
+
+
+def test_untrained_lm_is_near_uniform_and_trained_lm_learns_a_cycle(tmp_path) -> None:
+    vocab = Vocabulary.build(64)
+    rng = np.random.default_rng(0)
+    codes = [list((np.arange(48) + rng.integers(8)) % 8) for _ in range(24)]
+    train = make_sequences(codes[:20], vocab, max_codes=48)
+    held = make_sequences(codes[20:], vocab, max_codes=48)
+    config = TokenLMConfig(**TINY, epochs=12, batch_size=8, learning_rate=1e-2, max_codes=48, seed=0)
+    model = build_lm(config, vocab)
+    before = score_lm(model, held, vocab)
+    assert before["uniform_perplexity"] == 64
+    assert 30 < before["perplexity"] < 130  # random init: close to uniform over 64 codes
+    assert before["perplexity_full_vocab"] > before["perplexity"] * 0.99
+    metrics = train_lm(model, train, vocab, config, tmp_path / "trainer", held)
+    after = score_lm(model, held, vocab)
+    assert after["perplexity"] < 2.0, after  # far below the codebook size
+    assert after["n_targets"] == 4 * 48
+    assert metrics["eval_loss"] == pytest.approx(after["loss_full_vocab"], rel=0.05)
+    result = k_step_accuracy(model, held, vocab, k_max=5, anchors_per_sequence=6)
+    assert len(result["accuracy"]) == 5 and result["n_anchors"] == 4 * 6
+    assert result["predictions"].shape == result["targets"].shape == (24, 5)
+    assert min(result["accuracy"]) > 0.9
+    # The rollout's first step is the teacher-forced argmax (left padding handled correctly).
+    s = held[0]
+    logits = model(input_ids=s[None]).logits[0, :, : vocab.codebook_size]
+    anchors = anchor_positions(s.numel(), 5, 6)
+    assert result["predictions"][:6, 0].tolist() == logits[anchors].argmax(-1).tolist()
+
+
+def test_k_step_accuracy_counts_exact_steps() -> None:
+    """An LM that always predicts code 0: k-step accuracy is the share of zeros k steps ahead."""
+
+    class Zero(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, attention_mask=None, position_ids=None, past_key_values=None, use_cache=False):
+            logits = torch.zeros(*input_ids.shape, 10)
+            logits[..., 0] = 1.0
+            return type("Out", (), {"logits": logits, "past_key_values": None})()
+
+    vocab = Vocabulary.build(8)
+    seq = torch.tensor([8, 1, 0, 1, 0, 1, 0, 1, 0])  # anchors t=1..3; targets s[t+1..t+2]
+    result = k_step_accuracy(Zero(), [seq], vocab, k_max=2, anchors_per_sequence=10)
+    assert result["targets"].tolist() == [[0, 1], [1, 0], [0, 1], [1, 0], [0, 1], [1, 0]]
+    assert result["accuracy"] == [0.5, 0.5]
+
+
+def test_run_token_lm_end_to_end_is_deterministic(tmp_path) -> None:
+    config = TokenLMConfig(**TINY, epochs=2, batch_size=8, max_codes=32, eval_fraction=0.25, anchors_per_sequence=4)
+    first = run_token_lm(CyclicCodec(), items(12), tmp_path / "a", config, progress=False)
+    second = run_token_lm(CyclicCodec(), items(12), tmp_path / "b", config, progress=False)
+    assert first["loss"] == pytest.approx(second["loss"], abs=1e-6)
+    assert first["k_step_accuracy"] == second["k_step_accuracy"]
+    saved = json.loads((tmp_path / "a" / "token_lm.json").read_text())
+    assert saved["perplexity"] == pytest.approx(math.exp(saved["loss"]))
+    assert saved["files"]["train"] + saved["files"]["eval"] == 12
+    assert (tmp_path / "a" / "lm" / "token_lm_vocab.json").is_file()
+    assert "normalised over the audio codes" in (tmp_path / "a" / "token_lm.md").read_text()
+
+
+def test_token_lm_with_our_codec_and_a_bad_file(tmp_path) -> None:
+    root = tmp_path / "corpus"
+    for split, n in (("train", 4), ("validation", 2)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            rng = np.random.default_rng(i + 10 * n)
+            sf.write(root / split / f"{i}.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    (root / "train" / "bad.wav").write_bytes(b"not audio")
+    codec = LLMCodecCodes(tiny_model())
+    config = TokenLMConfig(**TINY, epochs=1, batch_size=4, max_codes=50, anchors_per_sequence=4)
+    result = run_token_lm(codec, folder_items(root), tmp_path / "out", config, progress=False)
+    assert result["files"] == {"train": 4, "eval": 2, "failed": {"train/bad.wav": result["files"]["failed"]["train/bad.wav"]}}
+    assert result["eval_codes"] == 2 * 50 and result["codebook_size"] == 256
+    assert 0 < result["perplexity"] < 1000 and len(result["k_step_accuracy"]) == 5
