@@ -1,0 +1,600 @@
+"""``LLMCodecTrainer``: the LLM-Codec recipe (``llm-codec-recipe.md`` §6) on top of ``transformers.Trainer``.
+
+One optimizer step = ``gradient_accumulation_steps`` micro-batches. Per micro-batch ``compute_loss``
+returns the per-micro-batch total (the Trainer divides it by the accumulation count:
+``loss_is_scaled_for_ga = False``)::
+
+    L = λ_mel(s)·mel + 0.5·ms_mel + 0.5·mr_stft + 0.8·cstft + 1.0·vq + 1.0·bridge_CE
+      + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM
+
+* a non-finite term is replaced by 0 and counted (``nonfinite_terms``); a non-finite total marks the
+  whole optimizer step as skipped (every gradient dropped, ``skipped_steps``);
+* the discriminator (outside the Trainer's model, own AdamW) steps once per optimizer step, on the
+  last micro-batch of the window (recipe, quirk 13), after that micro-batch's backward; R1 every 16 steps;
+* codec-update gate: for ``step < d_only_steps`` the gradients of the codec and bridge are dropped
+  (``grad = None``) before the optimizer step, so SGD neither moves them nor builds momentum;
+* clipping: each recipe optimizer (codec encoder + bridge, codec decoder, audio rows + heads) clipped
+  to ``max_grad_norm`` separately (``clip_per_group``); the logged ``grad_norm`` is their joint norm;
+* LR: one LambdaLR (warm-up cosine over ``lr_total_steps``) on every generator group; D is constant.
+
+Checkpoints (``checkpoint-N/``): ``training_state.safetensors`` (codec, bridge, FTP heads, audio rows,
+SA bank), ``discriminator.safetensors``, ``discriminator_optimizer.pt``, ``llmcodec_trainer.json``
+(counters), plus the Trainer's optimizer/scheduler/RNG/trainer state. ``resume_from_checkpoint``
+restores all of it (fix of quirk 9). At the end ``output_dir/export/`` holds the Hub-ready codec folder
+and ``export/lm/`` the Qwen-compatible LM folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from .adversarial_losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss, r1_penalty
+from .discriminators import CombinedDiscriminator
+from .frozen_lm import FrozenCausalLM
+from .future_token_prediction import FutureTokenPredictionHeads
+from .gumbel_bridge import GumbelBridge
+from .reconstruction_losses import ReconstructionLosses, ReconstructionLossWeights
+from .schedules import cosine_with_warmup_lambda, r1_due
+from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range
+from .trainer_args import LLMCodecTrainingArguments
+from .trainer_data import RepeatedDataset, SeededCropCollator, build_train_dataset
+from .trainer_model import ChainedOptimizer, LLMCodecTrainingModule, all_parameters, named_clip_groups
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LLMCodecTrainer",
+    "LLMCodecTrainingArguments",
+    "TrainingSetupError",
+    "TrainingComponents",
+    "build_components",
+    "build_training_module",
+    "export_artifacts",
+    "run_training",
+]
+
+STATE_FILE = "training_state.safetensors"
+DISC_FILE = "discriminator.safetensors"
+DISC_OPT_FILE = "discriminator_optimizer.pt"
+EXTRAS_FILE = "llmcodec_trainer.json"
+# Terms and the fixed weight (or schedule key) they get in the total.
+TERM_WEIGHTS = {
+    "mel": "lambda_mel", "ms_mel": "lambda_ms_mel", "mr_stft": "lambda_mr_stft", "cstft": "lambda_cstft",
+    "vq": "lambda_vq", "bridge": "lambda_bridge", "ftp": "lambda_ftp", "sa_cos": "lambda_sa_cos",
+    "sa_ctr": "lambda_sa_ctr", "gan_g": "lambda_gan", "fm": "lambda_fm",
+}
+
+
+class TrainingSetupError(ValueError):
+    """Bad input detected before training starts (data, tokenizer, LM)."""
+
+
+# ---------------------------------------------------------------------------------------------- building
+
+
+def _lm_dtype(name: str) -> torch.dtype:
+    return {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[name]
+
+
+def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, args: LLMCodecTrainingArguments) -> LLMCodecTrainingModule:
+    """Check tokenizer / LM / codec against each other and assemble the trainable system.
+
+    Raises :class:`TrainingSetupError` for a tokenizer without codec tokens, a tokenizer/LM size
+    mismatch, or a codebook-size mismatch.
+    """
+    n_codes = int(codec.config.codebook_size)
+    try:
+        wrapped = FrozenCausalLM.from_tokenizer(
+            lm, tokenizer, codebook_size=n_codes, token_prefix=getattr(codec.config, "token_prefix", "<CODEC_"),
+            audio_rows_dtype=torch.float32 if args.fp32_master_embed else None,
+        )
+    except ValueError as error:
+        raise TrainingSetupError(str(error)) from error
+    if wrapped.num_hidden_layers < 2 and args.sa_enabled:
+        raise TrainingSetupError(f"SA needs an LM with >= 2 layers, got {wrapped.num_hidden_layers}")
+    bridge = GumbelBridge(int(codec.config.hidden_size), n_codes, mode=args.bridge_mode)
+    ftp = FutureTokenPredictionHeads(wrapped.hidden_size, n_codes, args.ftp_num_heads, prepend_start_token=args.ftp_prepend_bos)
+    ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())  # quirk 3: the new (random) rows
+    ftp.to(wrapped.audio_embeddings.dtype)
+    sa = None
+    if args.sa_enabled:
+        start, end = sa_layer_range(wrapped.num_hidden_layers)
+        sa = SemanticAlignmentLoss(end - start, wrapped.hidden_size, args.sa_queue_size, args.sa_ema_momentum,
+                                   args.sa_logit_scale, bank=args.sa_bank)
+    recon = ReconstructionLosses(
+        ReconstructionLossWeights(args.lambda_ms_mel, args.lambda_mr_stft, args.lambda_cstft),
+        cstft_phase_weight=args.cstft_phase_weight, distinct_mr_stft=args.distinct_mr_stft,
+        sample_rate=int(codec.config.sampling_rate),
+    )
+    start_id = getattr(tokenizer, "bos_token_id", None)
+    if start_id is None:
+        start_id = getattr(tokenizer, "eos_token_id", None)
+    return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id, recon_clamp=args.recon_clamp)
+
+
+def load_codec_for_training(args: LLMCodecTrainingArguments) -> nn.Module:
+    """``codec_init``: 'random' (``LLMCodecConfig(**codec_config)``) or anything ``llmcodec.hub.load_codec`` takes."""
+    from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
+
+    if args.codec_init == "random":
+        torch.manual_seed(args.seed)
+        return LLMCodecModel(LLMCodecConfig(**args.codec_config))
+    from llmcodec.hub import load_codec
+
+    codec = load_codec(args.codec_init)
+    for key, value in args.codec_config.items():  # e.g. freeze_batchnorm_in_training
+        setattr(codec.config, key, value)
+    return codec
+
+
+def load_tokenizer_for_training(args: LLMCodecTrainingArguments, n_codes: int) -> Any:
+    """The extended tokenizer: a folder/Hub id/'offline', extended with ``n_codes`` tokens if allowed."""
+    from llmcodec.tokenizer import extend_tokenizer, find_codec_like_tokens, load_offline_qwen3_tokenizer
+
+    source = args.tokenizer_name_or_path or args.lm_name_or_path
+    if source == "offline" or source == "tiny-random-qwen3":
+        tokenizer = load_offline_qwen3_tokenizer()
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    if args.extend_tokenizer and not find_codec_like_tokens(tokenizer).get("<CODEC_"):
+        tokenizer, _ = extend_tokenizer(tokenizer, n_audio_tokens=n_codes, warn_non_qwen=False)
+    return tokenizer
+
+
+def load_lm_for_training(args: LLMCodecTrainingArguments, tokenizer: Any) -> nn.Module:
+    """The frozen causal LM, resized to the extended tokenizer when ``resize_lm_embeddings``."""
+    if args.lm_name_or_path == "tiny-random-qwen3":
+        from llmcodec.tokenizer import tiny_random_qwen3
+
+        lm = tiny_random_qwen3(seed=args.seed)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        lm = AutoModelForCausalLM.from_pretrained(args.lm_name_or_path, dtype=_lm_dtype(args.lm_dtype))
+    lm.to(_lm_dtype(args.lm_dtype))
+    rows = lm.get_input_embeddings().weight.shape[0]
+    if args.resize_lm_embeddings and len(tokenizer) > rows:
+        from llmcodec.tokenizer import resize_lm_for_audio_tokens
+
+        try:
+            resize_lm_for_audio_tokens(lm, tokenizer)
+        except ValueError as error:
+            raise TrainingSetupError(str(error)) from error
+    return lm
+
+
+@dataclass
+class TrainingComponents:
+    module: LLMCodecTrainingModule
+    tokenizer: Any
+    discriminator: nn.Module | None
+    train_dataset: Any
+
+
+def build_discriminator(args: LLMCodecTrainingArguments) -> nn.Module | None:
+    if not args.enable_gan:
+        return None
+    torch.manual_seed(args.seed + 1)
+    return CombinedDiscriminator(tuple(args.disc_periods), args.disc_num_scales, tuple(args.disc_channels), tuple(args.disc_channels))
+
+
+def build_components(args: LLMCodecTrainingArguments, *, codec: nn.Module | None = None, lm: nn.Module | None = None,
+                     tokenizer: Any = None, train_dataset: Any = None) -> TrainingComponents:
+    """Everything a run needs, from ``args`` (any piece may be passed in instead, e.g. by tests).
+
+    Data is checked first (cheap, the most common mistake), then the tokenizer and LM.
+    """
+    if train_dataset is None:
+        train_dataset = build_train_dataset(args)
+    codec = codec if codec is not None else load_codec_for_training(args)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer_for_training(args, int(codec.config.codebook_size))
+    lm = lm if lm is not None else load_lm_for_training(args, tokenizer)
+    module = build_training_module(codec, lm, tokenizer, args)
+    return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset)
+
+
+def _check_dataset(dataset: Any, args: LLMCodecTrainingArguments) -> None:
+    if dataset is None:
+        raise TrainingSetupError("no training dataset")
+    if hasattr(dataset, "__len__") and len(dataset) == 0:
+        raise TrainingSetupError("the training dataset is empty (0 examples)")
+    if args.sa_enabled:
+        text_column = getattr(dataset, "text_column", "text")
+        require = getattr(dataset, "require_text", None)
+        if text_column is None or require is False:
+            raise TrainingSetupError(
+                "semantic alignment is enabled (lambda_sa_cosine/lambda_sa_contrast > 0) but the dataset has no text "
+                "column; give one (text_column) or set lambda_sa_cosine=0 and lambda_sa_contrast=0"
+            )
+        if require is None and hasattr(dataset, "__getitem__"):
+            try:
+                first = dataset[0]
+            except Exception:  # noqa: BLE001 - an unreadable first item is the data layer's business
+                first = None
+            if isinstance(first, dict) and "text" not in first:
+                raise TrainingSetupError(
+                    "semantic alignment is enabled but the dataset's examples have no 'text'; "
+                    "set lambda_sa_cosine=0 and lambda_sa_contrast=0 or provide transcripts"
+                )
+
+
+# ----------------------------------------------------------------------------------------------- trainer
+
+
+class _LLMCodecCallback(TrainerCallback):
+    """Applies the step gates before each optimizer step and shows key losses in the progress bar."""
+
+    SHOWN = ("loss", "loss_mel", "loss_ftp", "loss_bridge", "loss_d", "tau")
+
+    def __init__(self, trainer: "LLMCodecTrainer") -> None:
+        self.trainer = trainer
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        self.trainer._apply_step_gates()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        for cb in self.trainer.callback_handler.callbacks:
+            bar = getattr(cb, "training_bar", None) if isinstance(cb, ProgressCallback) else None
+            if bar is not None and logs:
+                bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.SHOWN if isinstance(logs.get(k), (int, float))})
+
+
+class LLMCodecTrainer(Trainer):
+    """``Trainer`` running the LLM-Codec recipe on an :class:`LLMCodecTrainingModule`.
+
+    Args:
+        model: the training module (codec + bridge + frozen LM + heads + SA).
+        args: :class:`LLMCodecTrainingArguments`.
+        train_dataset: a ``SpeechDataset``-like map-style dataset (items ``{"audio": (T,), "text": str}``;
+            wrapped in a :class:`RepeatedDataset` for deterministic crops) or an iterable one.
+        tokenizer: the extended tokenizer (SA transcripts, export).
+        discriminator: MPD + MSD (None disables the GAN terms).
+    """
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean; Trainer divides by GA
+
+    def __init__(self, model: LLMCodecTrainingModule, args: LLMCodecTrainingArguments, train_dataset: Any,
+                 tokenizer: Any, discriminator: nn.Module | None = None, **kwargs: Any) -> None:
+        _check_dataset(train_dataset, args)
+        self.raw_train_dataset = train_dataset
+        if isinstance(train_dataset, torch.utils.data.Dataset) and hasattr(train_dataset, "__len__") \
+                and not isinstance(train_dataset, torch.utils.data.IterableDataset):
+            world = int(os.environ.get("WORLD_SIZE", "1"))
+            needed = max(args.max_steps, 1) * args.gradient_accumulation_steps * args.per_device_train_batch_size * world
+            repeats = math.ceil(needed / len(train_dataset)) + 1 if args.max_steps > 0 else 1
+            train_dataset = RepeatedDataset(train_dataset, repeats, args.seed)
+        segment = int(round(args.segment_seconds * model.codec.config.sampling_rate))
+        kwargs.setdefault("data_collator", SeededCropCollator(segment, args.phase_jitter))
+        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
+        self.tokenizer = tokenizer
+        self.schedule = args.recipe_schedule()
+        self.discriminator = discriminator.to(self.args.device) if discriminator is not None else None
+        self.disc_optimizer = None
+        if self.discriminator is not None:
+            self.disc_optimizer = torch.optim.AdamW(
+                self.discriminator.parameters(), lr=args.lr_disc, betas=(args.disc_beta1, args.disc_beta2),
+                weight_decay=args.disc_weight_decay,
+            )
+        self._metrics: dict[str, list[float]] = defaultdict(list)
+        self._code_hist = torch.zeros(model.codec.config.codebook_size, dtype=torch.long)
+        self.counters = {"nonfinite_terms": 0, "skipped_steps": 0, "lm_errors": 0, "disc_steps": 0,
+                         "disc_nonfinite": 0, "sa_skipped_batches": 0}
+        self._nonfinite_in_window = False
+        self._gated_step = -1
+        self._d_batch: tuple[Tensor, Tensor] | None = None
+        self.add_callback(_LLMCodecCallback(self))
+
+    # ------------------------------------------------------------------------------ optimizer / LR
+    @property
+    def training_module(self) -> LLMCodecTrainingModule:
+        return self.accelerator.unwrap_model(self.model) if self.model is not None else None
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        """codec encoder (+bridge) and decoder: SGD (or AdamW); audio rows + heads: AdamW — chained."""
+        if self.optimizer is not None:
+            return self.optimizer
+        a, m = self.args, self.training_module
+        bridge_lr = a.bridge_lr if a.bridge_lr is not None else a.lr_codec
+
+        def codec_opt(groups):
+            if a.codec_optimizer == "sgd":
+                return torch.optim.SGD(groups, lr=a.lr_codec, momentum=a.codec_momentum, weight_decay=a.codec_weight_decay)
+            return torch.optim.AdamW(groups, lr=a.lr_codec, weight_decay=a.codec_weight_decay)
+
+        codec_groups = [
+            {"params": m.codec_encoder_parameters(), "name": "codec_encoder"},
+            {"params": list(m.bridge.parameters()), "name": "bridge", "lr": bridge_lr},
+            {"params": m.codec_decoder_parameters(), "name": "codec_decoder"},
+        ]
+        embed = torch.optim.AdamW([{"params": m.embed_parameters(), "name": "embed"}], lr=a.lr_embed,
+                                  betas=(a.embed_beta1, a.embed_beta2), weight_decay=a.embed_weight_decay)
+        self.optimizer = ChainedOptimizer([codec_opt(codec_groups), embed])
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        if self.lr_scheduler is None:
+            optimizer = optimizer if optimizer is not None else self.optimizer
+            factor = cosine_with_warmup_lambda(self.args.lr_warmup_steps, self.args.lr_total_steps)
+            self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+            self._created_lr_scheduler = True
+        return self.lr_scheduler
+
+    # ------------------------------------------------------------------------------------- the loss
+    def _tokenize_text(self, texts: list[str], device: torch.device) -> tuple[Tensor, Tensor] | None:
+        if any(not t.strip() for t in texts):
+            self.counters["sa_skipped_batches"] += 1  # an empty transcript has no last token
+            return None
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
+                             max_length=self.args.sa_text_max_length, padding_side="right")
+        return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+    def _weights(self, step: int) -> dict[str, float]:
+        a = self.args
+        w = self.schedule.weights_at(step)
+        return {
+            "lambda_mel": w["lambda_mel"], "lambda_ms_mel": a.lambda_ms_mel, "lambda_mr_stft": a.lambda_mr_stft,
+            "lambda_cstft": a.lambda_cstft, "lambda_vq": a.lambda_vq, "lambda_bridge": a.lambda_bridge,
+            "lambda_ftp": w["lambda_ftp"], "lambda_sa_cos": w["lambda_sa_cos"], "lambda_sa_ctr": w["lambda_sa_ctr"],
+            "lambda_gan": a.lambda_gan if self.discriminator is not None else 0.0,
+            "lambda_fm": a.lambda_fm if self.discriminator is not None else 0.0,
+            "tau": w["tau"], "codec_update": w["codec_update"],
+        }
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Tensor | tuple[Tensor, dict[str, Any]]:
+        """Per-micro-batch total generator loss (see the module docstring); logs every term."""
+        step = self.state.global_step
+        w = self._weights(step)
+        wav = inputs["input_values"]
+        run_sa = self.training_module.sa is not None and (w["lambda_sa_cos"] > 0 or w["lambda_sa_ctr"] > 0)
+        run_lm = w["lambda_ftp"] > 0 or run_sa  # λ = 0: skip the LM (no gradient either way)
+        text = self._tokenize_text(list(inputs.get("text") or []), wav.device) if run_sa else None
+        out = model(
+            input_values=wav, text_input_ids=text[0] if text else None, text_attention_mask=text[1] if text else None,
+            tau=w["tau"], run_lm=run_lm, run_sa=run_sa and text is not None,
+            strict_llm_losses=self.args.strict_llm_losses,
+        )
+        if out["lm_error"] is not None:
+            self.counters["lm_errors"] += 1
+            logger.warning("LM block failed at step %d, FTP/SA zeroed for this micro-batch: %s", step, out["lm_error"])
+        terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr") if k in out}
+        if self.discriminator is not None:
+            terms.update(self._generator_adversarial_terms(wav, out["recon"]))
+            if self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it
+                self._d_batch = (wav.detach(), out["recon"].detach())
+        total = wav.new_zeros((), dtype=torch.float32)
+        for name, value in terms.items():
+            if not bool(torch.isfinite(value.detach()).all()):
+                self.counters["nonfinite_terms"] += 1
+                self._metrics[f"nonfinite_{name}"].append(1.0)
+                continue  # replaced by 0
+            weight = w[TERM_WEIGHTS[name]]
+            if weight != 0.0:
+                total = total + weight * value.float()
+            self._metrics[f"loss_{name}"].append(float(value.detach()))
+        if not bool(torch.isfinite(total.detach())):
+            self._nonfinite_in_window = True
+            total = out["recon"].sum() * 0.0  # keeps the graph (DDP) but carries no gradient; the step is dropped
+        self._record(w, out)
+        return (total, out) if return_outputs else total
+
+    def _generator_adversarial_terms(self, wav: Tensor, recon: Tensor) -> dict[str, Tensor]:
+        d = self.discriminator
+        a = self.args
+        d.requires_grad_(False)  # G terms need d/d(recon) only; D's own step comes later
+        try:
+            fake = d(recon)
+            with torch.no_grad():
+                real = d(wav)
+        finally:
+            d.requires_grad_(True)
+        return {
+            "gan_g": generator_adversarial_loss([l for l, _ in fake], a.gan_loss),
+            "fm": feature_matching_loss([f for _, f in real], [f for _, f in fake]),
+        }
+
+    def _record(self, w: dict[str, float], out: dict[str, Any]) -> None:
+        for key in ("tau", "lambda_mel", "lambda_ftp", "lambda_sa_cos", "lambda_sa_ctr", "codec_update"):
+            self._metrics[key].append(w[key])
+        if "ftp_accuracy" in out:
+            for j, acc in enumerate(out["ftp_accuracy"].tolist()):
+                self._metrics[f"ftp_acc_head{j}"].append(acc)
+        codes = out["codes"][out["codes_mask"]].detach().cpu()
+        self._code_hist += torch.bincount(codes.clamp_min(0), minlength=self._code_hist.numel())[: self._code_hist.numel()]
+
+    # -------------------------------------------------------------------------- D step and gates
+    def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Tensor:
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        self.training_module.flush_sa_bank()
+        if self.discriminator is not None and self.accelerator.sync_gradients:
+            self._discriminator_step()
+        return loss
+
+    def _discriminator_step(self) -> None:
+        """One D update on the window's last micro-batch (detached), R1 every ``r1_every`` steps."""
+        if self._d_batch is None:
+            return
+        wav, fake = self._d_batch
+        self._d_batch = None
+        d, opt, a = self.discriminator, self.disc_optimizer, self.args
+        step = self.state.global_step
+        d.train()
+        opt.zero_grad(set_to_none=True)
+        real_out, fake_out = d(wav), d(fake)
+        d_loss = discriminator_adversarial_loss([l for l, _ in real_out], [l for l, _ in fake_out], a.gan_loss)
+        self._metrics["loss_d"].append(float(d_loss.detach()))
+        if r1_due(step, a.r1_every) and a.r1_gamma > 0:
+            r1 = r1_penalty(d, wav, a.r1_gamma)
+            self._metrics["loss_r1"].append(float(r1.detach()))
+            d_loss = d_loss + r1
+        finite = torch.isfinite(d_loss.detach()).float()
+        if self.accelerator.num_processes > 1:  # every rank must agree to skip
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:
+            self.counters["disc_nonfinite"] += 1
+            return
+        d_loss.backward()
+        if self.accelerator.num_processes > 1:  # D is not DDP-wrapped: average its gradients by hand
+            for p in d.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+                    p.grad /= self.accelerator.num_processes
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        self.counters["disc_steps"] += 1
+
+    def _apply_step_gates(self) -> None:
+        """Before the generator optimizer step: drop every gradient of a non-finite window, and the
+        codec + bridge gradients during the discriminator-only warm-up. Idempotent per step."""
+        step = self.state.global_step
+        if self._gated_step == step:
+            return
+        self._gated_step = step
+        module = self.training_module
+        skip = torch.tensor(float(self._nonfinite_in_window), device=self.args.device)
+        if self.accelerator.num_processes > 1:
+            dist.all_reduce(skip, op=dist.ReduceOp.MAX)
+        self._nonfinite_in_window = False
+        if skip.item() > 0:
+            self.counters["skipped_steps"] += 1
+            for p in module.parameters():
+                p.grad = None
+            return
+        if step < self.args.d_only_steps:
+            for p in module.codec.parameters():
+                p.grad = None
+            for p in module.bridge.parameters():
+                p.grad = None
+
+    def _clip_grad_norm(self, model: nn.Module) -> Tensor:
+        self._apply_step_gates()
+        if not self.args.clip_per_group:
+            return super()._clip_grad_norm(model)
+        norms = []
+        for name, params in named_clip_groups(self.training_module).items():
+            with_grad = [p for p in params if p.grad is not None]
+            if with_grad:
+                norm = torch.nn.utils.clip_grad_norm_(with_grad, self.args.max_grad_norm)
+                norms.append(norm.float())
+                self._metrics[f"grad_norm_{name}"].append(float(norm))
+        return torch.stack(norms).pow(2).sum().sqrt() if norms else torch.zeros((), device=self.args.device)
+
+    # ----------------------------------------------------------------------------------- logging
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # training logs (eval logs pass through)
+            for key, values in self._metrics.items():
+                if values:
+                    logs[key] = sum(values) / len(values) if not key.startswith("nonfinite_") else float(sum(values))
+            self._metrics.clear()
+            hist = self._code_hist.float()
+            if hist.sum() > 0:
+                p = hist[hist > 0] / hist.sum()
+                entropy = float(-(p * p.log()).sum())
+                logs.update(codebook_unique=int((hist > 0).sum()), codebook_entropy=entropy,
+                            codebook_perplexity=math.exp(entropy))
+            self._code_hist.zero_()
+            logs.update({k: v for k, v in self.counters.items()})
+            bad = getattr(self.raw_train_dataset, "num_bad_files", None)
+            if isinstance(bad, int):
+                logs["bad_files"] = bad
+            if self.optimizer is not None:
+                for group in self.optimizer.param_groups:
+                    logs[f"lr_{group.get('name', 'group')}"] = group["lr"]
+        super().log(logs, start_time)
+
+    # ---------------------------------------------------------------------------- checkpoints
+    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
+        if self.args.write_head0_to_rows_on_save:  # on every rank, so replicas stay equal
+            self.training_module.write_head0_to_rows()
+        super()._save_checkpoint(model, trial)
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Checkpoint the trainable state, the discriminator and its optimizer (not the frozen LM body)."""
+        from safetensors.torch import save_file
+
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        save_file(self.training_module.trainable_state_dict(), os.path.join(output_dir, STATE_FILE))
+        if self.discriminator is not None:
+            save_file({k: v.contiguous() for k, v in self.discriminator.state_dict().items()}, os.path.join(output_dir, DISC_FILE))
+            torch.save(self.disc_optimizer.state_dict(), os.path.join(output_dir, DISC_OPT_FILE))
+        with open(os.path.join(output_dir, EXTRAS_FILE), "w") as fh:
+            json.dump({"counters": self.counters}, fh, indent=1)
+        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        from safetensors.torch import load_file
+
+        path = os.path.join(resume_from_checkpoint, STATE_FILE)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{resume_from_checkpoint} is not an LLM-Codec training checkpoint (no {STATE_FILE})")
+        module = self.training_module
+        state = load_file(path, device=str(next(module.codec.parameters()).device))
+        module.load_trainable_state_dict(state)
+        if self.discriminator is not None:
+            dpath = os.path.join(resume_from_checkpoint, DISC_FILE)
+            if not os.path.isfile(dpath):
+                raise FileNotFoundError(f"{resume_from_checkpoint} has no {DISC_FILE} but the GAN is enabled")
+            self.discriminator.load_state_dict(load_file(dpath, device=str(self.args.device)))
+            opt_state = torch.load(os.path.join(resume_from_checkpoint, DISC_OPT_FILE), map_location=self.args.device,
+                                   weights_only=True)
+            self.disc_optimizer.load_state_dict(opt_state)
+        extras = os.path.join(resume_from_checkpoint, EXTRAS_FILE)
+        if os.path.isfile(extras):
+            with open(extras) as fh:
+                self.counters.update(json.load(fh).get("counters", {}))
+
+    # ---------------------------------------------------------------------------------- export
+    def export(self, out_dir: str | None = None) -> str:
+        """Hub-ready codec folder at ``out_dir`` (default ``output_dir/export``) and the LM at ``out_dir/lm``."""
+        out_dir = out_dir or os.path.join(self.args.output_dir, "export")
+        if self.args.should_save:
+            export_artifacts(self.training_module, self.tokenizer, out_dir, self.args.write_head0_to_rows_on_save)
+        self.accelerator.wait_for_everyone()
+        return out_dir
+
+
+def export_artifacts(module: LLMCodecTrainingModule, tokenizer: Any, out_dir: str, head0_to_rows: bool = True) -> str:
+    """``save_codec_folder`` (codec, at ``out_dir``) + ``build_lm_artifact`` (LM with trained rows, at ``out_dir/lm``)."""
+    from llmcodec.hub import save_codec_folder
+    from llmcodec.tokenizer import AudioTokensMeta, build_lm_artifact
+
+    if head0_to_rows:  # upstream exports head 0 as the <CODEC_*> rows (quirk 2)
+        module.write_head0_to_rows()
+    codec = module.codec
+    was_training = codec.training
+    save_codec_folder(codec.eval(), out_dir, source="fine-tuned with llmcodec train", overwrite=True)
+    codec.train(was_training)
+    module.lm.sync_audio_rows_to_lm()
+    meta = AudioTokensMeta(getattr(codec.config, "token_prefix", "<CODEC_"), module.lm.codebook_size,
+                           module.lm.first_audio_token_id)
+    build_lm_artifact(module.lm.lm, tokenizer, os.path.join(out_dir, "lm"), meta=meta, overwrite=True)
+    return out_dir
+
+
+def run_training(args: LLMCodecTrainingArguments, resume_from_checkpoint: str | bool | None = None,
+                 components: TrainingComponents | None = None) -> LLMCodecTrainer:
+    """Build everything from ``args``, train, export (``export_at_end``). Returns the trainer."""
+    components = components or build_components(args)
+    trainer = LLMCodecTrainer(components.module, args, components.train_dataset, components.tokenizer,
+                              components.discriminator)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    if args.export_at_end:
+        trainer.export()
+    return trainer

@@ -1,0 +1,174 @@
+"""``LLMCodecTrainingArguments``: ``transformers.TrainingArguments`` plus every knob of the LLM-Codec recipe.
+
+Defaults are the released recipe (``llm-codec-recipe.md`` §6): codec + bridge SGD 5e-6 (momentum 0.9,
+wd 1e-4), LM audio rows + FTP heads AdamW 1e-4 (betas 0.9/0.99, wd 0), discriminator AdamW 1e-4 (betas
+0.8/0.99), clip 15 per optimizer group, warm-up cosine over ``lr_total_steps`` = 200k (quirk 10),
+codec updates gated for ``d_only_steps`` = 10k, λ_FTP 0 -> 0.2 over 10k..12k, SA from 12,001, Gumbel τ
+1.0 -> 0.3 over 20k, λ_mel 1.5 -> 0.75 over 50k, GAN hinge 1.0 + feature matching 1.5, R1 every 16 steps.
+
+Model / data fields (``codec_init``, ``lm_name_or_path``, ``dataset`` …) live here too, so one YAML file
+(``configs/*.yaml``) describes a whole run and ``llmcodec train CONFIG.yaml --key value`` overrides any field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+
+from .schedules import RecipeSchedule
+
+__all__ = ["LLMCodecTrainingArguments"]
+
+
+@dataclass
+class LLMCodecTrainingArguments(TrainingArguments):
+    """TrainingArguments + the LLM-Codec recipe. Trainer-level overrides of the defaults:
+    ``max_grad_norm=15``, ``remove_unused_columns=False``, ``learning_rate=lr_codec`` (informational: every
+    group has its own LR below), ``seed=1337``, ``logging_steps=1``."""
+
+    # ---- model / tokenizer ------------------------------------------------------------------------
+    codec_init: str = field(default="llm-codec/auv", metadata={"help": "codec to fine-tune: Hub id, folder, "
+                            "raw .pt, or 'random' (a fresh LLMCodecConfig(**codec_config))"})
+    codec_config: dict[str, Any] = field(default_factory=dict, metadata={"help": "LLMCodecConfig kwargs for codec_init=random"})
+    lm_name_or_path: str = field(default="Qwen/Qwen3-4B-Instruct-2507", metadata={
+        "help": "frozen causal LM: Hub id / folder, or 'tiny-random-qwen3' (tests, CPU smoke runs)"})
+    lm_dtype: str = field(default="bfloat16", metadata={"help": "LM weights dtype: bfloat16 | float32 | float16"})
+    tokenizer_name_or_path: str | None = field(default=None, metadata={
+        "help": "extended tokenizer folder (or base when extend_tokenizer); 'offline' = Qwen3 built offline; "
+                "None = lm_name_or_path"})
+    extend_tokenizer: bool = field(default=True, metadata={
+        "help": "add <CODEC_0..N-1> (N = codec codebook size) when the tokenizer has none"})
+    resize_lm_embeddings: bool = field(default=True, metadata={
+        "help": "grow the LM embeddings to the extended tokenizer (mean_resizing=False, quirk 27)"})
+    fp32_master_embed: bool = field(default=False, metadata={"help": "fp32 audio rows (fix of quirk 15)"})
+
+    # ---- data ---------------------------------------------------------------------------------------
+    dataset: str = field(default="openslr/librispeech_asr", metadata={
+        "help": "Hub id, local folder, save_to_disk folder, or 'synthetic' (tiny in-memory fallback)"})
+    dataset_config: str | None = "clean"
+    train_split: str = "train.100"
+    audio_column: str = "audio"
+    text_column: str | None = "text"
+    streaming: bool = False
+    segment_seconds: float = 4.0
+    phase_jitter: int = 24
+    build_corpus_if_missing: bool = field(default=False, metadata={
+        "help": "if `dataset` is a missing local folder, synthesise the offline corpus there first"})
+    corpus_max_voices: int | None = 8
+    corpus_utterances_per_voice: int = 2
+    synthetic_num_examples: int = 16
+
+    # ---- optimizers / LR ------------------------------------------------------------------------------
+    lr_codec: float = 5e-6
+    codec_optimizer: str = field(default="sgd", metadata={"help": "sgd (recipe) | adamw"})
+    codec_momentum: float = 0.9
+    codec_weight_decay: float = 1e-4
+    bridge_lr: float | None = field(default=None, metadata={"help": "separate bridge LR (quirk 4); None = lr_codec"})
+    lr_embed: float = 1e-4
+    embed_beta1: float = 0.9
+    embed_beta2: float = 0.99
+    embed_weight_decay: float = 0.0
+    lr_disc: float = 1e-4
+    disc_beta1: float = 0.8
+    disc_beta2: float = 0.99
+    disc_weight_decay: float = 0.0
+    lr_warmup_steps: int = 2000
+    lr_total_steps: int = 200_000
+    clip_per_group: bool = field(default=True, metadata={
+        "help": "clip codec-encoder(+bridge), codec-decoder and embed(+heads) separately to max_grad_norm (recipe)"})
+
+    # ---- schedules and weights --------------------------------------------------------------------------
+    d_only_steps: int = 10_000
+    lambda_mel_start: float = 1.5
+    lambda_mel_end: float = 0.75
+    lambda_mel_steps: int = 50_000
+    lambda_ms_mel: float = 0.5
+    lambda_mr_stft: float = 0.5
+    lambda_cstft: float = 0.8
+    cstft_phase_weight: float = 0.5
+    distinct_mr_stft: bool = False
+    recon_clamp: float = 1.2
+    lambda_vq: float = 1.0
+    lambda_bridge: float = 1.0
+    bridge_mode: str = "gumbel"
+    tau_start: float = 1.0
+    tau_end: float = 0.3
+    tau_steps: int = 20_000
+    ftp_num_heads: int = 5
+    lambda_ftp: float = 0.2
+    ftp_delay_steps: int = 10_000
+    ftp_ramp_steps: int = 2000
+    ftp_prepend_bos: bool = False
+    lambda_sa_cosine: float = 0.1
+    lambda_sa_contrast: float = 0.05
+    sa_delay_steps: int = 12_000
+    sa_ramp_steps: int = 2000
+    sa_logit_scale: float = 5.0
+    sa_queue_size: int = 512
+    sa_ema_momentum: float = 0.99
+    sa_bank: str = "recipe"
+    sa_text_max_length: int = 256
+    write_head0_to_rows_on_save: bool = field(default=True, metadata={
+        "help": "before each save copy FTP head 0 into the audio rows (upstream, quirk 2)"})
+    strict_llm_losses: bool = field(default=False, metadata={
+        "help": "raise on errors in the LM block instead of zeroing FTP/SA for that micro-batch (quirk 16)"})
+
+    # ---- GAN -----------------------------------------------------------------------------------------
+    enable_gan: bool = True
+    gan_loss: str = "hinge"
+    lambda_gan: float = 1.0
+    lambda_fm: float = 1.5
+    r1_gamma: float = 2.0
+    r1_every: int = 16
+    disc_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    disc_num_scales: int = 3
+    disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+
+    # ---- export ----------------------------------------------------------------------------------------
+    export_at_end: bool = True
+
+    # ---- TrainingArguments defaults changed for the recipe ---------------------------------------------
+    max_grad_norm: float = 15.0
+    remove_unused_columns: bool = False
+    learning_rate: float = 5e-6
+    seed: int = 1337
+    logging_steps: float = 1
+    dataloader_num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        problems = []
+        if self.bridge_mode not in ("gumbel", "ste", "detach"):
+            problems.append(f"bridge_mode must be gumbel|ste|detach, got {self.bridge_mode!r}")
+        if self.sa_bank not in ("recipe", "fifo"):
+            problems.append(f"sa_bank must be recipe|fifo, got {self.sa_bank!r}")
+        if self.gan_loss not in ("hinge", "lsgan"):
+            problems.append(f"gan_loss must be hinge|lsgan, got {self.gan_loss!r}")
+        if self.codec_optimizer not in ("sgd", "adamw"):
+            problems.append(f"codec_optimizer must be sgd|adamw, got {self.codec_optimizer!r}")
+        if self.lm_dtype not in ("bfloat16", "float32", "float16"):
+            problems.append(f"lm_dtype must be bfloat16|float32|float16, got {self.lm_dtype!r}")
+        if self.lr_total_steps <= self.lr_warmup_steps:
+            problems.append(f"lr_total_steps ({self.lr_total_steps}) must exceed lr_warmup_steps ({self.lr_warmup_steps})")
+        if self.ftp_num_heads < 1:
+            problems.append("ftp_num_heads must be >= 1")
+        if problems:
+            raise ValueError("invalid LLM-Codec training arguments: " + "; ".join(problems))
+
+    @property
+    def sa_enabled(self) -> bool:
+        """SA needs transcripts: on when either SA weight is non-zero and FTP is on (recipe gating)."""
+        return self.lambda_ftp > 0 and (self.lambda_sa_cosine > 0 or self.lambda_sa_contrast > 0)
+
+    def recipe_schedule(self) -> RecipeSchedule:
+        """The step-dependent weights as a :class:`RecipeSchedule`."""
+        return RecipeSchedule(
+            warmup_steps=self.lr_warmup_steps, lr_total_steps=self.lr_total_steps, d_only_steps=self.d_only_steps,
+            mel_start=self.lambda_mel_start, mel_end=self.lambda_mel_end, mel_steps=self.lambda_mel_steps,
+            tau_start=self.tau_start, tau_end=self.tau_end, tau_steps=self.tau_steps,
+            ftp_delay=self.ftp_delay_steps, ftp_ramp=self.ftp_ramp_steps, ftp_max=self.lambda_ftp,
+            sa_delay=self.sa_delay_steps, sa_ramp=self.sa_ramp_steps, sa_cosine_max=self.lambda_sa_cosine,
+            sa_contrastive_max=self.lambda_sa_contrast, r1_every=self.r1_every,
+        )
