@@ -76,32 +76,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``llmcodec evaluate``: score the model (and baselines) on a folder or dataset; see evaluation/README.md."""
     from llmcodec.cli_codec import resolve_model_spec
     from llmcodec.evaluation.baselines import BASELINE_NAMES
-    from llmcodec.evaluation.evaluate import (
-        EvaluateConfig,
-        MODEL_SYSTEM,
-        dataset_items,
-        evaluate,
-        folder_items,
-        load_hf_dataset,
-    )
+    from llmcodec.evaluation.evaluate import MODEL_SYSTEM, EvaluateConfig, evaluate
     from llmcodec.evaluation.metrics import MetricOptions
     from llmcodec.hub import load_codec
 
-    if (args.data is None) == (args.dataset is None):
-        print("error: give exactly one of --data FOLDER or --dataset NAME_OR_PATH", file=sys.stderr)
-        return 2
     baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip()]
     unknown = [b for b in baselines if b not in BASELINE_NAMES]
     if unknown:
         print(f"error: unknown baseline(s) {unknown}; choose from {', '.join(BASELINE_NAMES)}", file=sys.stderr)
         return 2
     try:
-        if args.data is not None:
-            items, source = folder_items(args.data), str(args.data)
-        else:
-            dataset = load_hf_dataset(args.dataset, args.split)
-            items = dataset_items(dataset, args.audio_column, args.domain_column, args.id_column)
-            source = f"{args.dataset}" + (f" [{args.split}]" if args.split else "")
+        items, source = _items_from_args(args)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -125,6 +110,122 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"report: {Path(args.output) / 'report.md'}", file=sys.stderr)
     model_entry = summary["systems"].get(MODEL_SYSTEM, {})
     return 1 if model_entry.get("failed") else 0
+
+
+def _items_from_args(args: argparse.Namespace):
+    """Items and a source label from ``--data`` or ``--dataset`` (shared by evaluate / token-lm / salmon)."""
+    from llmcodec.evaluation.evaluate import dataset_items, folder_items, load_hf_dataset
+
+    if (args.data is None) == (args.dataset is None):
+        raise ValueError("give exactly one of --data FOLDER or --dataset NAME_OR_PATH")
+    if args.data is not None:
+        return folder_items(args.data), str(args.data)
+    dataset = load_hf_dataset(args.dataset, args.split)
+    items = dataset_items(dataset, args.audio_column, args.domain_column, args.id_column)
+    return items, f"{args.dataset}" + (f" [{args.split}]" if args.split else "")
+
+
+def _speakers(args: argparse.Namespace) -> dict[str, str]:
+    from llmcodec.evaluation.salmon import speakers_from_metadata
+
+    return speakers_from_metadata(args.data) if args.data is not None else {}
+
+
+def _salmon_config(args: argparse.Namespace, seconds: float):
+    from llmcodec.evaluation.salmon import SalmonConfig
+
+    return SalmonConfig(clip_seconds=seconds, max_pairs=args.salmon_pairs, seed=args.seed)
+
+
+def _perturbations(text: str) -> list[str]:
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
+def run_token_lm_command(args: argparse.Namespace) -> int:
+    """``llmcodec token-lm``: tokenize, train a tiny Qwen3 LM, report perplexity and k-step accuracy."""
+    from llmcodec.evaluation.token_lm import TokenLMConfig, load_code_extractor, run_token_lm
+
+    try:
+        items, _ = _items_from_args(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    codec = load_code_extractor(args.codec, device=args.device)
+    config = TokenLMConfig(
+        hidden_size=args.hidden_size,
+        intermediate_size=args.intermediate_size or 2 * args.hidden_size,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        head_dim=args.head_dim or max(args.hidden_size // args.heads, 8),
+        max_codes=args.max_codes,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        vocab=args.vocab,
+        eval_fraction=args.eval_fraction,
+    )
+    try:
+        result = run_token_lm(codec, items, args.output, config, device=args.device)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    accuracy = " ".join(f"{100 * a:.1f}" for a in result["k_step_accuracy"])
+    print(
+        f"{result['codec']}: eval loss {result['loss']:.4f} nats/code, perplexity {result['perplexity']:.2f} "
+        f"(normalised over the {result['codebook_size']} audio codes; full-vocabulary perplexity "
+        f"{result['perplexity_full_vocab']:.2f}); k-step accuracy % (k=1..5): {accuracy}",
+        file=sys.stderr,
+    )
+    if args.salmon:
+        from llmcodec.evaluation.salmon import CausalLMScorer, run_salmon
+        from llmcodec.evaluation.token_lm import split_items
+
+        _, eval_items = split_items(items, config.eval_fraction, config.seed)
+        scorer = CausalLMScorer.from_folder(result["lm_dir"], device=args.device)
+        salmon = run_salmon(codec, scorer, eval_items, args.output, _perturbations(args.perturbations),
+                            _salmon_config(args, args.salmon_seconds), _speakers(args))
+        shown = ", ".join(f"{k} {100 * v:.1f} %" for k, v in salmon["accuracy"].items())
+        print(f"SALMon-style accuracy (chance 50 %): {shown}", file=sys.stderr)
+    print(f"report: {Path(args.output) / 'token_lm.md'}", file=sys.stderr)
+    return 0
+
+
+def run_salmon_command(args: argparse.Namespace) -> int:
+    """``llmcodec salmon``: consistent vs perturbed clips scored by a token LM from ``llmcodec token-lm``."""
+    from llmcodec.evaluation.salmon import CausalLMScorer, run_salmon
+    from llmcodec.evaluation.token_lm import load_code_extractor
+
+    try:
+        items, _ = _items_from_args(args)
+        scorer = CausalLMScorer.from_folder(args.lm, device=args.device)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    codec = load_code_extractor(args.codec, device=args.device)
+    if codec.codebook_size != scorer.vocab.codebook_size:
+        print(f"error: the codec has {codec.codebook_size} codes but the LM was trained on "
+              f"{scorer.vocab.codebook_size}", file=sys.stderr)
+        return 2
+    try:
+        result = run_salmon(codec, scorer, items, args.output, _perturbations(args.perturbations),
+                            _salmon_config(args, args.clip_seconds), _speakers(args))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    shown = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result["accuracy"].items())
+    print(f"SALMon-style accuracy (chance 50 %): {shown}; overall {100 * result['overall']:.1f} %", file=sys.stderr)
+    return 0
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default=None, help="folder of audio files (recursive; domain = first sub-folder)")
+    parser.add_argument("--dataset", default=None, help="HF dataset: a load_from_disk folder or a load_dataset name/path")
+    parser.add_argument("--split", default=None, help="dataset split")
+    parser.add_argument("--audio-column", default="audio")
+    parser.add_argument("--domain-column", default=None, help="column giving each row's domain / split folder")
+    parser.add_argument("--id-column", default=None, help="column with unique ids (default: the row index)")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
@@ -162,12 +263,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     evaluate.add_argument("--model", default=None, help="exported folder, raw .pt or Hub id (default: $LLMCODEC_MODEL)")
-    evaluate.add_argument("--data", default=None, help="folder of audio files (recursive; domain = first sub-folder)")
-    evaluate.add_argument("--dataset", default=None, help="HF dataset: a load_from_disk folder or a load_dataset name/path")
-    evaluate.add_argument("--split", default=None, help="dataset split")
-    evaluate.add_argument("--audio-column", default="audio")
-    evaluate.add_argument("--domain-column", default=None, help="column giving each row's domain (e.g. Speech/Audio/Music)")
-    evaluate.add_argument("--id-column", default=None, help="column with unique ids (default: the row index)")
+    _add_data_options(evaluate)
     evaluate.add_argument("--output", required=True, help="output folder")
     evaluate.add_argument("--baselines", default="", help="comma list: codec2_700C,codec2_1200,codec2_3200,opus_6kbps")
     evaluate.add_argument("--batch-size", type=int, default=8)
@@ -177,3 +273,53 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--chunk-seconds", type=float, default=60.0, help="windowed coding above this length; 0 = off")
     evaluate.add_argument("--textbook", action="store_true", help="textbook metric variants (see `llmcodec metrics`)")
     evaluate.set_defaults(func=run_evaluate)
+
+    token_lm = subparsers.add_parser(
+        "token-lm",
+        help="token learnability: train a tiny Qwen3 LM on a codec's codes; perplexity and k-step accuracy",
+        description=(
+            "Tokenize the data with the codec, split it (train/ and validation/ sub-folders, else a seeded "
+            "hash), train a small Qwen3 causal LM from scratch with transformers.Trainer, and report eval "
+            "loss and perplexity normalised over the audio codes (plus the full-vocabulary numbers) and "
+            "k-step-ahead greedy accuracy, k = 1..5. Writes OUT/token_lm.json, token_lm.md and OUT/lm/."
+        ),
+    )
+    token_lm.add_argument("--codec", required=True, help="our model (folder, raw .pt, Hub id) or auv:PATH for the reference auv")
+    _add_data_options(token_lm)
+    token_lm.add_argument("--output", required=True)
+    token_lm.add_argument("--epochs", type=float, default=3.0)
+    token_lm.add_argument("--hidden-size", type=int, default=128)
+    token_lm.add_argument("--intermediate-size", type=int, default=None, help="default: 2 x hidden size")
+    token_lm.add_argument("--layers", type=int, default=2)
+    token_lm.add_argument("--heads", type=int, default=4)
+    token_lm.add_argument("--kv-heads", type=int, default=2)
+    token_lm.add_argument("--head-dim", type=int, default=None, help="default: hidden size / heads")
+    token_lm.add_argument("--max-codes", type=int, default=256, help="codes per training sequence (256 = 5.12 s)")
+    token_lm.add_argument("--batch-size", type=int, default=16)
+    token_lm.add_argument("--learning-rate", type=float, default=2e-3)
+    token_lm.add_argument("--vocab", choices=["codebook", "qwen"], default="codebook",
+                          help="LM ids: codebook + BOS/PAD, or the extended Qwen3 tokenizer ids (172,149 rows)")
+    token_lm.add_argument("--eval-fraction", type=float, default=0.1, help="held-out share when there is no validation/ folder")
+    token_lm.add_argument("--seed", type=int, default=0)
+    token_lm.add_argument("--device", default="cpu")
+    token_lm.add_argument("--salmon", action="store_true", help="also run the SALMon-style test on the held-out files")
+    token_lm.add_argument("--salmon-seconds", type=float, default=4.0, help="SALMon clip length")
+    token_lm.add_argument("--salmon-pairs", type=int, default=100, help="max pairs per perturbation")
+    token_lm.add_argument("--perturbations", default="speaker,noise,reverb")
+    token_lm.set_defaults(func=run_token_lm_command)
+
+    salmon = subparsers.add_parser(
+        "salmon",
+        help="SALMon-style consistency accuracy of a token LM (speaker / noise / reverb perturbations)",
+        description="Score consistent vs perturbed clips with an LM written by `llmcodec token-lm` (OUT/lm); chance is 50 %%.",
+    )
+    salmon.add_argument("--codec", required=True, help="the codec the LM was trained on (or auv:PATH)")
+    salmon.add_argument("--lm", required=True, help="LM folder written by token-lm (OUT/lm)")
+    _add_data_options(salmon)
+    salmon.add_argument("--output", required=True)
+    salmon.add_argument("--clip-seconds", type=float, default=4.0)
+    salmon.add_argument("--salmon-pairs", type=int, default=100, help="max pairs per perturbation")
+    salmon.add_argument("--perturbations", default="speaker,noise,reverb")
+    salmon.add_argument("--seed", type=int, default=0)
+    salmon.add_argument("--device", default="cpu")
+    salmon.set_defaults(func=run_salmon_command)
