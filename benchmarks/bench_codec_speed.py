@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--long-minutes", type=float, default=10.0)
+    parser.add_argument("--border-seconds", type=float, default=90.0, help="clip for the window-border study")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -97,6 +98,22 @@ def main() -> None:
     for name, t_ref, t_ours in rows:
         print(f"{name:40s} {t_ref / args.seconds:9.4f} {t_ours / args.seconds:9.4f} {t_ref / t_ours:8.2f}x")
     print(f"bf16 code agreement with fp32 reference: {100 * agreement:.2f} %")
+
+    if args.border_seconds > 0:
+        # Cost at window borders: codes of windowed encoding vs one whole-file pass, 30 s windows.
+        clip = speechlike(int(16000 * args.border_seconds), seed=3)[None, None]
+        with torch.inference_mode():
+            whole = ours.encode(clip).audio_codes
+            whole_audio = ours.decode(whole).audio_values
+            for context in (0.0, 1.0, 2.0, 5.0):
+                windowed = ours.encode(clip, chunk_length_s=30, chunk_context_s=context).audio_codes
+                audio = ours.decode(whole, chunk_length_s=30, chunk_context_s=context).audio_values
+                agreement = (windowed == whole).float().mean().item()
+                error = ((audio - whole_audio).norm() / whole_audio.norm()).item()
+                print(
+                    f"window borders ({args.border_seconds:g} s clip, 30 s windows, {context:g} s context): "
+                    f"code agreement {100 * agreement:.2f} %, decode relative L2 difference {error:.2e}"
+                )
 
     minutes = args.long_minutes
     if minutes > 0:
