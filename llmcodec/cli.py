@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_data",
     "llmcodec.cli_evaluation",
     "llmcodec.cli_tokenizer",
+    "llmcodec.cli_train",
 ]
 
 

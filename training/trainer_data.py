@@ -120,7 +120,8 @@ def build_train_dataset(args: Any) -> Any:
         rows = synthetic_speechlike_dataset(args.synthetic_num_examples, seed=args.seed)
         return SpeechDataset(rows, text_column=args.text_column or "text", require_text=require_text)
     path = os.path.expanduser(args.dataset)
-    looks_local = path.startswith((".", "/", "~")) or os.path.isdir(path)
+    # "owner/name" could be a Hub id or a relative folder: with build_corpus_if_missing it is a folder.
+    looks_local = path.startswith((".", "/", "~")) or os.path.isdir(path) or args.build_corpus_if_missing
     if looks_local and not os.path.isdir(path) and args.build_corpus_if_missing:
         from .corpus_synthesis import CorpusConfig, build_corpus
 

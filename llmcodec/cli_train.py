@@ -1,0 +1,93 @@
+"""``llmcodec train CONFIG.yaml [--key value ...]``: run the LLM-Codec training recipe.
+
+The YAML file holds :class:`~llmcodec.training.trainer_args.LLMCodecTrainingArguments` fields (the
+recipe knobs plus any ``transformers.TrainingArguments`` field). Each ``--key value`` override replaces
+one field; values are parsed as YAML (``--max_steps 10``, ``--report_to '[tensorboard]'``,
+``--codec_config '{hidden_size: 64}'``). ``--resume [CHECKPOINT]`` resumes (the latest checkpoint in
+``output_dir`` when no path is given). Works under ``accelerate launch`` (``python -m llmcodec.cli train …``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``train``."""
+    train = subparsers.add_parser(
+        "train", help="train the codec against a frozen LM (recipe: FTP, SA, Gumbel bridge, GAN)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("config", metavar="CONFIG.yaml")
+    train.add_argument("overrides", nargs=argparse.REMAINDER, metavar="--key value",
+                       help="override any argument of the config; also --resume [CHECKPOINT] (latest checkpoint "
+                            "in output_dir without a path) and --print-config (print the resolved arguments, exit)")
+    train.set_defaults(func=_cmd_train)
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, Any]:
+    """``["--a", "1", "--b=x", "--flag"]`` -> ``{"a": 1, "b": "x", "flag": True}`` (values parsed as YAML)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--") or len(token) < 3:
+            raise ValueError(f"expected --key value overrides, got {token!r}")
+        key, eq, value = token[2:].partition("=")
+        if not eq:
+            if i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                value, i = tokens[i + 1], i + 1
+            else:
+                value = "true"
+        out[key.replace("-", "_")] = yaml.safe_load(value)
+        i += 1
+    return out
+
+
+def load_training_arguments(config: str, overrides: dict[str, Any] | None = None):
+    """YAML file + overrides -> ``LLMCodecTrainingArguments`` (unknown keys raise ``ValueError``)."""
+    import dataclasses
+
+    import yaml
+
+    from llmcodec.training.trainer_args import LLMCodecTrainingArguments
+
+    with open(config) as fh:
+        values = yaml.safe_load(fh) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{config} must hold a mapping of argument names to values")
+    values.update(overrides or {})
+    known = {f.name for f in dataclasses.fields(LLMCodecTrainingArguments) if f.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown training argument(s): {', '.join(unknown)} (see LLMCodecTrainingArguments)")
+    return LLMCodecTrainingArguments(**values)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    try:
+        overrides = parse_overrides(args.overrides)
+        resume = overrides.pop("resume", None)
+        print_config = bool(overrides.pop("print_config", False))
+        targs = load_training_arguments(args.config, overrides)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if print_config:
+        print(targs.to_json_string())
+        return 0
+    from llmcodec.training.audio_dataset import DataError
+    from llmcodec.training.trainer import TrainingSetupError, run_training
+
+    try:
+        trainer = run_training(targs, resume_from_checkpoint=resume)
+    except (TrainingSetupError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if trainer.is_world_process_zero():
+        print(f"done: {trainer.state.global_step} steps; output in {targs.output_dir}")
+    return 0

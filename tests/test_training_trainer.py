@@ -1,0 +1,189 @@
+"""LLMCodecTrainer on a tiny setup: losses fall, the codec gate, one D step per optimizer step, frozen LM,
+non-finite handling, exact resume, export, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from llmcodec.training.trainer import LLMCodecTrainer, TrainingSetupError, build_components, run_training
+from trainer_testing import tiny_args
+
+torch.set_num_threads(1)  # 2 threads on the shared 2-core machine stall badly under load
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from llmcodec.tokenizer import extend_tokenizer, load_offline_qwen3_tokenizer
+
+    tok, _ = extend_tokenizer(load_offline_qwen3_tokenizer(), n_audio_tokens=64, warn_non_qwen=False)
+    return tok
+
+
+def _train(args, tokenizer, callbacks=(), resume=None):
+    c = build_components(args, tokenizer=tokenizer)
+    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator, callbacks=list(callbacks))
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer
+
+
+def _losses(trainer, key="loss"):
+    return {h["step"]: h[key] for h in trainer.state.log_history if key in h and "train_runtime" not in h}
+
+
+def test_short_run_reconstruction_and_ftp_losses_fall(tokenizer, tmp_path):
+    args = tiny_args(tmp_path, max_steps=16, lr_codec=3e-3, lr_embed=1e-2, enable_gan=False, lambda_ftp=1.0,
+                     lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
+    trainer = _train(args, tokenizer)
+    mel, ftp = _losses(trainer, "loss_mel"), _losses(trainer, "loss_ftp")
+    first = lambda d: sum(list(d.values())[:3]) / 3  # noqa: E731
+    last = lambda d: sum(list(d.values())[-3:]) / 3  # noqa: E731
+    print(f"mel {first(mel):.3f} -> {last(mel):.3f}; ftp {first(ftp):.3f} -> {last(ftp):.3f} over {len(mel)} steps")
+    assert last(mel) < first(mel) - 0.2
+    assert last(ftp) < first(ftp) - 0.05
+    assert trainer.counters["nonfinite_terms"] == 0 and trainer.counters["skipped_steps"] == 0
+
+
+def test_gate_disc_once_per_step_and_frozen_lm(tokenizer, tmp_path):
+    args = tiny_args(tmp_path, max_steps=2, gradient_accumulation_steps=3, d_only_steps=100, per_device_train_batch_size=1)
+    c = build_components(args, tokenizer=tokenizer)
+    m = c.module
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    lm_before = {n: p.detach().clone() for n, p in m.lm.lm.named_parameters()}
+    d_before = [p.detach().clone() for p in c.discriminator.parameters()]
+    calls = []
+
+    trainer = LLMCodecTrainer(m, args, c.train_dataset, c.tokenizer, c.discriminator)
+    orig = trainer._discriminator_step
+    trainer._discriminator_step = lambda: (calls.append(trainer.state.global_step), orig())[1]
+    trainer.train()
+    assert calls == [0, 1]  # once per optimizer step, not per micro-batch (GA = 3)
+    assert trainer.counters["disc_steps"] == 2
+    for n, p in m.named_parameters():
+        if n.startswith(("codec.", "bridge.")):
+            assert torch.equal(p, before[n]), f"{n} moved during the D-only warm-up"
+    assert not torch.equal(m.ftp.heads[0].weight, before["ftp.heads.0.weight"])  # FTP on: heads do train
+    assert not torch.equal(m.lm.audio_embeddings, before["lm.audio_embeddings"])
+    for n, p in m.lm.lm.named_parameters():  # the LM body (all rows, incl. the audio rows of the matrix)
+        assert torch.equal(p, lm_before[n]), f"frozen LM weight {n} changed"
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, c.discriminator.parameters()))
+
+    # After the gate the codec moves.
+    args2 = tiny_args(tmp_path / "b", max_steps=1, gradient_accumulation_steps=1, d_only_steps=0)
+    c2 = build_components(args2, tokenizer=tokenizer)
+    enc0 = [p.detach().clone() for p in c2.module.codec.parameters()]
+    LLMCodecTrainer(c2.module, args2, c2.train_dataset, c2.tokenizer, c2.discriminator).train()
+    assert any(not torch.equal(a, b) for a, b in zip(enc0, c2.module.codec.parameters()))
+
+
+def test_nonfinite_term_is_zeroed_and_nonfinite_total_skips_the_step(tokenizer, tmp_path):
+    args = tiny_args(tmp_path, max_steps=2, gradient_accumulation_steps=1, enable_gan=False)
+    c = build_components(args, tokenizer=tokenizer)
+    recon_forward = c.module.recon.forward
+
+    def nan_ms_mel(wav, recon, mel_weight=1.0):
+        terms = recon_forward(wav, recon, mel_weight)
+        terms["ms_mel"] = terms["ms_mel"] * float("nan")
+        return terms
+
+    c.module.recon.forward = nan_ms_mel
+    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer.train()
+    assert trainer.counters["nonfinite_terms"] == 2 and trainer.counters["skipped_steps"] == 0
+    assert all(math.isfinite(v) for v in _losses(trainer).values())
+
+    # A non-finite total (here: through a NaN weight) drops the whole step.
+    args = tiny_args(tmp_path / "b", max_steps=1, gradient_accumulation_steps=1, enable_gan=False, lambda_vq=float("inf"))
+    c = build_components(args, tokenizer=tokenizer)
+    before = [p.detach().clone() for p in c.module.parameters()]
+    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer.train()
+    assert trainer.counters["skipped_steps"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, c.module.parameters()))
+
+
+class _StopAt(TrainerCallback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+
+
+def test_resume_logs_the_same_losses_as_an_uninterrupted_run(tokenizer, tmp_path):
+    common = dict(max_steps=4, save_strategy="steps", save_steps=2, r1_every=3, sa_queue_size=4)
+    full = _train(tiny_args(tmp_path / "full", **common), tokenizer)
+    stopped = _train(tiny_args(tmp_path / "part", **common), tokenizer, callbacks=[_StopAt(2)])
+    assert stopped.state.global_step == 2
+    ckpt = tmp_path / "part" / "checkpoint-2"
+    for name in ("training_state.safetensors", "discriminator.safetensors", "discriminator_optimizer.pt",
+                 "optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        assert (ckpt / name).is_file(), name
+    resumed = _train(tiny_args(tmp_path / "part", **common), tokenizer, resume=str(ckpt))
+    for key in ("loss", "loss_mel", "loss_ftp", "loss_sa_ctr", "loss_d", "loss_fm"):
+        a, b = _losses(full, key), _losses(resumed, key)
+        assert {3, 4} <= set(b), key  # steps 1-2 come back from the checkpoint's trainer_state.json
+        for step in (3, 4):
+            assert a[step] == pytest.approx(b[step], rel=1e-5, abs=1e-6), (key, step, a[step], b[step])
+    assert resumed.counters["disc_steps"] == full.counters["disc_steps"] == 4
+
+
+def test_run_training_exports_codec_and_lm(tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from llmcodec.hub import load_codec
+
+    args = tiny_args(tmp_path, max_steps=1, gradient_accumulation_steps=1, export_at_end=True, report_to=["tensorboard"])
+    c = build_components(args, tokenizer=tokenizer)
+    run_training(args, components=c)
+    codec = load_codec(tmp_path / "export")
+    assert codec.config.codebook_size == 64
+    lm = AutoModelForCausalLM.from_pretrained(tmp_path / "export" / "lm")
+    first = c.module.lm.first_audio_token_id
+    assert torch.equal(lm.get_input_embeddings().weight[first:first + 64], c.module.ftp.heads[0].weight.detach())
+    meta = json.loads((tmp_path / "export" / "lm" / "audio_tokens_meta.json").read_text())
+    assert meta["n_audio_tokens"] == 64
+    assert any("tfevents" in f for _, _, files in os.walk(tmp_path) for f in files)  # TensorBoard logging works
+
+
+def test_bad_input_errors_before_training(tokenizer, tmp_path):
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from llmcodec.tokenizer import load_offline_qwen3_tokenizer
+    from llmcodec.training.audio_dataset import DataError, SpeechDataset
+    from llmcodec.training.trainer_data import synthetic_speechlike_dataset
+
+    args = tiny_args(tmp_path)
+    with pytest.raises(TrainingSetupError, match="no codec tokens"):
+        build_components(tiny_args(tmp_path, extend_tokenizer=False), tokenizer=load_offline_qwen3_tokenizer())
+    small = Qwen3ForCausalLM(Qwen3Config(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                                         num_attention_heads=4, num_key_value_heads=2, head_dim=8))
+    with pytest.raises(TrainingSetupError, match="size mismatch"):
+        build_components(tiny_args(tmp_path, resize_lm_embeddings=False), tokenizer=tokenizer, lm=small)
+    with pytest.raises(TrainingSetupError, match="size mismatch"):
+        build_components(args, tokenizer=tokenizer, lm=small)
+    with pytest.raises((DataError, TrainingSetupError), match="empty"):
+        c = build_components(args, tokenizer=tokenizer, train_dataset=[])
+        LLMCodecTrainer(c.module, args, [], tokenizer, c.discriminator)
+    rows = [{"audio": r["audio"]} for r in synthetic_speechlike_dataset(2)]
+    no_text = SpeechDataset(rows, text_column=None, require_text=False)
+    c = build_components(args, tokenizer=tokenizer, train_dataset=no_text)
+    with pytest.raises(TrainingSetupError, match="no text column"):
+        LLMCodecTrainer(c.module, args, no_text, tokenizer, c.discriminator)
+    (tmp_path / "audio_only").mkdir()
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / "audio_only" / "a.wav", np.zeros(1600, dtype=np.float32), 16000)
+    with pytest.raises(DataError, match="text|transcript"):
+        build_components(tiny_args(tmp_path, dataset=str(tmp_path / "audio_only"), train_split="train",
+                                   dataset_config=None), tokenizer=tokenizer)
+    # without SA the same data is fine
+    LLMCodecTrainer(c.module, tiny_args(tmp_path, lambda_sa_cosine=0.0, lambda_sa_contrast=0.0), no_text, tokenizer,
+                    c.discriminator)

@@ -1,0 +1,28 @@
+"""Tiny setups shared by tests/test_training_trainer*.py (codec hidden 32, 64 codes, tiny Qwen3, 0.5 s crops)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmcodec.training.trainer import LLMCodecTrainingArguments, build_components
+
+TINY_CODEC = dict(hidden_size=32, encoder_num_layers=1, decoder_num_layers=1, num_attention_heads=2, head_dim=16,
+                  conv_kernel_size=7, codebook_size=64, codebook_partitions={"speech": [0, 64]})
+
+
+def tiny_args(output_dir: Any, **overrides: Any) -> LLMCodecTrainingArguments:
+    values = dict(
+        output_dir=str(output_dir), codec_init="random", codec_config=dict(TINY_CODEC),
+        lm_name_or_path="tiny-random-qwen3", tokenizer_name_or_path="offline", lm_dtype="float32",
+        dataset="synthetic", synthetic_num_examples=8, segment_seconds=0.5, per_device_train_batch_size=2,
+        gradient_accumulation_steps=2, max_steps=4, d_only_steps=0, ftp_delay_steps=0, ftp_ramp_steps=0,
+        sa_delay_steps=0, sa_ramp_steps=1, sa_queue_size=8, lr_warmup_steps=0, lr_total_steps=1000, lr_codec=1e-3,
+        lr_embed=1e-3, disc_channels=[4, 4, 8, 8, 8], r1_every=2, tau_steps=50, save_strategy="no", report_to=[],
+        use_cpu=True, disable_tqdm=True, export_at_end=False, logging_steps=1,
+    )
+    values.update(overrides)
+    return LLMCodecTrainingArguments(**values)
+
+
+def tiny_components(args: LLMCodecTrainingArguments, tokenizer: Any):
+    return build_components(args, tokenizer=tokenizer)
