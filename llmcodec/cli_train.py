@@ -10,6 +10,7 @@ one field; values are parsed as YAML (``--max_steps 10``, ``--report_to '[tensor
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Any
 
@@ -25,6 +26,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                        help="override any argument of the config; also --resume [CHECKPOINT] (latest checkpoint "
                             "in output_dir without a path) and --print-config (print the resolved arguments, exit)")
     train.set_defaults(func=_cmd_train)
+
+
+_SCI = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _coerce(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` as a string; read scientific notation as a float."""
+    return float(value) if isinstance(value, str) and _SCI.fullmatch(value) else value
 
 
 def parse_overrides(tokens: list[str]) -> dict[str, Any]:
@@ -43,7 +52,9 @@ def parse_overrides(tokens: list[str]) -> dict[str, Any]:
                 value, i = tokens[i + 1], i + 1
             else:
                 value = "true"
-        out[key.replace("-", "_")] = yaml.safe_load(value)
+        # YAML 1.1 would turn no/yes/on/off into booleans (``--save_strategy no``); keep them as strings.
+        parsed = value if value.lower() in ("no", "yes", "on", "off", "y", "n") else yaml.safe_load(value)
+        out[key.replace("-", "_")] = _coerce(parsed)
         i += 1
     return out
 
@@ -60,6 +71,7 @@ def load_training_arguments(config: str, overrides: dict[str, Any] | None = None
         values = yaml.safe_load(fh) or {}
     if not isinstance(values, dict):
         raise ValueError(f"{config} must hold a mapping of argument names to values")
+    values = {k: _coerce(v) for k, v in values.items()}
     values.update(overrides or {})
     known = {f.name for f in dataclasses.fields(LLMCodecTrainingArguments) if f.init}
     unknown = sorted(set(values) - known)
@@ -89,5 +101,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if trainer.is_world_process_zero():
-        print(f"done: {trainer.state.global_step} steps; output in {targs.output_dir}")
+        print(f"done: {trainer.state.global_step} steps on {trainer.accelerator.num_processes} process(es) "
+              f"({trainer.accelerator.distributed_type}); output in {targs.output_dir}")
     return 0

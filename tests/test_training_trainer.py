@@ -12,7 +12,7 @@ import torch
 from transformers import TrainerCallback
 
 from llmcodec.training.trainer import LLMCodecTrainer, TrainingSetupError, build_components, run_training
-from trainer_testing import tiny_args
+from test_training_trainer_helpers import tiny_args
 
 torch.set_num_threads(1)  # 2 threads on the shared 2-core machine stall badly under load
 

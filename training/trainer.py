@@ -591,6 +591,8 @@ def export_artifacts(module: LLMCodecTrainingModule, tokenizer: Any, out_dir: st
 def run_training(args: LLMCodecTrainingArguments, resume_from_checkpoint: str | bool | None = None,
                  components: TrainingComponents | None = None) -> LLMCodecTrainer:
     """Build everything from ``args``, train, export (``export_at_end``). Returns the trainer."""
+    if args.torch_num_threads:
+        torch.set_num_threads(args.torch_num_threads)
     components = components or build_components(args)
     trainer = LLMCodecTrainer(components.module, args, components.train_dataset, components.tokenizer,
                               components.discriminator)

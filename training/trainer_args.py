@@ -126,6 +126,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
     disc_num_scales: int = 3
     disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
 
+    torch_num_threads: int | None = field(default=None, metadata={
+        "help": "torch.set_num_threads for the run (1 avoids stalls on small shared CPUs); None = torch's default"})
+
     # ---- export ----------------------------------------------------------------------------------------
     export_at_end: bool = True
 

@@ -1,4 +1,4 @@
-"""Tiny setups shared by tests/test_training_trainer*.py (codec hidden 32, 64 codes, tiny Qwen3, 0.5 s crops)."""
+"""Tiny setups shared by tests/test_training_trainer*.py (no tests here): codec hidden 32, 64 codes, tiny Qwen3, 0.5 s crops."""
 
 from __future__ import annotations
 

@@ -1,0 +1,94 @@
+"""``llmcodec train``: config + overrides, errors, a tiny run, and a 2-process ``accelerate launch`` (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmcodec.cli import main
+from llmcodec.cli_train import load_training_arguments, parse_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "configs" / "tiny-cpu.yaml")
+RECIPE = str(ROOT / "configs" / "recipe-qwen3-4b.yaml")
+# The tiny config on the in-memory fallback data, shrunk further for a test.
+FAST = ["--dataset", "synthetic", "--synthetic_num_examples", "8", "--build_corpus_if_missing", "false",
+        "--max_steps", "2", "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "1",
+        "--save_strategy", "no", "--report_to", "[]", "--disable_tqdm", "true", "--d_only_steps", "0",
+        "--ftp_delay_steps", "0", "--sa_delay_steps", "0", "--torch_num_threads", "1",
+        "--codec_config", "{hidden_size: 32, encoder_num_layers: 1, decoder_num_layers: 1, num_attention_heads: 2, "
+        "head_dim: 16, conv_kernel_size: 7, codebook_size: 64, codebook_partitions: {speech: [0, 64]}}"]
+
+
+def test_parse_overrides_types():
+    assert parse_overrides(["--max_steps", "10", "--bf16=true", "--report_to", "[tensorboard]", "--flag",
+                            "--lr_codec", "1e-4", "--tokenizer-name-or-path", "offline"]) == {
+        "max_steps": 10, "bf16": True, "report_to": ["tensorboard"], "flag": True, "lr_codec": 1e-4,
+        "tokenizer_name_or_path": "offline"}
+    with pytest.raises(ValueError, match="--key value"):
+        parse_overrides(["max_steps", "3"])
+
+
+def test_configs_resolve_with_overrides(tmp_path):
+    recipe = load_training_arguments(RECIPE, {"output_dir": str(tmp_path)})
+    assert (recipe.max_steps, recipe.gradient_accumulation_steps, recipe.per_device_train_batch_size) == (25000, 10, 1)
+    assert (recipe.lr_codec, recipe.lr_embed, recipe.lr_disc, recipe.max_grad_norm) == (5e-6, 1e-4, 1e-4, 15.0)
+    assert (recipe.d_only_steps, recipe.lr_total_steps, recipe.segment_seconds) == (10000, 200000, 4.0)
+    assert recipe.lm_name_or_path == "Qwen/Qwen3-4B-Instruct-2507" and recipe.codec_init == "llm-codec/auv"
+    tiny = load_training_arguments(TINY, {"max_steps": 7, "lambda_ftp": 0.5, "output_dir": str(tmp_path)})
+    assert tiny.max_steps == 7 and tiny.lambda_ftp == 0.5 and tiny.codec_config["codebook_size"] == 256
+    with pytest.raises(ValueError, match="unknown training argument"):
+        load_training_arguments(TINY, {"max_stepz": 3})
+    with pytest.raises(ValueError, match="bridge_mode"):
+        load_training_arguments(TINY, {"bridge_mode": "soft"})
+
+
+def test_cli_print_config_and_errors(tmp_path, capsys):
+    assert main(["train", TINY, "--print-config", "--max_steps", "3", "--output_dir", str(tmp_path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["max_steps"] == 3 and printed["lm_name_or_path"] == "tiny-random-qwen3"
+    assert main(["train", TINY, "--no_such_key", "1"]) == 2
+    assert "unknown training argument" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_cli_missing_text_column_is_a_clear_error(tmp_path, capsys):
+    import numpy as np
+    import soundfile as sf
+
+    (tmp_path / "data" / "train").mkdir(parents=True)
+    sf.write(tmp_path / "data" / "train" / "a.wav", np.zeros(8000, dtype=np.float32), 16000)
+    code = main(["train", TINY, *FAST, "--dataset", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out")])
+    assert code == 2
+    assert "text" in capsys.readouterr().err
+
+
+def test_cli_tiny_run_exports(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", TINY, *FAST, "--output_dir", str(out)]) == 0
+    assert (out / "export" / "config.json").is_file() and (out / "export" / "lm" / "config.json").is_file()
+
+
+def test_accelerate_two_cpu_processes(tmp_path):
+    import socket
+
+    out = tmp_path / "ddp"
+    with socket.socket() as sock:  # a free port: other jobs on the machine may hold torchrun's default 29500
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    # accelerate 1.15: `launch --cpu --num_processes 2` starts ONE process (its simple launcher, unless mpirun);
+    # `--multi_gpu` goes through torchrun and, with the config's use_cpu: true, gives 2 gloo processes (MULTI_CPU).
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--main_process_port", str(port),
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "llmcodec.cli", "train", TINY, *FAST,
+           "--output_dir", str(out), "--logging_steps", "1"]
+    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "done: 2 steps on 2 process(es) (DistributedType.MULTI_CPU)" in proc.stdout, proc.stdout[-2000:]
+    assert (out / "export" / "model.safetensors").is_file()
