@@ -50,7 +50,7 @@ from .schedules import cosine_with_warmup_lambda, r1_due
 from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range
 from .trainer_args import LLMCodecTrainingArguments
 from .trainer_data import RepeatedDataset, SeededCropCollator, build_train_dataset
-from .trainer_model import ChainedOptimizer, LLMCodecTrainingModule, all_parameters, named_clip_groups
+from .trainer_model import ChainedOptimizer, LLMCodecTrainingModule, named_clip_groups
 
 logger = logging.getLogger(__name__)
 
