@@ -53,6 +53,11 @@ class CodebookRestarter(nn.Module):
         """
         if int(self.steps) % self.every != 0:
             return 0
+        return self.restart(codebook, projected, mask)
+
+    @torch.no_grad()
+    def restart(self, codebook: torch.Tensor, projected: torch.Tensor, mask: torch.Tensor | None = None) -> int:
+        """Moves the dead rows of `codebook` `(K, C)` onto samples of `projected` `(B, T, C)` now."""
         dead = (self.usage < self.threshold).nonzero().flatten()
         candidates = projected[mask] if mask is not None else projected.reshape(-1, projected.shape[-1])
         if dead.numel() == 0 or candidates.shape[0] == 0:

@@ -41,6 +41,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
 from .adversarial_losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss, r1_penalty
+from .codebook_restart import CodebookRestarter
 from .discriminators import CombinedDiscriminator
 from .frozen_lm import FrozenCausalLM
 from .future_token_prediction import FutureTokenPredictionHeads
@@ -246,6 +247,9 @@ class _LLMCodecCallback(TrainerCallback):
     def on_pre_optimizer_step(self, args, state, control, **kwargs):
         self.trainer._apply_step_gates()
 
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer._maybe_restart_codes()
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         for cb in self.trainer.callback_handler.callbacks:
             bar = getattr(cb, "training_bar", None) if isinstance(cb, ProgressCallback) else None
@@ -296,6 +300,13 @@ class LLMCodecTrainer(Trainer):
         self._nonfinite_in_window = False
         self._gated_step = -1
         self._d_batch: tuple[Tensor, Tensor] | None = None
+        self._restart_batch: tuple[Tensor, Tensor] | None = None
+        if args.codebook_restart_every > 0 and not hasattr(model, "codebook_restarter"):
+            # A submodule of the training module, so its usage statistics are checkpointed with it.
+            model.codebook_restarter = CodebookRestarter(
+                model.codec.config.codebook_size, decay=args.codebook_restart_decay,
+                threshold=args.codebook_restart_threshold, every=args.codebook_restart_every,
+            ).to(args.device)
         self.add_callback(_LLMCodecCallback(self))
 
     # ------------------------------------------------------------------------------ optimizer / LR
@@ -413,6 +424,10 @@ class LLMCodecTrainer(Trainer):
         if "ftp_accuracy" in out:
             for j, acc in enumerate(out["ftp_accuracy"].tolist()):
                 self._metrics[f"ftp_acc_head{j}"].append(acc)
+        restarter = getattr(self.training_module, "codebook_restarter", None)
+        if restarter is not None:
+            restarter.update(out["codes"], out["codes_mask"])
+            self._restart_batch = (out["projected"], out["codes_mask"])
         codes = out["codes"][out["codes_mask"]].detach().cpu()
         self._code_hist += torch.bincount(codes.clamp_min(0), minlength=self._code_hist.numel())[: self._code_hist.numel()]
 
@@ -456,6 +471,21 @@ class LLMCodecTrainer(Trainer):
         opt.step()
         opt.zero_grad(set_to_none=True)
         self.counters["disc_steps"] += 1
+
+    def _maybe_restart_codes(self) -> None:
+        """After an optimizer step: revive dead codes (identically on every rank: rank 0's choice wins)."""
+        module = self.training_module
+        restarter = getattr(module, "codebook_restarter", None)
+        completed = self.state.global_step  # on_step_end: the step just taken has index completed - 1
+        if restarter is None or self._restart_batch is None or completed - 1 < self.args.d_only_steps:
+            return
+        if completed % self.args.codebook_restart_every != 0:
+            return
+        codebook = module.codec.quantizer.codebook.weight
+        restarted = restarter.restart(codebook.data, *self._restart_batch)
+        if self.accelerator.num_processes > 1:
+            dist.broadcast(codebook.data, src=0)
+        self._metrics["codebook_restarts"].append(float(restarted))
 
     def _apply_step_gates(self) -> None:
         """Before the generator optimizer step: drop every gradient of a non-finite window, and the

@@ -122,6 +122,11 @@ class LLMCodecTrainingArguments(TrainingArguments):
     lambda_fm: float = 1.5
     r1_gamma: float = 2.0
     r1_every: int = 16
+    # Dead-code restarts (not in the released recipe, which fine-tunes a trained codebook): every N optimizer
+    # steps, codes whose usage EMA fell below the threshold move onto encoder outputs. 0 = off.
+    codebook_restart_every: int = 0
+    codebook_restart_threshold: float = 0.005
+    codebook_restart_decay: float = 0.99
     disc_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     disc_num_scales: int = 3
     disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])

@@ -178,6 +178,7 @@ class LLMCodecTrainingModule(nn.Module):
         terms = self.recon(wav, recon, mel_weight=1.0)
         result: dict[str, Any] = {
             "recon": recon, "codes": out.audio_codes, "codes_mask": out.audio_codes_mask,
+            "projected": out.projected_latents.detach(),
             "mel": terms["mel"], "ms_mel": terms["ms_mel"], "mr_stft": terms["mr_stft"], "cstft": terms["cstft"],
             "vq": out.loss if out.loss is not None else recon.new_zeros(()),
             "lm_error": None,
