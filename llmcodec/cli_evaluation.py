@@ -311,7 +311,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     salmon = subparsers.add_parser(
         "salmon",
         help="SALMon-style consistency accuracy of a token LM (speaker / noise / reverb perturbations)",
-        description="Score consistent vs perturbed clips with an LM written by `llmcodec token-lm` (OUT/lm); chance is 50 %%.",
+        description="Score consistent vs perturbed clips with an LM written by `llmcodec token-lm` (OUT/lm); chance is 50 percent.",
     )
     salmon.add_argument("--codec", required=True, help="the codec the LM was trained on (or auv:PATH)")
     salmon.add_argument("--lm", required=True, help="LM folder written by token-lm (OUT/lm)")
