@@ -59,54 +59,41 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = 16000) -> tuple[
     return waveform.contiguous(), sample_rate
 
 
-def _atomic_target(path: Path, suffix: str):
+def _write_atomically(path: str | os.PathLike, suffix: str, write) -> Path:
+    """Calls `write(temporary_path)` on a temporary file beside `path`, then renames it into place."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(handle)
-    return temporary
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
 
 
 def save_audio(path: str | os.PathLike, waveform: torch.Tensor | np.ndarray, sample_rate: int) -> Path:
     """Writes mono audio `(L,)` as 16-bit PCM wav atomically (temporary file, then rename)."""
-    path = Path(path)
     array = waveform.detach().float().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
     array = np.clip(array.reshape(-1), -1.0, 1.0)
-    temporary = _atomic_target(path, ".wav")
-    try:
-        soundfile.write(temporary, array, sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    return _write_atomically(
+        path, ".wav", lambda target: soundfile.write(target, array, sample_rate, subtype="PCM_16", format="WAV")
+    )
 
 
 def save_array(path: str | os.PathLike, array: np.ndarray) -> Path:
     """Writes a `.npy` file atomically."""
-    path = Path(path)
-    temporary = _atomic_target(path, ".npy")
-    try:
-        with open(temporary, "wb") as handle:
+
+    def write(target: str) -> None:
+        with open(target, "wb") as handle:
             np.save(handle, array)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+
+    return _write_atomically(path, ".npy", write)
 
 
 def save_text(path: str | os.PathLike, text: str) -> Path:
     """Writes a UTF-8 text file atomically."""
-    path = Path(path)
-    temporary = _atomic_target(path, ".txt")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    return _write_atomically(path, ".txt", lambda target: Path(target).write_text(text, encoding="utf-8"))
