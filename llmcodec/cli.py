@@ -14,6 +14,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "llmcodec.cli_codec",
     "llmcodec.cli_data",
+    "llmcodec.cli_demo",
     "llmcodec.cli_evaluation",
     "llmcodec.cli_tokenizer",
     "llmcodec.cli_train",

@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default-model"
 
 
@@ -172,12 +173,20 @@ def cmd_decode(args) -> int:
 
 
 def cmd_convert(args) -> int:
-    from llmcodec.conversion import model_from_reference_checkpoint
-    from llmcodec.hub import save_codec_folder
+    from llmcodec.hub import load_codec, save_codec_folder
 
-    model = model_from_reference_checkpoint(args.source)
-    out = save_codec_folder(model, args.output_dir, source=Path(args.source).name, overwrite=args.overwrite)
-    print(f"wrote {out} ({sum(p.numel() for p in model.parameters()):,} parameters)")
+    model = load_codec(args.source)
+    card_extra = Path(args.card_extra).read_text() if args.card_extra else ""
+    out = save_codec_folder(
+        model,
+        args.output_dir,
+        source=Path(args.source).name,
+        card_extra=card_extra,
+        overwrite=args.overwrite,
+        storage_dtype=STORAGE_DTYPES[args.storage_dtype] if args.storage_dtype else None,
+    )
+    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
+    print(f"wrote {out} ({sum(p.numel() for p in model.parameters()):,} parameters, {size / 2**20:.1f} MiB)")
     return 0
 
 
@@ -242,10 +251,19 @@ def add_subcommands(subparsers) -> None:
     _add_model_options(decode)
     decode.set_defaults(func=with_chunk_fix(cmd_decode))
 
-    convert = subparsers.add_parser("convert", help="llm-codec.pt / auv.pt state dict -> Hub-ready folder")
-    convert.add_argument("source", help="reference state dict (loaded with weights_only=True)")
+    convert = subparsers.add_parser(
+        "convert", help="llm-codec.pt / auv.pt state dict (or an exported folder) -> Hub-ready folder"
+    )
+    convert.add_argument(
+        "source", help="reference state dict (loaded with weights_only=True) or an exported LLM-Codec folder"
+    )
     convert.add_argument("output_dir")
     convert.add_argument("--overwrite", action="store_true")
+    convert.add_argument(
+        "--storage-dtype", choices=sorted(STORAGE_DTYPES), default=None,
+        help="store the weights in this dtype (half the size); they are upcast to float32 on load",
+    )
+    convert.add_argument("--card-extra", default=None, help="Markdown file appended to the model card")
     convert.set_defaults(func=cmd_convert)
 
     push = subparsers.add_parser("push", help="upload an exported folder to the Hugging Face Hub")

@@ -19,6 +19,7 @@ that came with a downloaded repo.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -168,6 +169,18 @@ def render_model_card(config: LLMCodecConfig, *, source: str | None = None, extr
     return "\n".join(lines)
 
 
+def _save_with_storage_dtype(model: LLMCodecModel, folder: Path, storage_dtype: torch.dtype) -> None:
+    if not storage_dtype.is_floating_point:
+        raise ValueError(f"storage_dtype must be a floating-point dtype, got {storage_dtype}")
+    compute_dtype = next(model.parameters()).dtype
+    stored = copy.deepcopy(model).to(storage_dtype)
+    stored.save_pretrained(folder)
+    config_path = folder / "config.json"
+    config = json.loads(config_path.read_text())
+    config["dtype"] = str(compute_dtype).removeprefix("torch.")
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def save_codec_folder(
     model: LLMCodecModel,
     out_dir: str | os.PathLike,
@@ -175,15 +188,24 @@ def save_codec_folder(
     source: str | None = None,
     card_extra: str = "",
     overwrite: bool = False,
+    storage_dtype: torch.dtype | None = None,
 ) -> Path:
-    """Writes a Hub-ready folder atomically (built in a temporary sibling folder, then renamed into place)."""
+    """Writes a Hub-ready folder atomically (built in a temporary sibling folder, then renamed into place).
+
+    ``storage_dtype`` (e.g. ``torch.float16``) stores the floating-point weights in that dtype to halve the
+    folder, while ``config.json`` keeps ``dtype: float32`` so ``from_pretrained`` upcasts them on load
+    (the model computes in float32; only the weights are rounded).
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
-        model.save_pretrained(staging)
+        if storage_dtype is None:
+            model.save_pretrained(staging)
+        else:
+            _save_with_storage_dtype(model, staging, storage_dtype)
         LLMCodecFeatureExtractor(
             sampling_rate=model.config.sampling_rate, hop_length=model.config.hop_length
         ).save_pretrained(staging)
