@@ -31,7 +31,7 @@ def run_demo(
     model_spec: str | None = None,
     output_dir: str | Path = "demo-output",
     compare_codec2: bool = True,
-    out=sys.stdout,
+    out=None,
 ) -> dict:
     """Runs the demo and returns what it printed, as numbers (for tests and scripts).
 
@@ -45,6 +45,7 @@ def run_demo(
     from llmcodec.hub import load_codec
     from llmcodec.tokenizer.mapping import AudioTokenMap
 
+    out = out or sys.stdout  # resolved at call time, so redirected stdout is honoured
     audio_path = Path(audio_path)
     spec = resolve_model_spec(model_spec)
     model = load_codec(spec)

@@ -262,7 +262,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
             "rerun the same command to continue; unreadable or too-short files become error rows."
         ),
     )
-    evaluate.add_argument("--model", default=None, help="exported folder, raw .pt or Hub id (default: $LLMCODEC_MODEL)")
+    evaluate.add_argument("--model", default=None, help="exported folder, raw .pt or Hub id (default: $LLMCODEC_MODEL, else the bundled default model)")
     _add_data_options(evaluate)
     evaluate.add_argument("--output", required=True, help="output folder")
     evaluate.add_argument("--baselines", default="", help="comma list: codec2_700C,codec2_1200,codec2_3200,opus_6kbps")

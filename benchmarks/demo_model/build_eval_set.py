@@ -1,0 +1,72 @@
+"""Builds the evaluation set of the default model (issue 6) as a folder tree for `llmcodec evaluate`.
+
+    python benchmarks/demo_model/build_eval_set.py data/eval [--corpus data/corpus]
+
+- ``heldout-voices/``: the first utterance (sorted by name) of every voice in the corpus' validation split,
+  whose speakers (timbre groups) are held out of training (`llmcodec corpus build --validation-speakers`).
+- ``real-speech/``: real recordings, never seen in training (the model is trained on synthetic voices only):
+  the bundled CMU ARCTIC clip and the eight spoken ALSA test clips ("Front Center" …) from Debian's
+  ``alsa-utils`` (``/usr/share/sounds/alsa``; its ``Noise.wav`` is not speech and is left out).
+
+Files are symlinked (the folder is a view, nothing is copied); rerunning replaces the tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_CLIP = REPO / "llmcodec" / "assets" / "examples" / "arctic_a0007.wav"
+ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
+ALSA_SPEECH = ["Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
+               "Side_Left", "Side_Right"]
+
+
+def heldout_voice_files(corpus: Path) -> list[Path]:
+    validation = corpus / "validation"
+    if not validation.is_dir():
+        raise SystemExit(f"error: {validation} not found; build the corpus first: llmcodec corpus build {corpus}")
+    files = []
+    for voice in sorted(p for p in validation.iterdir() if p.is_dir()):
+        wavs = sorted(voice.glob("*.wav"))
+        if wavs:
+            files.append(wavs[0])
+    if not files:
+        raise SystemExit(f"error: no .wav files under {validation}")
+    return files
+
+
+def real_speech_files() -> list[Path]:
+    missing = [name for name in ALSA_SPEECH if not (ALSA_SOUNDS / f"{name}.wav").is_file()]
+    if missing:
+        raise SystemExit(
+            f"error: {ALSA_SOUNDS} lacks {', '.join(missing)}.wav; install Debian's alsa-utils "
+            "(scripts/setup.sh does)"
+        )
+    return [EXAMPLE_CLIP] + [ALSA_SOUNDS / f"{name}.wav" for name in ALSA_SPEECH]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--corpus", type=Path, default=REPO / "data" / "corpus")
+    args = parser.parse_args(argv)
+
+    groups = {"heldout-voices": heldout_voice_files(args.corpus), "real-speech": real_speech_files()}
+    if args.output.exists():
+        shutil.rmtree(args.output)
+    for group, files in groups.items():
+        folder = args.output / group
+        folder.mkdir(parents=True)
+        for source in files:
+            name = source.name if group == "heldout-voices" else f"{source.parent.name}_{source.name}"
+            (folder / name).symlink_to(source.resolve())
+        print(f"{group}: {len(files)} files -> {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
