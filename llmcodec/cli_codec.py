@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from llmcodec.hub import DEFAULT_MODEL_DIR  # re-exported: the CLI's default --model
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default-model"
 
 
 def resolve_model_spec(spec: str | None) -> str:

@@ -85,8 +85,11 @@ def _load_from_hub(repo_id: str) -> LLMCodecModel:
     raise ModelLoadError(f"{repo_id!r} holds neither an LLM-Codec config.json nor one of {RAW_CHECKPOINT_NAMES}")
 
 
+DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default-model"
+
+
 def load_codec(
-    model: str | os.PathLike,
+    model: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> LLMCodecModel:
@@ -94,8 +97,13 @@ def load_codec(
 
     `model` may be: an exported folder (config.json of model_type "llmcodec"); a raw reference checkpoint
     (`llm-codec.pt` / `auv.pt` / any `.pt` state dict); a folder holding such a raw file; or a Hub repo id
-    (exported repo, or a repo with a raw checkpoint, converted in memory).
+    (exported repo, or a repo with a raw checkpoint, converted in memory). ``None`` loads the bundled
+    default model (``DEFAULT_MODEL_DIR``).
     """
+    if model is None:
+        if not (DEFAULT_MODEL_DIR / "config.json").is_file():
+            raise ModelLoadError(f"no default model is bundled with this install ({DEFAULT_MODEL_DIR} is missing)")
+        model = DEFAULT_MODEL_DIR
     spec = os.fspath(model)
     path = Path(spec).expanduser()
     if path.is_file():
