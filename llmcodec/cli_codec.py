@@ -181,7 +181,7 @@ def cmd_convert(args) -> int:
     out = save_codec_folder(
         model,
         args.output_dir,
-        source=Path(args.source).name,
+        source=None if Path(args.source).is_dir() else Path(args.source).name,
         card_extra=card_extra,
         overwrite=args.overwrite,
         storage_dtype=STORAGE_DTYPES[args.storage_dtype] if args.storage_dtype else None,

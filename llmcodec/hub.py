@@ -210,6 +210,7 @@ def save_codec_folder(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
+        staging.chmod(0o755)  # mkdtemp's 0700 would make a shared install unreadable to other users
         if storage_dtype is None:
             model.save_pretrained(staging)
         else:
@@ -218,6 +219,9 @@ def save_codec_folder(
             sampling_rate=model.config.sampling_rate, hop_length=model.config.hop_length
         ).save_pretrained(staging)
         (staging / "README.md").write_text(render_model_card(model.config, source=source, extra=card_extra))
+        for written in staging.iterdir():
+            if written.is_file():
+                written.chmod(0o644)
         if out_dir.exists():
             backup = out_dir.with_name(f".{out_dir.name}.old")
             if backup.exists():

@@ -82,8 +82,9 @@ def test_reconstructs_real_speech_recognisably(model):
     assert metrics["stoi"] > STOI_FLOOR
     assert metrics["pesq"] > PESQ_FLOOR
     codes = model.encode(waveform[None, None]).audio_codes
-    assert codes.unique().numel() > 50  # the large codebook is in use, not collapsed
+    assert codes.unique().numel() > 40  # measured: 65 distinct codes in these 200 frames
 
 
-STOI_FLOOR = 0.0  # set from the measured value once the model is trained
-PESQ_FLOOR = 0.0
+# Measured on this clip with the shipped weights: STOI 0.656, PESQ-WB 1.12 (Codec2 1200 bps: 0.789 / 1.51).
+STOI_FLOOR = 0.6
+PESQ_FLOOR = 1.05

@@ -1,0 +1,843 @@
+"""LLM-Codec model: STFT front end -> Conformer encoder -> factorized cosine VQ -> Conformer decoder -> iSTFT.
+
+The numerics follow the reference implementation (PyPI ``auv`` 0.1.1) operation by operation, so that a
+converted ``llm-codec.pt`` / ``auv.pt`` gives identical codes. On top of the reference this model batches
+padded inputs exactly (each item gives the codes it gives alone), processes long audio in overlapping
+windows, and returns what training needs (VQ loss, straight-through latents).
+
+Shapes use ``B`` (batch), ``L`` (samples), ``T`` (frames = codes, one per ``hop_length`` samples),
+``D`` (``hidden_size``) and ``C`` (``codebook_dim``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import weight_norm
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_utils import PreTrainedAudioTokenizerBase
+from transformers.utils import ModelOutput
+
+from .configuration_llmcodec import LLMCodecConfig
+
+# Value written into `audio_codes` at padded frames: it is never a valid code, so forgetting the mask
+# fails loudly in `decode` instead of silently decoding code 0.
+PAD_CODE = -1
+
+
+# --------------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LLMCodecEncoderOutput(ModelOutput):
+    r"""
+    audio_codes (`torch.LongTensor` of shape `(B, T)`): code indices in `[0, codebook_size)`; padded frames hold -1.
+    audio_codes_mask (`torch.BoolTensor` of shape `(B, T)`): True for frames that belong to the input.
+    latents (`torch.FloatTensor` of shape `(B, T, D)`): quantized latents (after the VQ output projection, with
+        the straight-through estimator), i.e. what the decoder consumes.
+    latents_before_quantization (`torch.FloatTensor` of shape `(B, T, D)`): encoder output before the VQ.
+    projected_latents (`torch.FloatTensor` of shape `(B, T, C)`): encoder output projected into the code space.
+    vq_loss (`torch.FloatTensor` of shape `(B,)`): commitment + codebook loss per item (training mode only).
+    """
+
+    audio_codes: torch.LongTensor | None = None
+    audio_codes_mask: torch.BoolTensor | None = None
+    latents: torch.FloatTensor | None = None
+    latents_before_quantization: torch.FloatTensor | None = None
+    projected_latents: torch.FloatTensor | None = None
+    vq_loss: torch.FloatTensor | None = None
+
+
+@dataclass
+class LLMCodecDecoderOutput(ModelOutput):
+    r"""
+    audio_values (`torch.FloatTensor` of shape `(B, 1, T * hop_length)`): decoded audio; zero after each item's end.
+    padding_mask (`torch.BoolTensor` of shape `(B, T * hop_length)`): True for samples decoded from valid frames.
+    """
+
+    audio_values: torch.FloatTensor | None = None
+    padding_mask: torch.BoolTensor | None = None
+
+
+@dataclass
+class LLMCodecOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `()`): batch mean of the VQ loss (commitment + codebook), training mode only.
+    audio_values (`torch.FloatTensor` of shape `(B, 1, L)`): reconstruction, zero-padded to the input length `L`.
+    audio_codes (`torch.LongTensor` of shape `(B, T)`): codes (-1 at padded frames).
+    audio_codes_mask (`torch.BoolTensor` of shape `(B, T)`): valid frames.
+    latents (`torch.FloatTensor` of shape `(B, T, D)`): quantized latents (straight-through, carry gradient).
+    latents_before_quantization (`torch.FloatTensor` of shape `(B, T, D)`): encoder output before the VQ.
+    projected_latents (`torch.FloatTensor` of shape `(B, T, C)`): encoder output in the code space.
+    vq_loss (`torch.FloatTensor` of shape `(B,)`): per-item VQ loss (training mode only).
+    """
+
+    loss: torch.FloatTensor | None = None
+    audio_values: torch.FloatTensor | None = None
+    audio_codes: torch.LongTensor | None = None
+    audio_codes_mask: torch.BoolTensor | None = None
+    latents: torch.FloatTensor | None = None
+    latents_before_quantization: torch.FloatTensor | None = None
+    projected_latents: torch.FloatTensor | None = None
+    vq_loss: torch.FloatTensor | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------------
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((-second, first), dim=-1)
+
+
+class LLMCodecRotaryEmbedding(nn.Module):
+    """NeoX-style rotary position embedding with precomputed `(max_positions, head_dim)` cos/sin tables.
+
+    The tables are non-persistent buffers (absent from checkpoints) and are rebuilt in `_init_weights`.
+    """
+
+    def __init__(self, head_dim: int, max_position_embeddings: int, base: float):
+        super().__init__()
+        self.head_dim = head_dim
+        self.max_position_embeddings = max_position_embeddings
+        self.base = base
+        inv_freq, cos, sin = self.compute_tables(max_position_embeddings)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.register_buffer("cos_cached", cos, persistent=False)
+        self.register_buffer("sin_cached", sin, persistent=False)
+
+    def compute_tables(self, num_positions: int, device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns `inv_freq` `(head_dim / 2,)`, `cos` and `sin` `(num_positions, head_dim)` in float32."""
+        inv_freq = 1.0 / (self.base ** (torch.arange(0, self.head_dim, 2, device=device).float() / self.head_dim))
+        positions = torch.arange(num_positions, device=device, dtype=inv_freq.dtype)
+        freqs = torch.outer(positions, inv_freq)
+        angles = torch.cat((freqs, freqs), dim=-1)
+        return inv_freq, angles.cos(), angles.sin()
+
+    def forward(self, seq_len: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns cos and sin of shape `(seq_len, head_dim)`."""
+        if seq_len > self.cos_cached.shape[0]:
+            # Longer than the cached tables: compute on the fly (the reference rebuilds its cache instead).
+            _, cos, sin = self.compute_tables(seq_len, device=self.inv_freq.device)
+        else:
+            cos, sin = self.cos_cached[:seq_len], self.sin_cached[:seq_len]
+        return cos.to(dtype), sin.to(dtype)
+
+
+class LLMCodecAttention(nn.Module):
+    """Multi-head self-attention with a fused bias-free QKV projection and RoPE on queries and keys."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.head_dim
+        inner = self.num_heads * self.head_dim
+        self.to_qkv = nn.Linear(config.hidden_size, 3 * inner, bias=False)
+        self.to_out = nn.Linear(inner, config.hidden_size)
+        self.rotary_embed = LLMCodecRotaryEmbedding(
+            config.head_dim, config.max_position_embeddings, config.rope_theta
+        )
+
+    def forward(self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`hidden_states` `(B, T, D)`; `key_mask` `(B, T)` bool (True = attend) or None. Returns `(B, T, D)`."""
+        batch, length, _ = hidden_states.shape
+        q, k, v = self.to_qkv(hidden_states).chunk(3, dim=-1)
+        q, k, v = (t.view(batch, length, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))
+        cos, sin = self.rotary_embed(length, dtype=k.dtype)
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        attn_mask = None if key_mask is None else key_mask[:, None, None, :]
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=1.0 / math.sqrt(self.head_dim))
+        out = out.transpose(1, 2).reshape(batch, length, self.num_heads * self.head_dim)
+        return self.to_out(out)
+
+
+class LLMCodecFeedForward(nn.Module):
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.up_proj = nn.Linear(config.hidden_size, config.hidden_size * config.ffn_mult)
+        self.down_proj = nn.Linear(config.hidden_size * config.ffn_mult, config.hidden_size)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.gelu(self.up_proj(hidden_states), approximate="tanh"))
+
+
+class LLMCodecConvolutionModule(nn.Module):
+    """LayerNorm -> pointwise conv -> GLU -> depthwise conv -> BatchNorm -> GELU -> pointwise conv."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        dim = config.hidden_size
+        self.layer_norm = nn.LayerNorm(dim, eps=config.layer_norm_eps)
+        self.pointwise_conv1 = nn.Conv1d(dim, 2 * dim, kernel_size=1, bias=False)
+        self.depthwise_conv = nn.Conv1d(
+            dim, dim, config.conv_kernel_size, padding=(config.conv_kernel_size - 1) // 2, groups=dim, bias=False
+        )
+        self.conv_norm = nn.BatchNorm1d(dim, eps=config.batch_norm_eps)
+        self.pointwise_conv2 = nn.Conv1d(dim, dim, kernel_size=1, bias=False)
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`hidden_states` `(B, T, D)`, `frame_mask` `(B, T)` bool or None. Returns `(B, T, D)`."""
+        # The 1x1 convolutions run as matmuls in time-major layout (same weights, faster than a conv on CPU).
+        x = F.linear(self.layer_norm(hidden_states), self.pointwise_conv1.weight.squeeze(-1))
+        x = F.glu(x, dim=-1)
+        if frame_mask is not None:
+            # Zero padded frames so the depthwise conv sees exactly the zero padding an item gets alone.
+            x = x.masked_fill(~frame_mask[:, :, None], 0.0)
+        x = self.depthwise_conv(x.transpose(1, 2))
+        x = F.gelu(self.conv_norm(x), approximate="tanh").transpose(1, 2)
+        x = F.linear(x, self.pointwise_conv2.weight.squeeze(-1))
+        if frame_mask is not None:
+            x = x.masked_fill(~frame_mask[:, :, None], 0.0)
+        return x
+
+
+class LLMCodecConformerLayer(nn.Module):
+    """Macaron Conformer layer: half FFN, self-attention, convolution, half FFN, final LayerNorm."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        dim, eps = config.hidden_size, config.layer_norm_eps
+        self.ffn1_layer_norm = nn.LayerNorm(dim, eps=eps)
+        self.ffn1 = LLMCodecFeedForward(config)
+        self.attn_layer_norm = nn.LayerNorm(dim, eps=eps)
+        self.attn = LLMCodecAttention(config)
+        self.conv_module = LLMCodecConvolutionModule(config)
+        self.ffn2_layer_norm = nn.LayerNorm(dim, eps=eps)
+        self.ffn2 = LLMCodecFeedForward(config)
+        self.final_layer_norm = nn.LayerNorm(dim, eps=eps)
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        h = hidden_states + self.ffn1(self.ffn1_layer_norm(hidden_states)) * 0.5
+        h = h + self.attn(self.attn_layer_norm(h), key_mask=frame_mask)
+        h = h + self.conv_module(h, frame_mask=frame_mask)
+        h = h + 0.5 * self.ffn2(self.ffn2_layer_norm(h))
+        return self.final_layer_norm(h)
+
+
+class LLMCodecConformer(nn.Module):
+    """A stack of Conformer layers followed by a LayerNorm. `(B, T, D)` -> `(B, T, D)`."""
+
+    def __init__(self, config: LLMCodecConfig, num_layers: int):
+        super().__init__()
+        self.layers = nn.ModuleList([LLMCodecConformerLayer(config) for _ in range(num_layers)])
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        for layer in self.layers:
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                hidden_states = torch.utils.checkpoint.checkpoint(
+                    layer, hidden_states, frame_mask, use_reentrant=False
+                )
+            else:
+                hidden_states = layer(hidden_states, frame_mask=frame_mask)
+        return self.layer_norm(hidden_states)
+
+
+class LLMCodecSTFTFrontend(nn.Module):
+    """Waveform -> per-frame [log-magnitude, phase] STFT features -> linear projection.
+
+    Each item is reflect-padded by `(n_fft - hop_length) / 2` at *its own* edges (not at the batch's padded
+    end), so frame `t` of an item sees the same samples as when the item is encoded alone.
+    """
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.n_fft = config.n_fft
+        self.hop_length = config.hop_length
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+        self.projection = nn.Linear(config.n_fft + 2, config.hidden_size)
+
+    def _reflect_pad(self, waveform: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        pad = (self.n_fft - self.hop_length) // 2
+        batch, total = waveform.shape
+        if lengths is None:
+            lengths = torch.full((batch,), total, device=waveform.device)
+        if bool((lengths == total).all()) and total > pad:
+            return F.pad(waveform, (pad, pad), mode="reflect")
+        # Per-item mirror extension; the periodic form also covers items shorter than `pad`.
+        source = torch.arange(total + 2 * pad, device=waveform.device) - pad
+        lengths = lengths.to(waveform.device)[:, None]
+        period = 2 * (lengths - 1)
+        folded = torch.remainder(source[None, :], period)
+        folded = torch.where(folded >= lengths, period - folded, folded)
+        padded = torch.gather(waveform, 1, folded.clamp(max=total - 1))
+        inside = source[None, :] < lengths + pad
+        return padded * inside
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """`waveform` `(B, L)`, `lengths` `(B,)` valid samples per item. Returns `(B, L // hop_length, D)`."""
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            padded = self._reflect_pad(waveform.float(), lengths)
+            spec = torch.stft(
+                padded,
+                self.n_fft,
+                hop_length=self.hop_length,
+                win_length=self.n_fft,
+                window=self.window.float(),
+                center=False,
+                onesided=True,
+                return_complex=True,
+            )
+            spec = torch.view_as_real(spec)
+            real, imag = spec[..., 0], spec[..., 1]
+            log_magnitude = torch.log(torch.abs(torch.sqrt(real.pow(2) + imag.pow(2))) + 1e-5)
+            phase = torch.atan2(imag, real)
+            features = torch.cat((log_magnitude, phase), dim=1).transpose(1, 2)
+        return self.projection(features.to(self.projection.weight.dtype))
+
+
+class LLMCodecISTFTHead(nn.Module):
+    """Projection to [log-magnitude, phase] per frame, then an inverse STFT with "same" padding.
+
+    With a frame mask, padded frames contribute nothing and the window envelope is computed per item, so
+    each item's samples equal those it gets when decoded alone.
+    """
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.n_fft = config.n_fft
+        self.hop_length = config.hop_length
+        self.max_magnitude = config.max_log_magnitude_clip
+        self.projection = nn.Linear(config.hidden_size, config.n_fft + 2)
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """`frames` `(B, n_fft, T)` -> `(B, T * hop_length)` after trimming the "same" padding."""
+        num_frames = frames.shape[-1]
+        pad = (self.n_fft - self.hop_length) // 2
+        full_length = (num_frames - 1) * self.hop_length + self.n_fft
+        summed = F.fold(
+            frames, output_size=(1, full_length), kernel_size=(1, self.n_fft), stride=(1, self.hop_length)
+        )
+        return summed[:, 0, 0, pad:-pad]
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`hidden_states` `(B, T, D)`, `frame_mask` `(B, T)` bool or None. Returns `(B, T * hop_length)`."""
+        x = self.projection(hidden_states)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float().transpose(1, 2)
+            log_magnitude, phase = x.chunk(2, dim=1)
+            magnitude = torch.clip(torch.exp(log_magnitude), max=self.max_magnitude)
+            spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+            window = self.window.float()
+            frames = torch.fft.irfft(spectrum, self.n_fft, dim=1, norm="backward") * window[None, :, None]
+            batch, _, num_frames = frames.shape
+            if frame_mask is None:
+                envelope_frames = window.square()[None, :, None].expand(1, -1, num_frames)
+            else:
+                weights = frame_mask[:, None, :].float()
+                frames = frames * weights
+                envelope_frames = window.square()[None, :, None] * weights
+            audio = self._overlap_add(frames)
+            envelope = self._overlap_add(envelope_frames.contiguous())
+            if frame_mask is None:
+                return audio / envelope
+            valid = envelope > 1e-11
+            audio = torch.where(valid, audio / torch.where(valid, envelope, 1.0), 0.0)
+            sample_mask = frame_mask.repeat_interleave(self.hop_length, dim=1)
+            return audio * sample_mask
+
+
+class LLMCodecVectorQuantizer(nn.Module):
+    """Factorized VQ: project `D -> C` (weight-normed 1x1 conv), cosine nearest code, project `C -> D`."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.codebook_size = config.codebook_size
+        self.commitment_weight = config.commitment_weight
+        self.codebook_loss_weight = config.codebook_loss_weight
+        self.in_proj = weight_norm(nn.Conv1d(config.hidden_size, config.codebook_dim, kernel_size=1))
+        self.out_proj = weight_norm(nn.Conv1d(config.codebook_dim, config.hidden_size, kernel_size=1))
+        self.codebook = nn.Embedding(config.codebook_size, config.codebook_dim)
+
+    # Rows of the distance matrix computed at once; bounds memory at (rows x codebook_size) floats.
+    lookup_chunk_rows = 4096
+
+    def nearest_codes(self, projected: torch.Tensor, partitions: list[tuple[int, int]] | None) -> torch.Tensor:
+        """`projected` `(B, C, T)` -> codes `(B, T)`; `partitions` gives a `[start, end)` range per item."""
+        batch, _, length = projected.shape
+        codebook = F.normalize(self.codebook.weight.float())
+        codebook_sq = codebook.pow(2).sum(1, keepdim=True).t()
+        flat = F.normalize(projected.float().transpose(1, 2).reshape(batch * length, -1))
+        codes = []
+        for start in range(0, flat.shape[0], self.lookup_chunk_rows):
+            rows = flat[start : start + self.lookup_chunk_rows]
+            # Same expression as the reference (|e|^2 - 2 e.c + |c|^2) so that argmax ties break identically.
+            distance = rows.pow(2).sum(1, keepdim=True) - 2 * rows @ codebook.t() + codebook_sq
+            if partitions is not None:
+                item = (torch.arange(start, start + rows.shape[0], device=rows.device) // length).tolist()
+                for row, item_index in enumerate(item):
+                    low, high = partitions[item_index]
+                    distance[row, :low] = float("inf")
+                    distance[row, high:] = float("inf")
+            codes.append((-distance).max(1).indices)
+        return torch.cat(codes).view(batch, length)
+
+    def embed_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes `(B, T)` -> codebook vectors `(B, C, T)` (un-normalised rows, as the decoder expects)."""
+        return F.embedding(codes, self.codebook.weight).transpose(1, 2)
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        frame_mask: torch.Tensor | None = None,
+        partitions: list[tuple[int, int]] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """`hidden_states` `(B, T, D)` -> (latents `(B, T, D)`, codes `(B, T)`, projected `(B, T, C)`, loss `(B,)`)."""
+        with torch.autocast(device_type=hidden_states.device.type, enabled=False):
+            projected = self.in_proj(hidden_states.float().transpose(1, 2))
+            codes = self.nearest_codes(projected, partitions)
+            quantized = self.embed_codes(codes)
+            loss = None
+            if self.training:
+                commitment = F.mse_loss(projected, quantized.detach(), reduction="none")
+                codebook = F.mse_loss(quantized, projected.detach(), reduction="none")
+                per_frame = (self.commitment_weight * commitment + self.codebook_loss_weight * codebook).mean(1)
+                if frame_mask is None:
+                    loss = per_frame.mean(1)
+                else:
+                    weights = frame_mask.float()
+                    loss = (per_frame * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            # Straight-through estimator, written as in the reference so eval outputs match bit for bit.
+            quantized = projected + (quantized - projected).detach()
+            latents = self.out_proj(quantized).transpose(1, 2)
+        return latents, codes, projected.transpose(1, 2), loss
+
+    def decode_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes `(B, T)` -> latents `(B, T, D)`."""
+        return self.out_proj(self.embed_codes(codes)).transpose(1, 2)
+
+
+class LLMCodecEncoder(nn.Module):
+    """Waveform `(B, L)` -> encoder features `(B, T, D)`."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.stft_frontend = LLMCodecSTFTFrontend(config)
+        self.conformer = LLMCodecConformer(config, config.encoder_num_layers)
+
+    def forward(self, waveform, lengths=None, frame_mask=None):
+        return self.conformer(self.stft_frontend(waveform, lengths), frame_mask=frame_mask)
+
+
+class LLMCodecDecoder(nn.Module):
+    """Latents `(B, T, D)` -> waveform `(B, T * hop_length)`."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__()
+        self.conformer = LLMCodecConformer(config, config.decoder_num_layers)
+        self.istft_head = LLMCodecISTFTHead(config)
+
+    def forward(self, latents, frame_mask=None):
+        return self.istft_head(self.conformer(latents, frame_mask=frame_mask), frame_mask=frame_mask)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pretrained model
+# --------------------------------------------------------------------------------------------------
+
+
+class LLMCodecPreTrainedModel(PreTrainedAudioTokenizerBase):
+    config: LLMCodecConfig
+    config_class = LLMCodecConfig
+    base_model_prefix = "llmcodec"
+    main_input_name = "input_values"
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["LLMCodecConformerLayer"]
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, nn.Conv1d) and parametrize.is_parametrized(module, "weight"):
+            # Weight norm: initialise the direction v, then set the magnitude g = |v| (the state at wrap time).
+            direction = module.parametrizations.weight.original1
+            magnitude = module.parametrizations.weight.original0
+            init.normal_(direction, mean=0.0, std=self.config.initializer_range)
+            init.copy_(magnitude, torch.linalg.vector_norm(direction, dim=(1, 2), keepdim=True))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+            return
+        super()._init_weights(module)
+        if isinstance(module, LLMCodecVectorQuantizer):
+            # Cosine lookup ignores the scale; N(0, 1) matches nn.Embedding's own init used by the reference.
+            init.normal_(module.codebook.weight, mean=0.0, std=1.0)
+        elif isinstance(module, LLMCodecRotaryEmbedding):
+            inv_freq, cos, sin = module.compute_tables(module.max_position_embeddings, device=module.inv_freq.device)
+            init.copy_(module.inv_freq, inv_freq)
+            init.copy_(module.cos_cached, cos)
+            init.copy_(module.sin_cached, sin)
+        elif isinstance(module, (LLMCodecSTFTFrontend, LLMCodecISTFTHead)):
+            init.copy_(module.window, torch.hann_window(module.n_fft, device=module.window.device))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and getattr(self.config, "freeze_batchnorm_in_training", False):
+            # The released recipe keeps BatchNorm in eval: statistics stay fixed and items stay independent.
+            for module in self.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+
+class LLMCodecModel(LLMCodecPreTrainedModel):
+    """The LLM-Codec codec: `encode` audio to one code per 20 ms, `decode` codes (or latents) to audio."""
+
+    def __init__(self, config: LLMCodecConfig):
+        super().__init__(config)
+        self.encoder = LLMCodecEncoder(config)
+        self.quantizer = LLMCodecVectorQuantizer(config)
+        self.decoder = LLMCodecDecoder(config)
+        self.post_init()
+
+    # ----------------------------------------------------------------------------------- helpers
+
+    def get_encoded_length(self, num_samples: torch.Tensor | int) -> torch.Tensor | int:
+        """Number of codes for `num_samples` samples: `floor(num_samples / hop_length)`."""
+        return num_samples // self.config.hop_length
+
+    def get_audio_codes_mask(self, padding_mask: torch.Tensor) -> torch.Tensor:
+        """Right-padded sample mask `(B, L)` -> frame mask `(B, L // hop_length)` (bool)."""
+        lengths = padding_mask.long().sum(-1)
+        num_frames = padding_mask.shape[-1] // self.config.hop_length
+        frames = torch.arange(num_frames, device=padding_mask.device)
+        return frames[None, :] < self.get_encoded_length(lengths)[:, None]
+
+    def _validate_audio(
+        self, input_values: torch.Tensor, padding_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Checks `(B, 1, L)` / `(B, L)` float audio; returns `(B, L)` audio and per-item lengths `(B,)` or None."""
+        if not isinstance(input_values, torch.Tensor):
+            raise TypeError(
+                f"input_values must be a torch.Tensor of shape (batch, 1, samples), got {type(input_values).__name__}; "
+                "use LLMCodecFeatureExtractor to turn raw arrays into tensors"
+            )
+        if input_values.dim() == 3:
+            if input_values.shape[1] != 1:
+                raise ValueError(
+                    f"input_values has {input_values.shape[1]} channels; LLM-Codec is mono. Downmix first "
+                    "(LLMCodecFeatureExtractor averages channels)"
+                )
+            waveform = input_values[:, 0]
+        elif input_values.dim() == 2:
+            waveform = input_values
+        else:
+            raise ValueError(
+                f"input_values must have shape (batch, 1, samples) or (batch, samples), got {tuple(input_values.shape)}"
+            )
+        if not waveform.is_floating_point():
+            raise TypeError(
+                f"input_values must be floating point audio in [-1, 1], got dtype {waveform.dtype}; "
+                "convert integer PCM first (int16: divide by 32768), e.g. with LLMCodecFeatureExtractor"
+            )
+        if waveform.shape[0] == 0 or waveform.shape[1] == 0:
+            raise ValueError(f"input_values is empty (shape {tuple(input_values.shape)})")
+        if not torch.isfinite(waveform).all():
+            raise ValueError("input_values contains NaN or Inf samples")
+        lengths = None
+        if padding_mask is not None:
+            if padding_mask.shape != waveform.shape:
+                raise ValueError(
+                    f"padding_mask shape {tuple(padding_mask.shape)} does not match the audio shape "
+                    f"{tuple(waveform.shape)} (expected (batch, samples))"
+                )
+            mask = padding_mask.bool()
+            lengths = mask.long().sum(-1)
+            positions = torch.arange(mask.shape[1], device=mask.device)
+            if not torch.equal(mask, positions[None, :] < lengths[:, None]):
+                raise ValueError("padding_mask must be right-padded: ones for the audio, then zeros")
+        hop = self.config.hop_length
+        item_lengths = lengths if lengths is not None else torch.full((waveform.shape[0],), waveform.shape[1])
+        too_short = (item_lengths < hop).nonzero().flatten().tolist()
+        if too_short:
+            shown = {i: int(item_lengths[i]) for i in too_short[:5]}
+            raise ValueError(
+                f"audio shorter than one hop ({hop} samples = {1000 * hop / self.config.sampling_rate:.0f} ms) "
+                f"cannot be encoded; item: samples = {shown}"
+            )
+        waveform = waveform.to(self.dtype)
+        if lengths is not None and bool((lengths == waveform.shape[1]).all()):
+            lengths = None
+        return waveform, lengths
+
+    def _resolve_partitions(
+        self, codebook_domain: str | list[str] | None, batch: int
+    ) -> list[tuple[int, int]] | None:
+        if codebook_domain is None:
+            return None
+        domains = [codebook_domain] * batch if isinstance(codebook_domain, str) else list(codebook_domain)
+        if len(domains) != batch:
+            raise ValueError(f"codebook_domain has {len(domains)} entries for a batch of {batch}")
+        known = dict(self.config.codebook_partitions or {})
+        known["all"] = [0, self.config.codebook_size]
+        unknown = sorted({d for d in domains if d not in known})
+        if unknown:
+            raise ValueError(f"unknown codebook_domain {unknown}; known domains: {sorted(known)}")
+        return [tuple(known[d]) for d in domains]
+
+    @staticmethod
+    def _window_grid(num_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
+        return [(start, min(start + chunk_frames, num_frames)) for start in range(0, num_frames, chunk_frames)]
+
+    def _chunk_frames(self, chunk_length_s: float | None, chunk_context_s: float) -> tuple[int, int] | None:
+        if chunk_length_s is None:
+            return None
+        if chunk_length_s <= 0 or chunk_context_s < 0:
+            raise ValueError(
+                f"chunk_length_s must be > 0 and chunk_context_s >= 0, got {chunk_length_s} and {chunk_context_s}"
+            )
+        rate = self.config.frame_rate
+        return max(1, int(round(chunk_length_s * rate))), int(round(chunk_context_s * rate))
+
+    # ------------------------------------------------------------------------------------ encode
+
+    def _encode_frames(self, waveform, lengths, partitions):
+        """Core encoder on `(B, L)` audio with optional per-item `lengths`; returns the encoder output tuple."""
+        num_frames = waveform.shape[1] // self.config.hop_length
+        frame_mask = None
+        if lengths is not None:
+            frame_mask = torch.arange(num_frames, device=waveform.device)[None, :] < (
+                lengths.to(waveform.device)[:, None] // self.config.hop_length
+            )
+        hidden = self.encoder(waveform, lengths, frame_mask)
+        latents, codes, projected, vq_loss = self.quantizer(hidden, frame_mask, partitions)
+        if frame_mask is None:
+            frame_mask = torch.ones_like(codes, dtype=torch.bool)
+        else:
+            codes = codes.masked_fill(~frame_mask, PAD_CODE)
+        return codes, frame_mask, latents, hidden, projected, vq_loss
+
+    def _encode_windowed(self, waveform, lengths, partitions, chunk_frames, context_frames):
+        hop = self.config.hop_length
+        batch, total = waveform.shape
+        item_lengths = lengths if lengths is not None else torch.full((batch,), total, device=waveform.device)
+        item_frames = item_lengths // hop
+        num_frames = total // hop
+        parts: list[list] = []
+        for start, end in self._window_grid(num_frames, chunk_frames):
+            left = max(0, start - context_frames)
+            right = min(num_frames, end + context_frames)
+            # Items whose audio has ended before this window contribute padding only.
+            active = (item_frames > start).nonzero().flatten()
+            # Real audio past the window's last frame (up to the STFT reach) instead of a reflection, and the
+            # item's true end where the window reaches it: the same edge an item gets when encoded whole.
+            reach = (self.config.n_fft - hop) // 2
+            piece = waveform[active, left * hop : min(total, right * hop + reach)]
+            piece_lengths = (item_lengths[active] - left * hop).clamp(min=0, max=piece.shape[1])
+            sub_partitions = None if partitions is None else [partitions[i] for i in active.tolist()]
+            outputs = self._encode_frames(
+                piece, None if bool((piece_lengths == piece.shape[1]).all()) else piece_lengths, sub_partitions
+            )
+            keep = slice(start - left, start - left + (end - start))
+            codes_w = torch.full((batch, end - start), PAD_CODE, dtype=torch.long, device=waveform.device)
+            mask_w = torch.zeros((batch, end - start), dtype=torch.bool, device=waveform.device)
+            tensors_w = []
+            for tensor in outputs[2:5]:
+                full = tensor.new_zeros((batch, end - start, tensor.shape[-1]))
+                full[active] = tensor[:, keep]
+                tensors_w.append(full)
+            codes_w[active] = outputs[0][:, keep]
+            mask_w[active] = outputs[1][:, keep]
+            parts.append((codes_w, mask_w, *tensors_w))
+        codes = torch.cat([p[0] for p in parts], dim=1)
+        mask = torch.cat([p[1] for p in parts], dim=1)
+        latents, hidden, projected = (torch.cat([p[i] for p in parts], dim=1) for i in (2, 3, 4))
+        return codes, mask, latents, hidden, projected, None
+
+    def encode(
+        self,
+        input_values: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        codebook_domain: str | list[str] | None = None,
+        chunk_length_s: float | None = None,
+        chunk_context_s: float = 5.0,
+        return_dict: bool | None = None,
+    ) -> LLMCodecEncoderOutput | tuple:
+        """Encodes audio to codes.
+
+        Args:
+            input_values: `(B, 1, L)` (or `(B, L)`) float audio at `config.sampling_rate`.
+            padding_mask: `(B, L)`, 1 for audio and 0 for right padding. Each item's codes equal those it gets
+                alone; item `i` yields `floor(len_i / hop_length)` codes.
+            codebook_domain: restrict the code search to a named partition (`"speech"`, `"vocal"`, `"music"`,
+                `"audio"`, `"other"`, `"all"`), one name for the batch or a list with one per item. The
+                released LLM-Codec never restricts (all 20,480 codes).
+            chunk_length_s: process long audio in windows of this many seconds (plus `chunk_context_s` of
+                context on each side, discarded) so memory stays bounded; None encodes in one pass.
+            chunk_context_s: context seconds on each side of a window.
+
+        Returns:
+            [`LLMCodecEncoderOutput`] with `audio_codes` `(B, T)` int64, `audio_codes_mask` `(B, T)` bool,
+            `latents` `(B, T, D)`, `latents_before_quantization` `(B, T, D)`, `projected_latents` `(B, T, C)`
+            and, in training mode, `vq_loss` `(B,)`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        waveform, lengths = self._validate_audio(input_values, padding_mask)
+        partitions = self._resolve_partitions(codebook_domain, waveform.shape[0])
+        chunking = self._chunk_frames(chunk_length_s, chunk_context_s)
+        if chunking is None or waveform.shape[1] // self.config.hop_length <= chunking[0]:
+            outputs = self._encode_frames(waveform, lengths, partitions)
+        elif self.training:
+            raise ValueError("windowed encoding (chunk_length_s) is for inference; call model.eval() or train on crops")
+        else:
+            outputs = self._encode_windowed(waveform, lengths, partitions, *chunking)
+        result = LLMCodecEncoderOutput(*outputs)
+        return result if return_dict else result.to_tuple()
+
+    # ------------------------------------------------------------------------------------ decode
+
+    def _validate_codes(self, audio_codes: torch.Tensor, audio_codes_mask: torch.Tensor | None):
+        if not isinstance(audio_codes, torch.Tensor):
+            raise TypeError(f"audio_codes must be a torch.Tensor, got {type(audio_codes).__name__}")
+        if audio_codes.is_floating_point() or audio_codes.is_complex() or audio_codes.dtype == torch.bool:
+            raise TypeError(f"audio_codes must be an integer tensor, got dtype {audio_codes.dtype}")
+        if audio_codes.dim() == 3 and audio_codes.shape[1] == 1:
+            audio_codes = audio_codes[:, 0]  # accept (B, 1, T), the (B, n_quantizers, T) layout of other codecs
+        if audio_codes.dim() == 1:
+            audio_codes = audio_codes[None]
+        if audio_codes.dim() != 2:
+            raise ValueError(f"audio_codes must have shape (batch, frames), got {tuple(audio_codes.shape)}")
+        if audio_codes.shape[1] == 0:
+            raise ValueError("audio_codes has no frames")
+        mask = None
+        if audio_codes_mask is not None:
+            if audio_codes_mask.shape != audio_codes.shape:
+                raise ValueError(
+                    f"audio_codes_mask shape {tuple(audio_codes_mask.shape)} does not match audio_codes "
+                    f"{tuple(audio_codes.shape)}"
+                )
+            mask = audio_codes_mask.bool()
+            if not mask.any(dim=1).all():
+                raise ValueError("audio_codes_mask marks an item with no valid frame")
+        valid = audio_codes if mask is None else audio_codes[mask]
+        bad = (valid < 0) | (valid >= self.config.codebook_size)
+        if bad.any():
+            raise ValueError(
+                f"audio_codes outside [0, {self.config.codebook_size}): found values "
+                f"{sorted(set(valid[bad].tolist()))[:8]} (padded frames need an audio_codes_mask)"
+            )
+        codes = audio_codes.long().to(self.device)
+        if mask is not None:
+            codes = codes.masked_fill(~mask.to(codes.device), 0)
+            if bool(mask.all()):
+                mask = None
+        return codes, None if mask is None else mask.to(self.device)
+
+    def _decode_latents(self, latents: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+        return self.decoder(latents, frame_mask)
+
+    def decode(
+        self,
+        audio_codes: torch.Tensor | None = None,
+        audio_codes_mask: torch.Tensor | None = None,
+        latents: torch.Tensor | None = None,
+        chunk_length_s: float | None = None,
+        chunk_context_s: float = 5.0,
+        return_dict: bool | None = None,
+    ) -> LLMCodecDecoderOutput | tuple:
+        """Decodes codes (or quantized latents) to audio.
+
+        Args:
+            audio_codes: `(B, T)` integer codes in `[0, codebook_size)` (padded frames may hold anything when
+                `audio_codes_mask` marks them).
+            audio_codes_mask: `(B, T)` bool, True for valid frames (right padding).
+            latents: `(B, T, D)` quantized latents, instead of `audio_codes`.
+            chunk_length_s / chunk_context_s: decode long sequences in overlapping windows (see `encode`).
+
+        Returns:
+            [`LLMCodecDecoderOutput`] with `audio_values` `(B, 1, T * hop_length)` and `padding_mask`
+            `(B, T * hop_length)`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        if (audio_codes is None) == (latents is None):
+            raise ValueError("pass exactly one of audio_codes or latents")
+        if audio_codes is not None:
+            codes, frame_mask = self._validate_codes(audio_codes, audio_codes_mask)
+            latents = self.quantizer.decode_codes(codes)
+        else:
+            if latents.dim() != 3 or latents.shape[-1] != self.config.hidden_size:
+                raise ValueError(
+                    f"latents must have shape (batch, frames, {self.config.hidden_size}), got {tuple(latents.shape)}"
+                )
+            frame_mask = None if audio_codes_mask is None else audio_codes_mask.bool().to(latents.device)
+            if frame_mask is not None and bool(frame_mask.all()):
+                frame_mask = None
+        chunking = self._chunk_frames(chunk_length_s, chunk_context_s)
+        num_frames = latents.shape[1]
+        hop = self.config.hop_length
+        if chunking is None or num_frames <= chunking[0]:
+            audio = self._decode_latents(latents, frame_mask)
+        else:
+            chunk_frames, context_frames = chunking
+            pieces = []
+            for start, end in self._window_grid(num_frames, chunk_frames):
+                left, right = max(0, start - context_frames), min(num_frames, end + context_frames)
+                sub_mask = None if frame_mask is None else frame_mask[:, left:right]
+                active = torch.arange(latents.shape[0], device=latents.device)
+                if sub_mask is not None:
+                    active = sub_mask.any(dim=1).nonzero().flatten()
+                    sub_mask = sub_mask[active]
+                piece = self._decode_latents(latents[active, left:right], sub_mask)
+                full = piece.new_zeros((latents.shape[0], (end - start) * hop))
+                full[active] = piece[:, (start - left) * hop : (end - left) * hop]
+                pieces.append(full)
+            audio = torch.cat(pieces, dim=1)
+        if frame_mask is None:
+            sample_mask = torch.ones(audio.shape, dtype=torch.bool, device=audio.device)
+        else:
+            sample_mask = frame_mask.repeat_interleave(hop, dim=1)
+        result = LLMCodecDecoderOutput(audio_values=audio[:, None, :], padding_mask=sample_mask)
+        return result if return_dict else result.to_tuple()
+
+    # ----------------------------------------------------------------------------------- forward
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        codebook_domain: str | list[str] | None = None,
+        return_dict: bool | None = None,
+    ) -> LLMCodecOutput | tuple:
+        """Encodes and decodes in one pass (gradients flow through the straight-through VQ).
+
+        Returns [`LLMCodecOutput`]: `audio_values` `(B, 1, L)` zero-padded to the input length, the codes and
+        their mask, the latents before/after quantization and, in training mode, `loss` (batch-mean VQ loss)
+        and `vq_loss` `(B,)`.
+        """
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        waveform, lengths = self._validate_audio(input_values, padding_mask)
+        partitions = self._resolve_partitions(codebook_domain, waveform.shape[0])
+        codes, frame_mask, latents, hidden, projected, vq_loss = self._encode_frames(waveform, lengths, partitions)
+        decoder_mask = None if lengths is None else frame_mask
+        audio = self._decode_latents(latents, decoder_mask)
+        audio = F.pad(audio, (0, waveform.shape[1] - audio.shape[1]))
+        loss = None if vq_loss is None else vq_loss.mean()
+        result = LLMCodecOutput(
+            loss=loss,
+            audio_values=audio[:, None, :],
+            audio_codes=codes,
+            audio_codes_mask=frame_mask,
+            latents=latents,
+            latents_before_quantization=hidden,
+            projected_latents=projected,
+            vq_loss=vq_loss,
+        )
+        return result if return_dict else result.to_tuple()
+
+
+__all__ = [
+    "LLMCodecPreTrainedModel",
+    "LLMCodecModel",
+    "LLMCodecEncoderOutput",
+    "LLMCodecDecoderOutput",
+    "LLMCodecOutput",
+]
