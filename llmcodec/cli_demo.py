@@ -9,16 +9,16 @@ the codes and the token string.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from llmcodec.tokenizer.extend import QWEN3_BASE_LEN
+
 EXAMPLE_CLIP = Path(__file__).parent / "assets" / "examples" / "arctic_a0007.wav"
-# Qwen3's tokenizer holds 151,669 tokens; <CODEC_0> is the first id after them (tokenizer/README.md).
-QWEN3_FIRST_AUDIO_ID = 151_669
+QWEN3_FIRST_AUDIO_ID = QWEN3_BASE_LEN  # <CODEC_0> is the first id after Qwen3's own tokens
 SHOWN_CODES = 16
 
 
@@ -137,7 +137,6 @@ def add_subcommands(subparsers) -> None:
     demo.add_argument("--output-dir", default="demo-output")
     demo.add_argument(
         "--no-codec2", action="store_true",
-        help=f"skip the Codec2 1200 bps comparison (run automatically when c2enc is installed: "
-        f"{bool(shutil.which('c2enc'))})",
+        help="skip the Codec2 1200 bps comparison (it runs when codec2's c2enc/c2dec are installed)",
     )
     demo.set_defaults(func=cmd_demo)
