@@ -7,7 +7,9 @@ reference `auv` encoder does with a non-16 kHz input, so codes match the referen
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,14 @@ import torchaudio
 
 class AudioReadError(RuntimeError):
     """An audio file could not be read or decoded."""
+
+
+class SuspiciousAudioWarning(UserWarning):
+    """Audio that decodes but is probably not what the user meant (out-of-range samples, truncated file)."""
+
+
+# Float samples this far past full scale are almost surely integer PCM stored as float without scaling.
+_UNSCALED_PCM_PEAK = 256.0
 
 
 def resample(waveform: torch.Tensor, orig_sr: int, target_sr: int) -> torch.Tensor:
@@ -54,9 +64,63 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = 16000) -> tuple[
     waveform = data.float().mean(dim=0)
     if not torch.isfinite(waveform).all():
         raise AudioReadError(f"{path}: decoded audio contains NaN or Inf samples")
+    _warn_if_suspicious(path, data, sample_rate)
     if target_sr is not None:
         waveform = resample(waveform, sample_rate, target_sr)
     return waveform.contiguous(), sample_rate
+
+
+def _warn_if_suspicious(path: Path, data: torch.Tensor, sample_rate: int) -> None:
+    """Warns (SuspiciousAudioWarning, with the numbers) about audio that decodes but is probably wrong.
+
+    Such audio is still processed: a float file a little past full scale is legitimate, only the user knows.
+    """
+    peak = float(data.abs().max())
+    if peak > 1.0:
+        hint = (
+            "; it looks like integer PCM stored as float without scaling (divide int16 values by 32768)"
+            if peak >= _UNSCALED_PCM_PEAK
+            else ""
+        )
+        warnings.warn(
+            f"{path}: samples reach {peak:g}, beyond the [-1, 1] full scale the codec expects "
+            f"({int((data.abs() > 1.0).sum())} of {data.numel()} samples){hint}",
+            SuspiciousAudioWarning,
+            stacklevel=3,
+        )
+    if path.suffix.lower() == ".wav" and (declared := _declared_wav_frames(path)) is not None:
+        decoded = data.shape[-1]
+        if declared > decoded:
+            warnings.warn(
+                f"{path}: the file is truncated: its header declares {declared} samples "
+                f"({declared / sample_rate:.2f} s) but it holds {decoded} ({decoded / sample_rate:.2f} s)",
+                SuspiciousAudioWarning,
+                stacklevel=3,
+            )
+
+
+def _declared_wav_frames(path: Path) -> int | None:
+    """Sample frames a RIFF/WAVE header declares for its data chunk (None: not a plain wav, or size unknown).
+
+    Decoders (libsndfile, ffmpeg) silently return what is there, so a cut-off file needs the header to show.
+    """
+    with open(path, "rb") as handle:
+        if handle.read(12)[8:12] != b"WAVE":
+            return None
+        block_align = None
+        while len(header := handle.read(8)) == 8:
+            chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk_id == b"fmt ":
+                if size < 16:
+                    return None
+                block_align = struct.unpack("<H", handle.read(16)[12:14])[0]
+                handle.seek(size - 16 + (size & 1), os.SEEK_CUR)
+            elif chunk_id == b"data":
+                # 0 and 0xFFFFFFFF mean "unknown" (streamed writers, RF64), not "empty".
+                return None if not block_align or size in (0, 0xFFFFFFFF) else size // block_align
+            else:
+                handle.seek(size + (size & 1), os.SEEK_CUR)
+    return None
 
 
 def _write_atomically(path: str | os.PathLike, suffix: str, write) -> Path:
@@ -66,6 +130,7 @@ def _write_atomically(path: str | os.PathLike, suffix: str, write) -> Path:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(handle)
     try:
+        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp's 0600 would survive the rename
         write(temporary)
         os.replace(temporary, path)
     except BaseException:
@@ -73,6 +138,12 @@ def _write_atomically(path: str | os.PathLike, suffix: str, write) -> Path:
             os.unlink(temporary)
         raise
     return path
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
+    os.umask(mask)
+    return mask
 
 
 def save_audio(path: str | os.PathLike, waveform: torch.Tensor | np.ndarray, sample_rate: int) -> Path:
