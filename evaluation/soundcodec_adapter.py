@@ -1,30 +1,37 @@
 """A Codec-SUPERB ``SoundCodec`` codec entry for LLM-Codec (transformers ``LLMCodecModel``).
 
 :class:`LLMCodecSoundCodec` implements the ``BaseCodec`` interface of Codec-SUPERB
-(``SoundCodec.base_codec.general``) without importing it, so it also works standalone:
+(``SoundCodec.base_codec.general``) without importing it, so it also works standalone. Shapes are
+those of Codec-SUPERB's own ``llmcodec`` entry (``SoundCodec/base_codec/auv.py``):
 
-* ``config()`` loads the model (``model_path`` class attribute, constructor argument, or the
-  ``LLMCODEC_MODEL`` environment variable) and sets ``sampling_rate`` (16 kHz);
-* ``extract_unit(data) -> ExtractedUnit(unit=LongTensor [T], stuff_for_synth=(codes [1, T], raw_length))``;
-* ``decode_unit(stuff_for_synth) -> np.ndarray [raw_length]`` float32 at the codec rate;
+* ``config()`` loads the model and sets ``sampling_rate`` (16 kHz). Which model: the constructor's
+  ``model=`` / ``model_path=``, else ``$LLMCODEC_MODEL``, else the ``model_path`` class attribute of the
+  registration file, else the bundled default model (as every other entry point); it prints which;
+* ``extract_unit(data) -> ExtractedUnit(unit=LongTensor [1, T], stuff_for_synth=(codes [1, T], raw_length))``;
+* ``decode_unit(stuff_for_synth) -> np.ndarray [1, T * 320]`` float32 at the codec rate;
 * ``synth(data, local_save=True)``: resample in to 16 kHz, encode, decode, resample back to the
   input rate, then either write ``reconstructed_{setting}/{id or uuid}.wav`` (int16, clamped to
   ±0.99) and set ``data['audio'] = {'path', 'sampling_rate'}``, or set
-  ``data['audio'] = {'array', 'sampling_rate'}``; returns ``data`` mutated, with no ``'unit'`` key
+  ``data['audio'] = {'array': 1-D, 'sampling_rate'}``; returns ``data`` mutated, with no ``'unit'`` key
   (as ``BaseCodec.synth``);
 * ``batch_extract_unit`` / ``batch_decode_unit`` / ``batch_synth``: one right-zero-padded batch
-  through ``encode`` / ``decode`` with masks (true batching); ``batch_synth`` sets ``data['unit']``
-  and writes ``dummy_{setting}/{id}.wav`` at the codec rate (``data['audio'] = path``) or sets
-  ``data['audio']['array']``. Like upstream, the batch path does **not** resample; unlike
-  upstream it raises on a mismatched rate instead of silently mis-processing.
+  through ``encode`` / ``decode`` with masks (true batching; each item gets its single-item codes).
+  Each item is resampled to 16 kHz as in ``synth``; ``batch_decode_unit`` returns audio at the codec
+  rate (like ``decode_unit``) and ``batch_synth`` resamples each item back to *its own* rate, then
+  writes ``dummy_{setting}/{id}.wav`` (``data['audio'] = path``) or sets ``data['audio']['array']``.
+  An empty batch gives ``batch_size=0`` and ``[]``.
 
-Deliberate differences from ``BaseCodec``, both documented: resampling uses torchaudio's windowed
-sinc instead of librosa's default (soxr), and ``extract_unit`` called directly with non-16 kHz
-audio resamples itself (upstream measures ``raw_length`` at the wrong rate then).
+**Framing (the project's one rule)**: ``L`` samples at 16 kHz give ``floor(L / 320)`` codes; the last
+partial frame (under 20 ms) is dropped, exactly as ``llmcodec encode``, ``llmcodec evaluate``,
+``llmcodec tokenize-audio`` and Codec-SUPERB's own ``llmcodec`` entry do, and the decoded audio is
+``T * 320`` samples (Codec-SUPERB zero-pads it against the reference). Audio longer than
+``chunk_length_s`` (60 s) is coded in windows with ``chunk_context_s`` (5 s) of context, the CLI's
+defaults, so every path gives the same codes for the same file.
 
-Frames: the model yields ``floor(L / 320)`` codes, so each item is right-zero-padded to a multiple
-of 320 samples before encoding (``ceil(L / 320)`` codes, the tail is covered) and the decoded audio
-is cut back to ``raw_length``.
+Deliberate differences from ``BaseCodec``: resampling uses torchaudio's windowed sinc (the reference
+``auv`` encoder's own resampler, as the CLI) instead of librosa's default (soxr); ``extract_unit``
+called directly with non-16 kHz audio resamples itself; the batch calls resample instead of
+requiring 16 kHz input.
 
 **Registering in Codec-SUPERB** — add one file, ``SoundCodec/codec/llmcodec_hf.py``::
 
@@ -32,7 +39,7 @@ is cut back to ``raw_length``.
     from llmcodec.evaluation.soundcodec_adapter import LLMCodecSoundCodec
 
     class Codec(LLMCodecSoundCodec, BaseCodec):
-        model_path = "path/to/llmcodec-hf-folder"   # or set LLMCODEC_MODEL
+        model_path = "path/to/llmcodec-hf-folder"   # optional; $LLMCODEC_MODEL overrides it
 
 Then ``python3 scripts/benchmarking.py --models llmcodec_hf ...``. Listing ``LLMCodecSoundCodec``
 first makes its methods (and constructor) take precedence over ``BaseCodec``'s.
@@ -41,6 +48,7 @@ first makes its methods (and constructor) take precedence over ``BaseCodec``'s.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,7 +57,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio
+
+from llmcodec.audio import resample
 
 try:  # reuse Codec-SUPERB's own containers when it is installed
     from SoundCodec.base_codec.general import BatchExtractedUnit, ExtractedUnit  # type: ignore[import-not-found]
@@ -78,13 +87,7 @@ except ImportError:
 
 
 MODEL_ENV_VAR = "LLMCODEC_MODEL"
-
-
-def _resample(array: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
-    if orig_rate == new_rate:
-        return array
-    resampled = torchaudio.functional.resample(torch.from_numpy(np.ascontiguousarray(array, np.float32)), orig_rate, new_rate)
-    return resampled.numpy()
+DEFAULT_SETTING = "llmcodec_hf"
 
 
 def _mono_array(array: Any) -> np.ndarray:
@@ -96,18 +99,33 @@ def _mono_array(array: Any) -> np.ndarray:
     return array
 
 
+def _item_audio(data: dict) -> tuple[np.ndarray, int]:
+    """``(mono float32 array, rate)`` of a data item: ``{'array', 'sampling_rate'}``, a path, or ``{'path'}``."""
+    audio = data["audio"]
+    if isinstance(audio, str) or (isinstance(audio, dict) and audio.get("array") is None and "path" in audio):
+        array, rate = sf.read(audio if isinstance(audio, str) else audio["path"])
+        return _mono_array(array), int(rate)
+    return _mono_array(audio["array"]), int(audio["sampling_rate"])
+
+
+def _resample_array(array: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    return resample(torch.from_numpy(np.ascontiguousarray(array, np.float32)), orig_rate, new_rate).numpy()
+
+
 class LLMCodecSoundCodec:
     """Codec-SUPERB ``BaseCodec``-compatible wrapper around ``LLMCodecModel``.
 
     Args:
-        model: an ``LLMCodecModel`` instance (tests, notebooks); if None, ``model_path`` is loaded.
-        model_path: folder or Hub id for ``LLMCodecModel.from_pretrained`` (default: the class
-            attribute, then ``$LLMCODEC_MODEL``).
+        model: an ``LLMCodecModel`` instance (tests, notebooks); if None, a model is loaded (see
+            :meth:`model_spec`).
+        model_path: anything ``llmcodec.hub.load_codec`` takes (exported folder, raw ``.pt``, Hub id).
         device: torch device; default cuda, then mps, then cpu (as ``BaseCodec``).
     """
 
     supports_decode = True  # class attribute: read by codec_supports_decode() without instantiating
-    model_path: str | None = None
+    model_path: str | None = None  # registration-file default; $LLMCODEC_MODEL overrides it
+    chunk_length_s: float | None = 60.0  # windowed coding above this length: the CLI's --chunk-seconds
+    chunk_context_s: float = 5.0  # the CLI's --chunk-context-seconds
 
     def __init__(self, model: Any = None, model_path: str | None = None, device: str | None = None) -> None:
         if device is None:
@@ -116,89 +134,110 @@ class LLMCodecSoundCodec:
         self.sampling_rate: int | None = None
         self.setting: str | None = getattr(self, "setting", None)
         self.model = model
-        if model_path is not None:
-            self.model_path = model_path
+        self._model_path_arg = model_path
         self.config()
 
     # ----------------------------------------------------------------------------- set-up
 
-    def config(self) -> None:
-        """Load the model (unless given) and set ``sampling_rate`` and ``setting``."""
-        if self.model is None:
-            path = self.model_path or os.environ.get(MODEL_ENV_VAR)
-            if not path:
-                raise ValueError(
-                    f"no LLM-Codec model given: pass model=/model_path=, set the class attribute "
-                    f"model_path, or set ${MODEL_ENV_VAR}"
-                )
-            from llmcodec.modeling import LLMCodecModel
+    def model_spec(self) -> str | None:
+        """Which model :meth:`config` loads: the ``model_path`` argument, else ``$LLMCODEC_MODEL``, else the
+        ``model_path`` class attribute; None means the bundled default model."""
+        return self._model_path_arg or os.environ.get(MODEL_ENV_VAR) or type(self).model_path or None
 
-            self.model = LLMCodecModel.from_pretrained(path)
+    def config(self) -> None:
+        """Load the model (unless given), say which, and set ``sampling_rate``."""
+        if self.model is None:
+            from llmcodec.hub import DEFAULT_MODEL_DIR, load_codec
+
+            spec = self.model_spec()
+            self.model = load_codec(spec, device=self.device)
+            self.model_source = spec or str(DEFAULT_MODEL_DIR)
+            print(f"LLM-Codec SoundCodec: model {self.model_source} on {self.device}", file=sys.stderr)
+        else:
+            self.model_source = "<model instance>"
         self.model = self.model.to(self.device).eval()
         self.sampling_rate = int(self.model.config.sampling_rate)
         self.hop_length = int(self.model.config.hop_length)
-        self.setting = self.setting or "llmcodec_hf"
+
+    def _setting_name(self) -> str:
+        return self.setting or DEFAULT_SETTING
+
+    # ------------------------------------------------------------------------------- coding
+
+    def _encode(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
+        """16 kHz 1-D arrays -> each item's codes ``LongTensor [1, floor(L_i / hop)]`` (one padded batch)."""
+        for index, array in enumerate(arrays):
+            if array.size < self.hop_length:
+                raise ValueError(
+                    f"item {index}: {array.size} samples at {self.sampling_rate} Hz is shorter than one code "
+                    f"({self.hop_length} samples)"
+                )
+        lengths = torch.tensor([a.size for a in arrays])
+        batch = torch.zeros(len(arrays), 1, int(lengths.max()))
+        for i, array in enumerate(arrays):
+            batch[i, 0, : array.size] = torch.from_numpy(array)
+        mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
+        with torch.inference_mode():
+            encoded = self.model.encode(batch.to(self.device), mask.to(self.device),
+                                        chunk_length_s=self.chunk_length_s, chunk_context_s=self.chunk_context_s)
+        codes, valid = encoded.audio_codes.cpu(), encoded.audio_codes_mask.cpu()
+        return [codes[i][valid[i]][None, :].clone() for i in range(len(arrays))]
+
+    def _decode(self, codes_list: list[torch.Tensor]) -> list[np.ndarray]:
+        """Codes ``[1, T_i]`` -> float32 audio ``[1, T_i * hop]`` at the codec rate (one padded batch)."""
+        flat = [torch.as_tensor(c).reshape(-1) for c in codes_list]
+        codes = torch.zeros(len(flat), max(c.numel() for c in flat), dtype=torch.long)
+        mask = torch.zeros(codes.shape, dtype=torch.bool)
+        for i, item in enumerate(flat):
+            codes[i, : item.numel()], mask[i, : item.numel()] = item, True
+        with torch.inference_mode():
+            audio = self.model.decode(codes.to(self.device), mask.to(self.device),
+                                      chunk_length_s=self.chunk_length_s, chunk_context_s=self.chunk_context_s)
+        audio = audio.audio_values[:, 0].float().cpu().numpy()
+        return [audio[i : i + 1, : item.numel() * self.hop_length].copy() for i, item in enumerate(flat)]
 
     # ------------------------------------------------------------------------- single item
 
-    def _padded_batch(self, arrays: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-zero-pad items to hop multiples and to a common length: ``(B, 1, L)``, mask ``(B, L)``."""
-        hop = self.hop_length
-        lengths = [-(-a.size // hop) * hop for a in arrays]  # ceil to a whole frame
-        batch = torch.zeros(len(arrays), 1, max(lengths))
-        mask = torch.zeros(len(arrays), max(lengths), dtype=torch.long)
-        for i, (array, length) in enumerate(zip(arrays, lengths)):
-            batch[i, 0, : array.size] = torch.from_numpy(array)
-            mask[i, :length] = 1  # the zero tail up to the frame boundary counts as audio
-        return batch.to(self.device), mask.to(self.device)
-
     def extract_unit(self, data: dict) -> ExtractedUnit:
-        """Encode ``data['audio'] = {'array': 1-D float, 'sampling_rate': int}``.
+        """Encode ``data['audio'] = {'array': 1-D float, 'sampling_rate': int}`` (resampled to 16 kHz if needed).
 
         Returns:
-            ``ExtractedUnit(unit=LongTensor [T] on CPU, stuff_for_synth=(codes LongTensor [1, T], raw_length))``
-            with ``T = ceil(raw_length / 320)`` and ``raw_length`` in samples at the codec rate.
+            ``ExtractedUnit(unit=LongTensor [1, T] on CPU, stuff_for_synth=(codes LongTensor [1, T], raw_length))``
+            with ``T = floor(raw_length / 320)`` and ``raw_length`` in samples at the codec rate.
         """
-        audio = data["audio"]
-        array = _mono_array(audio["array"])
-        array = _resample(array, int(audio["sampling_rate"]), self.sampling_rate)
-        values, mask = self._padded_batch([array])
-        with torch.no_grad():
-            codes = self.model.encode(values, padding_mask=mask).audio_codes.cpu()
-        return ExtractedUnit(unit=codes[0], stuff_for_synth=(codes, int(array.size)))
+        array, rate = _item_audio(data)
+        array = _resample_array(array, rate, self.sampling_rate)
+        codes = self._encode([array])[0]
+        return ExtractedUnit(unit=codes, stuff_for_synth=(codes, int(array.size)))
 
     def decode_unit(self, stuff_for_synth: tuple[torch.Tensor, int]) -> np.ndarray:
-        """Decode ``(codes [1, T], raw_length)`` to float32 audio ``[raw_length]`` at the codec rate."""
+        """Decode ``(codes [1, T], raw_length)`` to float32 audio ``[1, min(T * 320, raw_length)]`` at the codec rate."""
         codes, raw_length = stuff_for_synth
-        with torch.no_grad():
-            audio = self.model.decode(torch.as_tensor(codes).reshape(1, -1).to(self.device)).audio_values
-        return audio[0, 0, :raw_length].float().cpu().numpy()
+        return self._decode([codes])[0][:, :raw_length]
 
     def is_1d(self) -> bool:
-        """True when the unit of 1 s of silence has at most one axis longer than 1 (it is ``[T]``)."""
+        """True when the unit of 1 s of silence has at most one axis longer than 1 (it is ``[1, T]``)."""
         unit = self.extract_unit({"audio": {"array": np.zeros(16_000), "sampling_rate": 16_000}}).unit
         return sum(size > 1 for size in unit.squeeze().shape) <= 1
 
+    def _save_wav(self, folder: str, data: dict, audio: np.ndarray, rate: int) -> str:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        path = Path(folder) / f"{data.get('id') or uuid.uuid4()}.wav"
+        sf.write(path, np.clip(audio, -0.99, 0.99), rate, subtype="PCM_16")
+        return str(path)
+
     def synth(self, data: dict, local_save: bool = True) -> dict:
         """Codec-SUPERB ``BaseCodec.synth``: reconstruct one item at its own rate (see module docstring)."""
-        audio = data["audio"]
-        if isinstance(audio, str) or (isinstance(audio, dict) and audio.get("array") is None and "path" in audio):
-            path = audio if isinstance(audio, str) else audio["path"]
-            array, rate = sf.read(path)
-            audio = {"array": array, "sampling_rate": rate}
-        orig_rate = int(audio["sampling_rate"])
-        orig_array = _mono_array(audio["array"])
+        orig_array, orig_rate = _item_audio(data)
         temp_data = dict(data)
-        temp_data["audio"] = {"array": _resample(orig_array, orig_rate, self.sampling_rate), "sampling_rate": self.sampling_rate}
+        temp_data["audio"] = {"array": _resample_array(orig_array, orig_rate, self.sampling_rate),
+                              "sampling_rate": self.sampling_rate}
         extracted = self.extract_unit(temp_data)
-        decoded = np.squeeze(self.decode_unit(extracted.stuff_for_synth))
-        decoded = _resample(decoded, self.sampling_rate, orig_rate)
+        decoded = np.squeeze(self.decode_unit(extracted.stuff_for_synth), axis=0)
+        decoded = _resample_array(decoded, self.sampling_rate, orig_rate)
         if local_save:
-            folder = Path(f"reconstructed_{self.setting}")
-            folder.mkdir(parents=True, exist_ok=True)
-            path = folder / f"{data.get('id') or uuid.uuid4()}.wav"
-            sf.write(path, np.clip(decoded, -0.99, 0.99), orig_rate, subtype="PCM_16")
-            data["audio"] = {"path": str(path), "sampling_rate": orig_rate}
+            path = self._save_wav(f"reconstructed_{self._setting_name()}", data, decoded, orig_rate)
+            data["audio"] = {"path": path, "sampling_rate": orig_rate}
         else:
             data["audio"] = {"array": decoded, "sampling_rate": orig_rate}
         return data
@@ -206,60 +245,42 @@ class LLMCodecSoundCodec:
     # ------------------------------------------------------------------------------- batch
 
     def batch_extract_unit(self, data_list: list[dict]) -> BatchExtractedUnit:
-        """Encode items (already at the codec rate) in one padded batch.
+        """Encode items (each at any rate, resampled to 16 kHz) in one padded batch.
 
         Returns:
-            ``BatchExtractedUnit(units=[LongTensor [T_i]], stuff_for_synth=[(codes [1, T_i], raw_length_i)],
+            ``BatchExtractedUnit(units=[LongTensor [1, T_i]], stuff_for_synth=[(codes [1, T_i], raw_length_i)],
             batch_size=len(data_list))``, identical to per-item :meth:`extract_unit`.
-
-        Raises:
-            ValueError: an item's ``sampling_rate`` differs from the codec's (the batch API does not resample).
         """
-        arrays = []
-        for index, data in enumerate(data_list):
-            rate = int(data["audio"]["sampling_rate"])
-            if rate != self.sampling_rate:
-                raise ValueError(
-                    f"batch item {index} is at {rate} Hz; the batch API does not resample, pass "
-                    f"{self.sampling_rate} Hz audio (or use synth)"
-                )
-            arrays.append(_mono_array(data["audio"]["array"]))
-        values, mask = self._padded_batch(arrays)
-        with torch.no_grad():
-            codes = self.model.encode(values, padding_mask=mask).audio_codes.cpu()
-        units, stuff = [], []
-        for i, array in enumerate(arrays):
-            item_codes = codes[i, : -(-array.size // self.hop_length)]
-            units.append(item_codes)
-            stuff.append((item_codes[None, :], int(array.size)))
-        return BatchExtractedUnit(units=units, stuff_for_synth=stuff, batch_size=len(data_list))
+        return self._batch_extract([_item_audio(data) for data in data_list])
+
+    def _batch_extract(self, items: list[tuple[np.ndarray, int]]) -> BatchExtractedUnit:
+        if not items:
+            return BatchExtractedUnit(units=[], stuff_for_synth=[], batch_size=0)
+        arrays = [_resample_array(array, rate, self.sampling_rate) for array, rate in items]
+        codes = self._encode(arrays)
+        return BatchExtractedUnit(units=codes, stuff_for_synth=[(c, int(a.size)) for c, a in zip(codes, arrays)],
+                                  batch_size=len(items))
 
     def batch_decode_unit(self, batch_extracted_unit: BatchExtractedUnit) -> list[np.ndarray]:
-        """Decode all items in one padded batch; returns float32 arrays ``[raw_length_i]`` at the codec rate."""
+        """Decode all items in one padded batch: float32 ``[1, T_i * 320]`` each, at the codec rate."""
         stuff = batch_extracted_unit.stuff_for_synth
-        frames = [int(torch.as_tensor(codes).numel()) for codes, _ in stuff]
-        codes = torch.zeros(len(stuff), max(frames), dtype=torch.long)
-        mask = torch.zeros(len(stuff), max(frames), dtype=torch.bool)
-        for i, ((item_codes, _), count) in enumerate(zip(stuff, frames)):
-            codes[i, :count] = torch.as_tensor(item_codes).reshape(-1)
-            mask[i, :count] = True
-        with torch.no_grad():
-            audio = self.model.decode(codes.to(self.device), audio_codes_mask=mask.to(self.device)).audio_values
-        audio = audio[:, 0].float().cpu().numpy()
-        return [audio[i, :raw_length].copy() for i, (_, raw_length) in enumerate(stuff)]
+        if not stuff:
+            return []
+        decoded = self._decode([codes for codes, _ in stuff])
+        return [audio[:, :raw_length] for audio, (_, raw_length) in zip(decoded, stuff)]
 
     def batch_synth(self, data_list: list[dict], local_save: bool = True) -> list[dict]:
-        """Codec-SUPERB ``batch_synth``: batched encode + decode at the codec rate, no resampling."""
-        extracted = self.batch_extract_unit(data_list)
+        """Codec-SUPERB ``batch_synth``: batched encode + decode, each item returned at its own rate."""
+        items = [_item_audio(data) for data in data_list]
+        extracted = self._batch_extract(items)
         decoded = self.batch_decode_unit(extracted)
-        for data, unit, audio in zip(data_list, extracted.units, decoded):
+        for data, unit, audio, (_, rate) in zip(data_list, extracted.units, decoded, items):
+            audio = _resample_array(np.squeeze(audio, axis=0), self.sampling_rate, rate)
             data["unit"] = unit
             if local_save:
-                folder = Path(f"dummy_{self.setting}")
-                folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"{data.get('id') or uuid.uuid4()}.wav"
-                sf.write(path, audio, self.sampling_rate)
-                data["audio"] = str(path)
+                data["audio"] = self._save_wav(f"dummy_{self._setting_name()}", data, audio, rate)
+            elif isinstance(data["audio"], dict):
+                data["audio"]["array"], data["audio"]["sampling_rate"] = audio, rate
             else:
-                data["audio"]["array"] = audio
+                data["audio"] = {"array": audio, "sampling_rate": rate}
         return data_list
