@@ -2,6 +2,10 @@
 
 Each family of subcommands lives in its own module exposing ``add_subcommands(subparsers)``; this file
 only wires them together so that the modules stay independent.
+
+Exit status: 0 success; 1 some input files failed (each reported, the rest done); 2 the command was refused
+(bad option, missing model, unwritable output ...: one line `llmcodec: error: ...`, the traceback only with
+`--debug`); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -9,6 +13,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+
+from llmcodec.errors import UserError
+
+# Exceptions that mean "the user's input or environment is wrong", reported in one line without a traceback.
+USER_ERRORS = (UserError, OSError, ValueError)
 
 # Modules that contribute subcommands, imported lazily so `llmcodec --help` stays fast.
 SUBCOMMAND_MODULES = [
@@ -16,16 +26,25 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_data",
     "llmcodec.cli_demo",
     "llmcodec.cli_evaluation",
+    "llmcodec.cli_generate",
     "llmcodec.cli_tokenizer",
     "llmcodec.cli_train",
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error message (the usage is one `--help` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llmcodec",
         description="LLM-Codec: encode, decode and convert audio with an LLM-friendly neural codec.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in SUBCOMMAND_MODULES:
@@ -33,14 +52,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(previous):
+    """A `warnings.showwarning` that prints our own warnings (suspicious audio, slow precision) in one line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.startswith("llmcodec."):
+            from tqdm import tqdm  # its write() keeps the line apart from a running progress bar
+
+            tqdm.write(f"llmcodec: warning: {message}", file=sys.stderr)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_show_warning = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(previous_show_warning)
     try:
         result = args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        print(f"llmcodec: error: {error or type(error).__name__}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = previous_show_warning
     return int(result or 0)
 
 

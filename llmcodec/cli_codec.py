@@ -1,19 +1,26 @@
-"""`llmcodec encode | decode | reconstruct | convert | push`."""
+"""`llmcodec encode | decode | reconstruct | convert | push`.
+
+Nothing a user wrote is lost: an output that would replace one of the inputs refuses that file (the others
+go on), every output is written atomically, and the output folder is checked before the model loads.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from llmcodec.hub import DEFAULT_MODEL_DIR  # re-exported: the CLI's default --model
+from llmcodec.errors import UserError
+from llmcodec.hub import DEFAULT_MODEL_DIR, ModelLoadError  # DEFAULT_MODEL_DIR re-exported: the default --model
+from llmcodec.precision import DTYPE_CHOICES, resolve_dtype
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -25,20 +32,32 @@ def resolve_model_spec(spec: str | None) -> str:
         return os.environ["LLMCODEC_MODEL"]
     if (DEFAULT_MODEL_DIR / "config.json").is_file():
         return str(DEFAULT_MODEL_DIR)
-    raise SystemExit(
-        "error: no model given and no default model is bundled with this install; pass --model "
+    raise ModelLoadError(
+        "no model given and no default model is bundled with this install; pass --model "
         "(an exported folder, a raw llm-codec.pt / auv.pt, or a Hub repo id) or set LLMCODEC_MODEL"
     )
 
 
+def _check_device(name: str) -> None:
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise UserError(f"--device {name!r} is not a torch device ({error})") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+
+
 def _load_model(args):
+    """Loads `--model` (recorded in `args.model_spec`, for messages) after resolving `--dtype auto`."""
     from llmcodec.hub import load_codec
 
-    spec = resolve_model_spec(args.model)
-    model = load_codec(spec, device=args.device)
+    _check_device(args.device)
+    args.dtype = resolve_dtype(args.dtype, args.device)
+    args.model_spec = resolve_model_spec(args.model)
+    model = load_codec(args.model_spec, device=args.device)
     parameters = sum(p.numel() for p in model.parameters())
     print(
-        f"model: {spec} ({parameters / 1e6:.1f} M parameters, {model.config.frame_rate:g} codes/s, "
+        f"model: {args.model_spec} ({parameters / 1e6:.1f} M parameters, {model.config.frame_rate:g} codes/s, "
         f"{model.config.codebook_size} codes) on {args.device}, {args.dtype}",
         file=sys.stderr,
     )
@@ -54,8 +73,53 @@ def _check_unique_stems(paths: list[Path]) -> None:
     seen: dict[str, Path] = {}
     for path in paths:
         if path.stem in seen:
-            raise SystemExit(f"error: {seen[path.stem]} and {path} would write the same output name {path.stem!r}")
+            raise UserError(f"{seen[path.stem]} and {path} would write the same output name {path.stem!r}")
         seen[path.stem] = path
+
+
+def _prepare_output_dir(out_dir: Path) -> None:
+    """Creates `out_dir` and proves it writable now, before a model loads and a first batch runs."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"the output folder {out_dir} is a file")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir, prefix=".llmcodec-write-test-"):
+            pass
+    except OSError as error:
+        raise UserError(f"cannot write to the output folder {out_dir}: {error.strerror or error}") from error
+
+
+def _file_identities(path: Path) -> list:
+    """The keys under which `path` is the same file as another: its resolved path and, if it exists, its inode."""
+    keys: list = [path.resolve()]
+    try:
+        stat = path.stat()
+        keys.append((stat.st_dev, stat.st_ino))  # hard links, case-insensitive file systems
+    except OSError:
+        pass
+    return keys
+
+
+def _drop_inputs_overwritten(
+    paths: list[Path], outputs: dict[Path, list[Path]], failures: list[tuple[Path, str]]
+) -> list[Path]:
+    """Refuses (as a failure) every input whose outputs would replace one of the inputs; returns the rest."""
+    inputs = {key: path for path in paths for key in _file_identities(path)}
+    kept = []
+    for path in paths:
+        clash = next(((o, inputs[k]) for o in outputs[path] for k in _file_identities(o) if k in inputs), None)
+        if clash is None:
+            kept.append(path)
+        else:
+            failures.append((path, f"writing {clash[0]} would overwrite the input {clash[1]}; choose another --output-dir"))
+    return kept
+
+
+def _check_finite(tensor: torch.Tensor, what: str, args) -> None:
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(
+            f"model {args.model_spec} produced non-finite {what} (NaN or Inf); nothing written for this file"
+        )
 
 
 def _batches(items: list, size: int):
@@ -69,17 +133,26 @@ def _encode_files(args, write_audio: bool) -> int:
     paths = [Path(p) for p in args.inputs]
     _check_unique_stems(paths)
     out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare_output_dir(out_dir)
+    suffixes = [".npy"] + [".txt"] * bool(args.tokens) + [".wav"] * write_audio
+    outputs = {p: [out_dir / f"{p.stem}{suffix}" for suffix in suffixes] for p in paths}
+    failures: list[tuple[Path, str]] = []
+    total = len(paths)
+    paths = _drop_inputs_overwritten(paths, outputs, failures)
+    if args.skip_existing:  # a file is done only when every output this command writes exists
+        done = [p for p in paths if all(o.exists() for o in outputs[p])]
+        paths = [p for p in paths if p not in done]
+        total -= len(done)
+        if done:
+            print(f"skipped {len(done)} file(s) whose outputs all exist", file=sys.stderr)
     model = _load_model(args)
+    model._resolve_partitions(args.codebook_domain, 1)  # an unknown --codebook-domain fails before any work
     token_map = None
-    if getattr(args, "tokens", False):
+    if args.tokens:
         from llmcodec.tokenizer import AudioTokenMap
 
         token_map = AudioTokenMap(first_id=0, n_codes=model.config.codebook_size)
     rate, hop = model.config.sampling_rate, model.config.hop_length
-    if args.skip_existing:
-        paths = [p for p in paths if not (out_dir / f"{p.stem}.npy").exists()]
-    failures: list[tuple[Path, str]] = []
     progress = tqdm(total=len(paths), desc="reconstruct" if write_audio else "encode", unit="file")
     for group in _batches(paths, args.batch_size):
         clips, names = [], []
@@ -117,17 +190,27 @@ def _encode_files(args, write_audio: bool) -> int:
                     chunk_context_s=args.chunk_context_seconds,
                 )
         for i, path in enumerate(names):
+            progress.update(1)
             valid = encoded.audio_codes_mask[i]
             codes = encoded.audio_codes[i][valid].cpu().numpy().astype(np.int32)
-            save_array(out_dir / f"{path.stem}.npy", codes)
-            if token_map is not None:
-                save_text(out_dir / f"{path.stem}.txt", token_map.codes_to_text(codes))
-            if decoded is not None:
-                audio = decoded.audio_values[i, 0, : codes.shape[0] * hop].float()
-                save_audio(out_dir / f"{path.stem}.wav", audio, rate)
-            progress.update(1)
+            audio = None if decoded is None else decoded.audio_values[i, 0, : codes.shape[0] * hop].float()
+            try:
+                _check_finite(encoded.latents_before_quantization[i][valid], "encoder output", args)
+                if audio is not None:
+                    _check_finite(audio, "audio", args)
+            except ValueError as error:
+                failures.append((path, str(error)))
+                continue
+            # With --skip-existing only the missing outputs are written; the others are already there.
+            wanted = {o.suffix: o for o in outputs[path] if not (args.skip_existing and o.exists())}
+            if ".npy" in wanted:
+                save_array(wanted[".npy"], codes)
+            if ".txt" in wanted:
+                save_text(wanted[".txt"], token_map.codes_to_text(codes))
+            if ".wav" in wanted:
+                save_audio(wanted[".wav"], audio, rate)
     progress.close()
-    return _report_failures(failures, len(paths))
+    return _report_failures(failures, total)
 
 
 def _report_failures(failures: list[tuple[Path, str]], total: int) -> int:
@@ -147,27 +230,28 @@ def cmd_reconstruct(args) -> int:
 
 def cmd_decode(args) -> int:
     from llmcodec.audio import save_audio
+    from llmcodec.code_files import read_code_file
 
     paths = [Path(p) for p in args.inputs]
     _check_unique_stems(paths)
     out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = _load_model(args)
+    _prepare_output_dir(out_dir)
+    outputs = {p: [out_dir / f"{p.stem}.wav"] for p in paths}
     failures: list[tuple[Path, str]] = []
-    for path in tqdm(paths, desc="decode", unit="file"):
-        try:
-            codes = np.load(path, allow_pickle=False)
-            if codes.ndim != 1 or codes.size == 0:
-                raise ValueError(f"expected a 1-D array of codes, got shape {codes.shape}")
-            if codes.dtype.kind not in "iu":
-                raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
+    todo = _drop_inputs_overwritten(paths, outputs, failures)
+    model = _load_model(args)
+    for path in tqdm(todo, desc="decode", unit="file"):
+        try:  # one bad file fails alone: the later ones are still decoded
+            codes = read_code_file(path, model.config.codebook_size)
             with torch.inference_mode(), _autocast(args):
                 decoded = model.decode(
-                    torch.from_numpy(codes.astype(np.int64))[None].to(args.device),
+                    torch.from_numpy(codes)[None].to(args.device),
                     chunk_length_s=args.chunk_seconds,
                     chunk_context_s=args.chunk_context_seconds,
                 )
-            save_audio(out_dir / f"{path.stem}.wav", decoded.audio_values[0, 0].float(), model.config.sampling_rate)
+            audio = decoded.audio_values[0, 0].float()
+            _check_finite(audio, "audio", args)
+            save_audio(outputs[path][0], audio, model.config.sampling_rate)
         except (OSError, ValueError, TypeError) as error:
             failures.append((path, str(error)))
     return _report_failures(failures, len(paths))
@@ -176,6 +260,9 @@ def cmd_decode(args) -> int:
 def cmd_convert(args) -> int:
     from llmcodec.hub import load_codec, save_codec_folder
 
+    out_dir = Path(args.output_dir)
+    if out_dir.exists() and not args.overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UserError(f"{out_dir} exists and is not empty; pass --overwrite to replace it")
     model = load_codec(args.source)
     card_extra = Path(args.card_extra).read_text() if args.card_extra else ""
     out = save_codec_folder(
@@ -194,13 +281,28 @@ def cmd_convert(args) -> int:
 def cmd_push(args) -> int:
     from llmcodec.hub import push_folder
 
-    try:
-        url = push_folder(args.folder, args.repo_id, private=args.private, token=args.token)
-    except ConnectionError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(url)
+    print(push_folder(args.folder, args.repo_id, private=args.private, token=args.token))
     return 0
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -211,18 +313,26 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "bundled default model)",
     )
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="bfloat16 runs under autocast")
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPE_CHOICES,
+        default="auto",
+        help="auto (default): bfloat16 autocast where the device computes bf16 natively (CUDA with bf16, a CPU "
+        "with AVX512-BF16 / AMX), else float32",
+    )
     parser.add_argument(
         "--chunk-seconds",
-        type=float,
+        type=_seconds,
         default=60.0,
         help="process audio longer than this in windows of this length (bounded memory); 0 disables",
     )
-    parser.add_argument("--chunk-context-seconds", type=float, default=5.0, help="context on each side of a window")
+    parser.add_argument(
+        "--chunk-context-seconds", type=_seconds, default=5.0, help="context on each side of a window"
+    )
 
 
 def _normalise_chunking(args) -> None:
-    if args.chunk_seconds is not None and args.chunk_seconds <= 0:
+    if args.chunk_seconds == 0:
         args.chunk_seconds = None
 
 
@@ -240,14 +350,17 @@ def add_subcommands(subparsers) -> None:
         parser.add_argument("inputs", nargs="+", help="audio files (any format ffmpeg reads; any rate; downmixed)")
         parser.add_argument("--output-dir", required=True)
         _add_model_options(parser)
-        parser.add_argument("--batch-size", type=int, default=8)
+        parser.add_argument("--batch-size", type=_at_least_one, default=8)
         parser.add_argument("--codebook-domain", default=None, help="restrict codes to a partition, e.g. speech")
-        parser.add_argument("--skip-existing", action="store_true", help="skip inputs whose .npy already exists")
+        parser.add_argument(
+            "--skip-existing", action="store_true",
+            help="skip inputs whose outputs (.npy, and .wav / .txt where written) all exist; write the missing ones",
+        )
         parser.add_argument("--tokens", action="store_true", help="also write DIR/<stem>.txt with <CODEC_i> tokens")
         parser.set_defaults(func=with_chunk_fix(func))
 
-    decode = subparsers.add_parser("decode", help="DIR/<stem>.npy codes -> DIR/<stem>.wav")
-    decode.add_argument("inputs", nargs="+", help=".npy files of 1-D integer codes")
+    decode = subparsers.add_parser("decode", help="DIR/<stem>.npy (or .txt <CODEC_n> tokens) -> DIR/<stem>.wav")
+    decode.add_argument("inputs", nargs="+", help=".npy files of 1-D integer codes, or .txt files of <CODEC_n> tokens")
     decode.add_argument("--output-dir", required=True)
     _add_model_options(decode)
     decode.set_defaults(func=with_chunk_fix(cmd_decode))

@@ -8,6 +8,7 @@ Weight-norm parametrizations (g, v) and BatchNorm running statistics are carried
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Mapping
 
@@ -43,13 +44,26 @@ def load_reference_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # corrupt zip, pickle with disallowed globals, truncated file ...
+    except pickle.UnpicklingError as error:
+        # torch's message advises weights_only=False (arbitrary code execution): give our own instead.
+        raise CheckpointMismatchError(
+            f"cannot read {path} as a PyTorch state dict: it is not a plain file of tensors that loads safely "
+            f"({_unpickling_reason(error)}); pass a raw llm-codec.pt / auv.pt state dict or an exported folder"
+        ) from error
+    except Exception as error:  # corrupt zip, truncated file ...
         raise CheckpointMismatchError(f"cannot read {path} as a PyTorch state dict ({error})") from error
     if isinstance(obj, Mapping) and "auv" in obj and isinstance(obj["auv"], Mapping):
         obj = obj["auv"]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointMismatchError(f"{path} does not hold a state dict of tensors")
     return dict(obj)
+
+
+def _unpickling_reason(error: Exception) -> str:
+    """The reason inside torch's weights-only message, without its advice to load unsafely."""
+    lines = [line.strip() for line in str(error).split("WeightsUnpickler error:")[-1].splitlines() if line.strip()]
+    reason = lines[0].split(". Please")[0] if lines and "weights_only" not in lines[0] else type(error).__name__
+    return f"safe loading refused it: {reason}"
 
 
 def convert_key(key: str) -> str | None:

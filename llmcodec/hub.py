@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,24 +30,39 @@ from pathlib import Path
 import torch
 
 from llmcodec.conversion import model_from_reference_checkpoint
+from llmcodec.errors import UserError
 from llmcodec.modeling import LLMCodecConfig, LLMCodecFeatureExtractor, LLMCodecModel
 
 RAW_CHECKPOINT_NAMES = ("llm-codec.pt", "auv.pt")
 LM_SUBFOLDER = "lm"
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(UserError, RuntimeError):
     """A `--model` value could not be resolved to an LLM-Codec model."""
 
 
-def _is_codec_folder(folder: Path) -> bool:
+# What `huggingface_hub.utils.validate_repo_id` accepts, minus names that are surely paths (checkpoint files).
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+
+
+def _read_config(folder: Path) -> dict | None:
+    """`folder/config.json` as a dict (None when absent); a config.json that is not a JSON object raises."""
     config = folder / "config.json"
     if not config.is_file():
-        return False
+        return None
     try:
-        return json.loads(config.read_text()).get("model_type") == LLMCodecConfig.model_type
-    except (OSError, json.JSONDecodeError):
-        return False
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelLoadError(f"{config}: invalid config.json ({error})") from error
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{config}: invalid config.json (a JSON object expected, got {type(data).__name__})")
+    return data
+
+
+def _is_codec_folder(folder: Path) -> bool:
+    config = _read_config(folder)
+    return config is not None and config.get("model_type") == LLMCodecConfig.model_type
 
 
 def _raw_checkpoint_in(folder: Path) -> Path | None:
@@ -56,33 +72,128 @@ def _raw_checkpoint_in(folder: Path) -> Path | None:
     return None
 
 
-def _load_from_hub(repo_id: str) -> LLMCodecModel:
+def _from_pretrained(folder: Path) -> LLMCodecModel:
+    """`LLMCodecModel.from_pretrained` with errors that name the broken file."""
+    from safetensors import SafetensorError
+
     try:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import EntryNotFoundError
-    except ImportError as error:  # pragma: no cover - huggingface_hub is a dependency
-        raise ModelLoadError("huggingface_hub is required to load models from the Hub") from error
+        config = LLMCodecConfig.from_pretrained(folder)
+    except Exception as error:  # noqa: BLE001 - transformers raises many types for a bad config
+        raise ModelLoadError(f"{folder / 'config.json'}: invalid config.json ({error})") from error
     try:
-        config_path = Path(hf_hub_download(repo_id, "config.json"))
-        if _is_codec_folder(config_path.parent):
-            weights = hf_hub_download(repo_id, "model.safetensors")
-            hf_hub_download(repo_id, "preprocessor_config.json")
-            return LLMCodecModel.from_pretrained(Path(weights).parent)
+        return LLMCodecModel.from_pretrained(folder, config=config)
+    except (SafetensorError, OSError) as error:
+        weights = folder / "model.safetensors"
+        raise ModelLoadError(
+            f"{weights if weights.is_file() else folder}: cannot read the weights ({error}); the file may be "
+            "truncated or corrupt: download or export it again"
+        ) from error
+    except (TypeError, ValueError) as error:  # the config's values do not build a model
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelLoadError(f"{folder / 'config.json'}: invalid config.json ({message})") from error
+
+
+def _load_file(path: Path) -> LLMCodecModel:
+    if path.suffix == ".safetensors":
+        hint = f"pass the folder {path.parent}" if _is_codec_folder(path.parent) else "pass the exported folder"
+        raise ModelLoadError(
+            f"{path}: a .safetensors file holds weights without the model's config; {hint} (config.json and "
+            "model.safetensors), or a raw llm-codec.pt / auv.pt state dict"
+        )
+    return model_from_reference_checkpoint(path)
+
+
+def _load_folder(path: Path) -> LLMCodecModel:
+    config = _read_config(path)
+    if config is not None and config.get("model_type") == LLMCodecConfig.model_type:
+        return _from_pretrained(path)
+    if (raw := _raw_checkpoint_in(path)) is not None:
+        return model_from_reference_checkpoint(raw)
+    found = "" if config is None else f"; its config.json is model_type {config.get('model_type')!r}"
+    raise ModelLoadError(
+        f"{path} is neither an LLM-Codec folder (config.json with model_type 'llmcodec') nor a folder "
+        f"holding {' or '.join(RAW_CHECKPOINT_NAMES)}{found}"
+    )
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    """True for `owner/name` that cannot be a local path the user mistyped (those get "no such file")."""
+    if not _HUB_ID.match(spec) or "--" in spec or ".." in spec or spec.endswith(_CHECKPOINT_SUFFIXES):
+        return False
+    return not Path(spec.split("/")[0]).exists()  # `exported/modle` beside a real `exported/` is a typo
+
+
+def _hub_unreachable(repo_id: str, error: Exception) -> ModelLoadError:
+    from huggingface_hub.constants import is_offline_mode
+
+    if is_offline_mode():
+        return ModelLoadError(
+            f"{repo_id!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE is set: unset HF_HUB_OFFLINE "
+            "to download it, or pass a local folder or .pt file with --model"
+        )
+    cause = error.__cause__ or error.__context__ or error
+    return ModelLoadError(
+        f"cannot reach the Hugging Face Hub to fetch {repo_id!r} ({type(cause).__name__}); check the network "
+        "and HF_ENDPOINT, or work offline: set HF_HUB_OFFLINE=1 to use the local cache, or pass a local folder "
+        "or .pt file with --model"
+    )
+
+
+def _hub_download(repo_id: str, filename: str) -> Path | None:
+    """Downloads one file (None if the repo does not have it); network and access failures raise ModelLoadError."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
+
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except LocalEntryNotFoundError as error:  # an EntryNotFoundError, but it means "could not ask the Hub"
+        raise _hub_unreachable(repo_id, error) from error
     except EntryNotFoundError:
-        pass
-    except Exception as error:
-        raise ModelLoadError(f"cannot fetch {repo_id!r} from the Hugging Face Hub: {error}") from error
+        return None
+    except GatedRepoError as error:
+        raise ModelLoadError(
+            f"{repo_id!r} is a gated Hub repo: accept its terms on huggingface.co and log in "
+            "(huggingface-cli login or HF_TOKEN)"
+        ) from error
+    except RepositoryNotFoundError as error:
+        raise ModelLoadError(
+            f"{repo_id!r}: no such local file or folder, and no such Hub repo (or it is private: log in with "
+            "huggingface-cli login or HF_TOKEN)"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - HTTP errors, timeouts ...
+        raise ModelLoadError(
+            f"cannot fetch {repo_id}/{filename} from the Hugging Face Hub ({type(error).__name__}: {error})"
+        ) from error
+
+
+def _load_from_hub(repo_id: str) -> LLMCodecModel:
+    config_path = _hub_download(repo_id, "config.json")
+    if config_path is not None and _is_codec_folder(config_path.parent):
+        weights = _hub_download(repo_id, "model.safetensors")
+        if weights is None:
+            raise ModelLoadError(f"{repo_id!r} has an LLM-Codec config.json but no model.safetensors")
+        _hub_download(repo_id, "preprocessor_config.json")
+        return _from_pretrained(weights.parent)
     # A repo with a raw reference checkpoint (e.g. voidful/llm-codec, whose root config.json is the Qwen3 LM):
     # fetch the raw file (cached by huggingface_hub) and convert it in memory.
     for name in RAW_CHECKPOINT_NAMES:
-        try:
-            raw = hf_hub_download(repo_id, name)
-        except EntryNotFoundError:
-            continue
-        except Exception as error:
-            raise ModelLoadError(f"cannot fetch {repo_id}/{name} from the Hugging Face Hub: {error}") from error
-        return model_from_reference_checkpoint(raw)
+        raw = _hub_download(repo_id, name)
+        if raw is not None:
+            return model_from_reference_checkpoint(raw)
     raise ModelLoadError(f"{repo_id!r} holds neither an LLM-Codec config.json nor one of {RAW_CHECKPOINT_NAMES}")
+
+
+def _check_finite_weights(model: LLMCodecModel, spec: str) -> None:
+    """A NaN/Inf weight makes every output NaN (written as a constant -1 wav): refuse the model at load."""
+    bad = [name for name, tensor in model.state_dict().items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise ModelLoadError(f"model {spec}: non-finite (NaN or Inf) weights in {shown}; the checkpoint is corrupt")
 
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default-model"
@@ -107,21 +218,14 @@ def load_codec(
     spec = os.fspath(model)
     path = Path(spec).expanduser()
     if path.is_file():
-        loaded = model_from_reference_checkpoint(path)
+        loaded = _load_file(path)
     elif path.is_dir():
-        if _is_codec_folder(path):
-            loaded = LLMCodecModel.from_pretrained(path)
-        elif (raw := _raw_checkpoint_in(path)) is not None:
-            loaded = model_from_reference_checkpoint(raw)
-        else:
-            raise ModelLoadError(
-                f"{path} is neither an LLM-Codec folder (config.json with model_type 'llmcodec') nor a folder "
-                f"holding {' or '.join(RAW_CHECKPOINT_NAMES)}"
-            )
-    elif spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        loaded = _load_folder(path)
+    elif _looks_like_hub_id(spec):
         loaded = _load_from_hub(spec)
     else:
-        raise ModelLoadError(f"{spec!r} is not an existing file or folder, nor a Hub repo id (owner/name)")
+        raise ModelLoadError(f"{spec}: no such file or folder")
+    _check_finite_weights(loaded, spec)
     return loaded.to(device=device, dtype=dtype).eval()
 
 

@@ -61,8 +61,24 @@ def test_corrupt_file_is_reported(tmp_path):
 def test_pickled_code_is_not_executed(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"weights": torch.zeros(1), "payload": object()}, path)
-    with pytest.raises(CheckpointMismatchError, match="cannot read"):
+    with pytest.raises(CheckpointMismatchError, match="cannot read") as raised:
         load_reference_state_dict(path)
+    assert "object" in str(raised.value)  # the reason is kept ...
+
+
+@pytest.mark.parametrize("content", ["pickle", "safetensors"])
+def test_refused_files_never_advise_unsafe_loading(tmp_path, content):
+    path = tmp_path / "model.pt"
+    if content == "pickle":
+        torch.save({"payload": object()}, path)
+    else:
+        from safetensors.torch import save_file
+
+        save_file({"weight": torch.zeros(2)}, path)
+    with pytest.raises(CheckpointMismatchError, match="not a plain file of tensors that loads safely") as raised:
+        load_reference_state_dict(path)
+    message = str(raised.value)  # ... but not torch's advice to allow arbitrary code or globals
+    assert "weights_only" not in message and "safe_globals" not in message and "trust" not in message
 
 
 def test_training_checkpoint_with_auv_entry(tmp_path, reference_state):

@@ -55,3 +55,95 @@ def test_repo_without_codec_is_refused(tmp_path, monkeypatch):
     _fake_hub(monkeypatch, {"someone/plain-lm": repo})
     with pytest.raises(hub.ModelLoadError, match="neither an LLM-Codec config.json nor"):
         hub.load_codec("someone/plain-lm")
+
+
+@pytest.mark.parametrize("spec", ["exportd/", "./exportd", "exported/modle", "exportd/model.pt", "a/b/c", "~/nowhere/x"])
+def test_a_missing_local_path_is_not_tried_on_the_hub(tmp_path, monkeypatch, spec):
+    (tmp_path / "exported").mkdir()
+    monkeypatch.chdir(tmp_path)
+    calls = _fake_hub(monkeypatch, {})
+    with pytest.raises(hub.ModelLoadError, match=f"^{spec}: no such file or folder$"):
+        hub.load_codec(spec)
+    assert calls == []
+
+
+def _unreachable_hub(monkeypatch, offline: bool, cached: dict[str, Path] | None = None):
+    """hf_hub_download as it behaves without a network: what is cached comes back, the rest raises."""
+    import huggingface_hub.constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def fake_download(repo_id, filename, **kwargs):
+        if cached and (cached.get(repo_id, Path("/nonexistent")) / filename).is_file():
+            return str(cached[repo_id] / filename)
+        try:
+            raise ConnectionError("[Errno 101] Network is unreachable")
+        except ConnectionError as cause:  # huggingface_hub chains the network error like this
+            raise LocalEntryNotFoundError("cannot find the requested files in the local cache") from cause
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", offline)
+
+
+def test_an_unreachable_hub_is_not_reported_as_missing_files(tmp_path, monkeypatch):
+    _unreachable_hub(monkeypatch, offline=False)
+    with pytest.raises(hub.ModelLoadError) as raised:
+        hub.load_codec("voidful/llm-codec")
+    message = str(raised.value)
+    assert "cannot reach the Hugging Face Hub" in message and "ConnectionError" in message
+    assert "HF_HUB_OFFLINE=1" in message and "local folder" in message and "neither" not in message
+    # The root config.json cached from an earlier run, but not the raw checkpoint: still "unreachable".
+    repo = tmp_path / "voidful--llm-codec"
+    repo.mkdir()
+    (repo / "config.json").write_text(json.dumps({"model_type": "qwen3"}))
+    _unreachable_hub(monkeypatch, offline=True, cached={"voidful/llm-codec": repo})
+    with pytest.raises(hub.ModelLoadError, match="not in the local Hugging Face cache and HF_HUB_OFFLINE is set"):
+        hub.load_codec("voidful/llm-codec")
+
+
+def test_an_unknown_hub_repo_says_so(monkeypatch):
+    import httpx2
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    def fake_download(repo_id, filename, **kwargs):
+        response = httpx2.Response(404, request=httpx2.Request("GET", f"https://huggingface.co/{repo_id}"))
+        raise RepositoryNotFoundError("404 Client Error: Repository Not Found", response=response)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    with pytest.raises(hub.ModelLoadError, match="no such local file or folder, and no such Hub repo"):
+        hub.load_codec("someone/typo")
+
+
+def test_non_finite_weights_are_refused_at_load_naming_the_model(tmp_path):
+    model = tiny_model(seed=42)
+    with torch.no_grad():
+        model.decoder.istft_head.projection.weight[0, 0] = float("nan")
+    folder = hub.save_codec_folder(model, tmp_path / "nan-istft")
+    with pytest.raises(hub.ModelLoadError, match=f"model {folder}: non-finite .* decoder.istft_head.projection.weight"):
+        hub.load_codec(folder)
+    reference = reference_auv(released=False, seed=4)
+    state = reference.state_dict()
+    state["token2wav.istft_head.out.bias"][3] = float("inf")
+    torch.save(state, tmp_path / "llm-codec.pt")
+    with pytest.raises(hub.ModelLoadError, match="non-finite .* decoder.istft_head.projection.bias"):
+        hub.load_codec(tmp_path / "llm-codec.pt")
+
+
+def test_broken_exported_folders_name_the_broken_file(tmp_path):
+    folder = hub.save_codec_folder(tiny_model(seed=43), tmp_path / "exported")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(hub.ModelLoadError, match=f"{weights}: cannot read the weights .*truncated or corrupt"):
+        hub.load_codec(folder)
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(hub.ModelLoadError, match=r"config.json: invalid config.json \(Expecting property name"):
+        hub.load_codec(folder)
+    (folder / "config.json").write_text("[1, 2]")
+    with pytest.raises(hub.ModelLoadError, match="invalid config.json .a JSON object expected, got list"):
+        hub.load_codec(folder)
+
+
+def test_a_bare_safetensors_file_gets_our_own_message(tmp_path):
+    folder = hub.save_codec_folder(tiny_model(seed=44), tmp_path / "exported")
+    with pytest.raises(hub.ModelLoadError, match=f"pass the folder {folder}") as raised:
+        hub.load_codec(folder / "model.safetensors")
+    assert "weights_only" not in str(raised.value)
