@@ -26,7 +26,6 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_data",
     "llmcodec.cli_demo",
     "llmcodec.cli_evaluation",
-    "llmcodec.cli_generate",
     "llmcodec.cli_tokenizer",
     "llmcodec.cli_train",
 ]
