@@ -706,6 +706,8 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             audio_codes = audio_codes[None]
         if audio_codes.dim() != 2:
             raise ValueError(f"audio_codes must have shape (batch, frames), got {tuple(audio_codes.shape)}")
+        if audio_codes.shape[0] == 0:
+            raise ValueError(f"audio_codes is an empty batch (shape {tuple(audio_codes.shape)}): nothing to decode")
         if audio_codes.shape[1] == 0:
             raise ValueError("audio_codes has no frames")
         mask = None
@@ -718,7 +720,8 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             mask = audio_codes_mask.bool()
             if not mask.any(dim=1).all():
                 raise ValueError("audio_codes_mask marks an item with no valid frame")
-        valid = audio_codes if mask is None else audio_codes[mask]
+        # Compare in int64: against a uint8/int8 tensor the bound 20480 would wrap in 8-bit arithmetic.
+        valid = (audio_codes if mask is None else audio_codes[mask]).long()
         bad = (valid < 0) | (valid >= self.config.codebook_size)
         if bad.any():
             raise ValueError(
@@ -764,9 +767,10 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             codes, frame_mask = self._validate_codes(audio_codes, audio_codes_mask)
             latents = self.quantizer.decode_codes(codes)
         else:
-            if latents.dim() != 3 or latents.shape[-1] != self.config.hidden_size:
+            if latents.dim() != 3 or latents.shape[-1] != self.config.hidden_size or 0 in latents.shape[:2]:
                 raise ValueError(
-                    f"latents must have shape (batch, frames, {self.config.hidden_size}), got {tuple(latents.shape)}"
+                    f"latents must have shape (batch, frames, {self.config.hidden_size}) with batch, frames >= 1, "
+                    f"got {tuple(latents.shape)}"
                 )
             frame_mask = None if audio_codes_mask is None else audio_codes_mask.bool().to(latents.device)
             if frame_mask is not None and bool(frame_mask.all()):

@@ -60,11 +60,30 @@ def test_unknown_codebook_domain(model):
         (torch.tensor([[0, 256]]), ValueError, r"outside \[0, 256\)"),
         (torch.tensor([[-1, 3]]), ValueError, "outside"),
         (torch.zeros(1, 0, dtype=torch.long), ValueError, "no frames"),
+        (torch.zeros(0, 5, dtype=torch.long), ValueError, "empty batch"),
+        (torch.tensor([[-1, 3]], dtype=torch.int8), ValueError, r"outside \[0, 256\): found values \[-1\]"),
+        (torch.tensor([[3, 300]], dtype=torch.int16), ValueError, r"found values \[300\]"),
+        (torch.tensor([[3, 2**31 - 1]], dtype=torch.int32), ValueError, r"found values \[2147483647\]"),
     ],
 )
 def test_bad_codes(model, codes, error, message):
     with pytest.raises(error, match=message):
         model.decode(codes)
+
+
+def test_empty_latent_batch_is_refused(model):
+    with pytest.raises(ValueError, match="batch, frames >= 1"):
+        model.decode(latents=torch.zeros(0, 5, model.config.hidden_size))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int16, torch.int32])
+def test_narrow_integer_codes_decode_like_int64(dtype):
+    # A codebook larger than the dtype's range: the bound must not wrap (20480 is 0 in uint8 arithmetic).
+    model = tiny_model(seed=8, codebook_size=20480, codebook_partitions={})
+    codes = torch.tensor([[0, 5, 100, 127]])
+    with torch.inference_mode():
+        expected = model.decode(codes).audio_values
+        assert torch.equal(model.decode(codes.to(dtype)).audio_values, expected)
 
 
 def test_padded_codes_need_a_mask(model):
