@@ -137,3 +137,23 @@ def test_an_hour_of_codes_is_fast(amap):
     elapsed = time.perf_counter() - t0
     assert np.array_equal(again, codes)
     assert elapsed < 2.0, f"180k codes through all directions took {elapsed:.2f}s (target well under 1 s)"
+
+
+HUGE = "<CODEC_" + "9" * 400 + ">"
+
+
+@pytest.mark.parametrize("token", ["<CODEC_20480>", "<CODEC_999999>", "<CODEC_05>", "<CODEC_00>", HUGE, "<CODEC_" + "9" * 5000 + ">"])
+def test_one_rule_for_malformed_tokens(amap, token):
+    # invalid="drop": never an audio token, dropped like any other text around the real ones.
+    assert amap.text_to_codes(f"<CODEC_1>{token}x<CODEC_2>", invalid="drop").tolist() == [1, 2]
+    assert amap.text_to_codes(token, invalid="drop").tolist() == []
+    # invalid="raise": always ValueError (never OverflowError), alone or among valid tokens.
+    for text in (token, f"<CODEC_1>{token}<CODEC_2>"):
+        with pytest.raises(ValueError, match="outside|unexpected") as raised:
+            amap.text_to_codes(text)
+        assert len(str(raised.value)) < 300  # a 5000-digit token is not echoed whole
+
+
+def test_out_of_range_token_is_named_with_its_position(amap):
+    with pytest.raises(ValueError, match=r"outside \[0, 20480\) in text: 2 token\(s\), first <CODEC_999999> at char 9"):
+        amap.text_to_codes("<CODEC_1><CODEC_999999><CODEC_20480>")

@@ -4,6 +4,11 @@ Because the audio tokens are contiguous (`<CODEC_i>` = `first_id + i`), codes �
 text ↔ codes is string formatting/parsing; none of it needs the tokenizer at run time. Inputs may be
 Python lists, numpy arrays or torch tensors of shape (T,) or (B, T); outputs keep the array library
 (and device, for torch). Masks are boolean, same shape, True = real position, False = padding.
+
+Text rule: an audio token is exactly a string the tokenizer has, `<CODEC_n>` with `n` in canonical decimal
+(no sign, spaces or leading zeros) and `0 <= n < n_codes`. Anything else (`<CODEC_05>`, `<CODEC_20480>`,
+`<CODEC_` + 400 digits + `>`) is not an audio token: `invalid="raise"` raises ValueError naming it,
+`invalid="drop"` drops it with the other non-audio text. Never OverflowError, however long the number.
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ class AudioTokenMap:
         # Canonical decimal only (no leading zeros): "<CODEC_05>" is not a token of the tokenizer.
         self._token_re = re.compile(re.escape(prefix) + r"(0|[1-9][0-9]*)>")
         self._strict_re = re.compile(r"(?:" + re.escape(prefix) + r"(?:0|[1-9][0-9]*)>)*")
+        self._max_digits = len(str(self.n_codes - 1))  # longer digit strings are out of range (and may not fit int64)
 
     @classmethod
     def from_meta(cls, meta: AudioTokensMeta) -> AudioTokenMap:
@@ -223,6 +229,7 @@ class AudioTokenMap:
 
         invalid="raise": the text must be audio tokens only (no spaces or other text) → else ValueError.
         invalid="drop": audio tokens are extracted from mixed text, everything else is ignored.
+        What counts as an audio token is the module's text rule (canonical `n`, in range).
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be str, got {type(text).__name__}")
@@ -238,12 +245,30 @@ class AudioTokenMap:
                 )
         elif invalid != "drop":
             raise ValueError(f"invalid must be 'raise' or 'drop', got {invalid!r}")
-        found = self._token_re.findall(text)
-        codes = np.array(found, dtype=np.int64) if found else np.zeros(0, dtype=np.int64)
-        bad = codes >= self.n_codes
-        if bad.any():
-            raise ValueError(f"codes outside [0, {self.n_codes}) in text: {_first_bad(bad, codes)}")
+        codes, in_range = self._digits_to_codes(self._token_re.findall(text))
+        if invalid == "drop":
+            return codes[in_range]
+        if not in_range.all():
+            first = next(m for m in self._token_re.finditer(text) if not self._in_range(m.group(1)))
+            shown = first.group(0) if len(first.group(0)) <= 40 else first.group(0)[:30] + "…>"
+            raise ValueError(
+                f"codes outside [0, {self.n_codes}) in text: {int((~in_range).sum())} token(s), first {shown} "
+                f"at char {first.start()}"
+            )
         return codes
+
+    def _in_range(self, digits: str) -> bool:
+        return len(digits) < self._max_digits or (len(digits) == self._max_digits and int(digits) < self.n_codes)
+
+    def _digits_to_codes(self, digits: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Canonical decimal strings → `(codes int64, in_range bool)`; too-long numbers are out of range, not overflow."""
+        if not digits:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        strings = np.array(digits)
+        short = np.char.str_len(strings) <= self._max_digits
+        codes = np.zeros(len(digits), dtype=np.int64)
+        codes[short] = strings[short].astype(np.int64)
+        return codes, short & (codes < self.n_codes)
 
     def _parse_pure(self, text: str) -> np.ndarray | None:
         """Fast path for text made only of audio tokens: split, convert, and verify by re-rendering.
@@ -257,7 +282,7 @@ class AudioTokenMap:
             return None
         try:
             codes = np.array(text[len(p) : -1].split(">" + p), dtype=np.int64)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
         if codes.size and (codes.min() < 0 or codes.max() >= self.n_codes):
             return None
