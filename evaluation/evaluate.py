@@ -15,7 +15,10 @@ root, ``default`` for files directly in it) or a Hugging Face dataset (``load_fr
 ``load_dataset`` name/path; the domain from ``domain_column``). Items are read at their native rate;
 the codec sees them resampled to 16 kHz; metrics compare the native-rate reference with the 16 kHz
 reconstruction (resampled back by :func:`llmcodec.evaluation.metrics.compute_metrics`), as
-Codec-SUPERB does.
+Codec-SUPERB does. Framing is the project's one rule (as ``llmcodec encode``, ``tokenize-audio`` and the
+Codec-SUPERB adapter): ``floor(L / 320)`` codes, the last partial frame dropped, so the reconstruction
+is up to 319 samples shorter and is zero-padded against the reference by the metrics (as Codec-SUPERB's
+``pad_arrays_to_match``); audio over ``chunk_length_s`` (60 s) is coded in windows with 5 s context.
 
 Resuming: rows already present in ``rows.jsonl`` (keyed by system and id) are skipped, and a torn
 last line left by an interruption is dropped. A file that cannot be read, is shorter than one code,

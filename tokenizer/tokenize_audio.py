@@ -7,6 +7,10 @@ line is dropped) and shardable: process `k` of `n` takes items `i` with `i % n =
 (`RANK`/`WORLD_SIZE`/`LOCAL_RANK` are read from the environment when no shard is given).
 
 One output record: `{"id": ..., "audio_tokens": "<CODEC_5><CODEC_17>…", "n_codes": T, **carried columns}`.
+
+Framing is the project's one rule (as `llmcodec encode`, `llmcodec evaluate` and the Codec-SUPERB adapter):
+`L` samples at 16 kHz give `floor(L / 320)` codes (the last partial frame is dropped), and audio longer than
+`chunk_length_s` (default 60 s, the CLI's `--chunk-seconds`) is coded in windows with 5 s of context.
 """
 
 from __future__ import annotations
@@ -205,13 +209,14 @@ def tokenize_audio(
     num_shards: int | None = None,
     device: str | torch.device | None = None,
     codebook_domain: str | None = None,
-    chunk_length_s: float | None = None,
+    chunk_length_s: float | None = 60.0,
     prefix: str = CODEC_PREFIX,
     progress: bool = True,
 ) -> TokenizeReport:
     """Encode this shard's items with `model` (an `LLMCodecModel`) and append records to its jsonl file.
 
     Returns a :class:`TokenizeReport`. Unreadable items are reported, not fatal; a rerun retries them.
+    `chunk_length_s` (default 60 s, as the CLI) codes longer audio in windows; None codes it in one pass.
     """
     from tqdm.auto import tqdm
 
