@@ -145,6 +145,8 @@ def _encode_files(args, write_audio: bool) -> int:
         total -= len(done)
         if done:
             print(f"skipped {len(done)} file(s) whose outputs all exist", file=sys.stderr)
+    if not paths:  # all refused or already done: no model to load
+        return _report_failures(failures, total)
     model = _load_model(args)
     model._resolve_partitions(args.codebook_domain, 1)  # an unknown --codebook-domain fails before any work
     token_map = None
