@@ -1,4 +1,4 @@
-"""``llmcodec corpus …`` subcommands: build and inspect the offline synthetic speech corpus."""
+"""``llmcodec corpus …`` subcommands: build the offline synthetic speech corpus, collect the recorded one."""
 
 from __future__ import annotations
 
@@ -32,6 +32,18 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--max-voices", type=int, default=None, help="use only N voices, spread over engines")
     build.set_defaults(func=_cmd_build)
 
+    from llmcodec.training.corpus_recorded import DEFAULT_VALIDATION_SOURCES, SOURCES
+
+    recorded = sub.add_parser("recorded", help="real recorded speech from installed packages into OUT_DIR "
+                                               "(fillets-ng dialogue, asterisk G.722 prompts; resumable)")
+    recorded.add_argument("out_dir", metavar="OUT_DIR")
+    recorded.add_argument("--sources", nargs="+", choices=[s.name for s in SOURCES], default=None,
+                          help="default: every installed source")
+    recorded.add_argument("--validation-sources", nargs="+", default=list(DEFAULT_VALIDATION_SOURCES),
+                          help="sources (whole speakers) held out for validation")
+    recorded.add_argument("--max-files-per-source", type=int, default=None)
+    recorded.set_defaults(func=_cmd_recorded)
+
     voices = sub.add_parser("voices", help="list the voices that work on this machine")
     voices.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     voices.add_argument("--workers", type=int, default=1)
@@ -64,6 +76,26 @@ def _cmd_build(args: argparse.Namespace) -> int:
           f"{hours}; {report.seconds:.1f} s -> {report.out_dir}")
     for key, err in list(report.failed.items())[:5]:
         print(f"  failed {key}: {err}", file=sys.stderr)
+    return 0 if report.total else 1
+
+
+def _cmd_recorded(args: argparse.Namespace) -> int:
+    from llmcodec.training.corpus_recorded import build_recorded_corpus
+
+    try:
+        report = build_recorded_corpus(args.out_dir, args.sources, args.validation_sources, args.max_files_per_source)
+    except (RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for name, info in report.sources.items():
+        print(f"{name}: {info['files']} files, {info['hours']:.2f} h, {info['split']}, {info['licence']} "
+              f"({info['package']})")
+    for name, hint in report.missing_sources.items():
+        print(f"{name}: not installed ({hint})", file=sys.stderr)
+    for path, err in list(report.failed.items())[:5]:
+        print(f"  failed {path}: {err}", file=sys.stderr)
+    print(f"{report.written} written, {report.skipped_existing} cached, {len(report.failed)} failed; "
+          f"{report.seconds:.1f} s -> {report.out_dir}")
     return 0 if report.total else 1
 
 

@@ -187,3 +187,28 @@ def test_bad_input_errors_before_training(tokenizer, tmp_path):
     # without SA the same data is fine
     LLMCodecTrainer(c.module, tiny_args(tmp_path, lambda_sa_cosine=0.0, lambda_sa_contrast=0.0), no_text, tokenizer,
                     c.discriminator)
+
+
+def test_bridge_is_skipped_when_nothing_uses_it(tokenizer, tmp_path):
+    # Its Gumbel sampling over every code cost ~40 % of a small CPU step although its weight was 0.
+    from llmcodec.training.gumbel_bridge import GumbelBridge
+
+    calls = []
+    original = GumbelBridge.forward
+
+    def counting(self, *a, **k):
+        calls.append(1)
+        return original(self, *a, **k)
+
+    GumbelBridge.forward = counting
+    try:
+        off = tiny_args(tmp_path / "off", max_steps=2, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0,
+                        lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
+        trainer = _train(off, tokenizer)
+        assert calls == [] and not _losses(trainer, "loss_bridge")
+        on = tiny_args(tmp_path / "on", max_steps=2, enable_gan=False, lambda_ftp=0.0, lambda_bridge=1.0,
+                       lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
+        trainer = _train(on, tokenizer)
+        assert len(calls) == 2 and len(_losses(trainer, "loss_bridge")) == 2
+    finally:
+        GumbelBridge.forward = original

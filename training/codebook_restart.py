@@ -2,8 +2,17 @@
 
 Training a codec from scratch with a large single codebook (20,480 codes) collapses onto a few dozen codes
 unless unused codes are revived. This tracks an exponential moving average of how often each code is
-chosen and, every `every` steps, moves the codes whose usage fell below `threshold` onto randomly chosen
-encoder outputs of the current batch (in the VQ's projected space, where the cosine lookup happens).
+chosen and, every `every` steps, moves the codes whose usage fell far below the *expected* usage of a code
+onto encoder outputs of the current batch (in the VQ's projected space, where the cosine lookup happens).
+
+Why relative: with 800 frames a step and 20,480 codes the average code is chosen 0.04 times a step, so an
+absolute threshold such as 0.005 uses per step declares most of a healthy codebook dead and re-seeds
+~1,000 codes every period: codes never keep a meaning long enough to be learned. Here a code is dead when
+its usage EMA is below ``threshold`` x (frames per step / codebook size), at most ``max_fraction`` of the
+codebook (the least used first) moves per restart, and the new positions are drawn with probability
+proportional to each frame's squared quantization error (k-means++ style), so they land where the codebook
+is too sparse for the data instead of next to codes that already serve it (near-duplicate codes make the
+tokens flip under inaudible changes of the input).
 
 Not part of the released recipe (which fine-tunes an already trained codebook); off by default in the
 recipe config and on for training from scratch.
@@ -12,6 +21,7 @@ recipe config and on for training from scratch.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -21,29 +31,57 @@ class CodebookRestarter(nn.Module):
     Args:
         codebook_size: number of codes.
         decay: EMA decay of the per-code usage counts (per step).
-        threshold: a code whose EMA count (expected uses per step) is below this is dead.
+        threshold: a code is dead when its EMA count is below ``threshold`` times the expected count of a
+            code (EMA of frames per step / ``codebook_size``).
         every: restart period in steps.
         noise: relative noise added to the copied encoder outputs so revived codes do not coincide.
+        max_fraction: at most this share of the codebook is restarted at once (the least used codes first).
     """
 
-    def __init__(self, codebook_size: int, decay: float = 0.99, threshold: float = 1e-2, every: int = 50, noise: float = 0.01):
+    def __init__(self, codebook_size: int, decay: float = 0.99, threshold: float = 0.1, every: int = 50,
+                 noise: float = 0.01, max_fraction: float = 0.02):
         super().__init__()
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
+        if threshold < 0:
+            raise ValueError(f"threshold must be >= 0, got {threshold}")
+        if not 0.0 < max_fraction <= 1.0:
+            raise ValueError(f"max_fraction must be in (0, 1], got {max_fraction}")
         self.decay, self.threshold, self.every, self.noise = decay, threshold, every, noise
-        # Start everything "alive" so codes are not restarted before they had a chance to be used.
-        self.register_buffer("usage", torch.full((codebook_size,), threshold * 10))
+        self.max_fraction = max_fraction
+        self.register_buffer("usage", torch.zeros(codebook_size))
+        self.register_buffer("frames", torch.zeros(()))  # EMA of valid frames per step
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    @property
+    def expected_usage(self) -> float:
+        """Uses per step of a code if every code were used equally often."""
+        return float(self.frames) / self.usage.numel()
 
     @torch.no_grad()
     def update(self, codes: torch.Tensor, mask: torch.Tensor | None = None) -> None:
         """Adds one step of usage. `codes` `(B, T)` int, `mask` `(B, T)` bool (True = valid frame)."""
         valid = codes[mask] if mask is not None else codes.reshape(-1)
+        valid = valid[valid >= 0]
         counts = torch.bincount(valid.long(), minlength=self.usage.numel()).to(self.usage)
+        if int(self.steps) == 0:
+            # Every code starts with the expected usage, so nothing is "dead" before it had a chance.
+            self.frames.fill_(float(valid.numel()))
+            self.usage.fill_(self.expected_usage)
         self.usage.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
+        self.frames.mul_(self.decay).add_(float(valid.numel()), alpha=1.0 - self.decay)
         self.steps += 1
+
+    def dead_codes(self) -> torch.Tensor:
+        """Indices of the codes below the relative threshold, least used first, capped at ``max_fraction``."""
+        limit = self.threshold * self.expected_usage
+        dead = (self.usage < limit).nonzero().flatten()
+        cap = max(1, int(self.max_fraction * self.usage.numel()))
+        if dead.numel() > cap:
+            dead = dead[self.usage[dead].argsort()[:cap]]
+        return dead
 
     @torch.no_grad()
     def maybe_restart(self, codebook: torch.Tensor, projected: torch.Tensor, mask: torch.Tensor | None = None) -> int:
@@ -58,19 +96,27 @@ class CodebookRestarter(nn.Module):
     @torch.no_grad()
     def restart(self, codebook: torch.Tensor, projected: torch.Tensor, mask: torch.Tensor | None = None) -> int:
         """Moves the dead rows of `codebook` `(K, C)` onto samples of `projected` `(B, T, C)` now."""
-        dead = (self.usage < self.threshold).nonzero().flatten()
+        if int(self.steps) == 0:
+            return 0
+        dead = self.dead_codes()
         candidates = projected[mask] if mask is not None else projected.reshape(-1, projected.shape[-1])
         if dead.numel() == 0 or candidates.shape[0] == 0:
             return 0
-        picks = torch.randint(candidates.shape[0], (dead.numel(),), device=candidates.device)
-        chosen = candidates[picks].detach().to(codebook.dtype)
+        candidates = candidates.detach().to(codebook.dtype)
+        # Squared cosine quantization error of each frame against the current codebook (the VQ is cosine).
+        similarity = F.normalize(candidates, dim=-1) @ F.normalize(codebook, dim=-1).t()
+        error = (1.0 - similarity.max(dim=-1).values).clamp_min(0.0).pow(2)
+        weights = error if float(error.sum()) > 0 else torch.ones_like(error)
+        picks = torch.multinomial(weights, dead.numel(), replacement=True)
+        chosen = candidates[picks]
         scale = chosen.norm(dim=-1, keepdim=True).clamp(min=1e-6)
         codebook[dead] = chosen + self.noise * scale * torch.randn_like(chosen)
-        self.usage[dead] = self.threshold * 10
+        self.usage[dead] = self.expected_usage
         return int(dead.numel())
 
     def usage_stats(self) -> dict[str, float]:
         """Live-code count and the perplexity of the usage distribution (exp of its entropy)."""
         probabilities = self.usage / self.usage.sum().clamp(min=1e-12)
         entropy = -(probabilities * probabilities.clamp(min=1e-12).log()).sum()
-        return {"codes_alive": float((self.usage >= self.threshold).sum()), "usage_perplexity": float(entropy.exp())}
+        alive = (self.usage >= self.threshold * self.expected_usage).sum()
+        return {"codes_alive": float(alive), "usage_perplexity": float(entropy.exp())}

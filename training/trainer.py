@@ -314,6 +314,7 @@ class LLMCodecTrainer(Trainer):
     def training_module(self) -> LLMCodecTrainingModule:
         return self.accelerator.unwrap_model(self.model) if self.model is not None else None
 
+                max_fraction=args.codebook_restart_max_fraction,
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """codec encoder (+bridge) and decoder: SGD (or AdamW); audio rows + heads: AdamW — chained."""
         if self.optimizer is not None:
@@ -376,11 +377,13 @@ class LLMCodecTrainer(Trainer):
         text = self._tokenize_text(list(inputs.get("text") or []), wav.device) if run_sa else None
         out = model(
             input_values=wav, text_input_ids=text[0] if text else None, text_attention_mask=text[1] if text else None,
-            tau=w["tau"], run_lm=run_lm, run_sa=run_sa and text is not None,
+            tau=w["tau"], run_lm=run_lm, run_sa=run_sa and text is not None, run_bridge=run_bridge,
             strict_llm_losses=self.args.strict_llm_losses,
         )
         if out["lm_error"] is not None:
             self.counters["lm_errors"] += 1
+        # The bridge's Gumbel sampling over every code is ~40 % of a small CPU step: skip it when unused.
+        run_bridge = run_lm or self.args.lambda_bridge != 0
             logger.warning("LM block failed at step %d, FTP/SA zeroed for this micro-batch: %s", step, out["lm_error"])
         terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr") if k in out}
         if self.discriminator is not None:

@@ -51,6 +51,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
     train_split: str = "train.100"
     audio_column: str = "audio"
     text_column: str | None = "text"
+    extra_datasets: list[str] = field(default_factory=list, metadata={
+        "help": "local corpus folders mixed into the training set (same train_split), e.g. the recorded-speech "
+                "corpus of `llmcodec corpus recorded`"})
     streaming: bool = False
     segment_seconds: float = 4.0
     phase_jitter: int = 24
@@ -123,15 +126,18 @@ class LLMCodecTrainingArguments(TrainingArguments):
     r1_gamma: float = 2.0
     r1_every: int = 16
     # Dead-code restarts (not in the released recipe, which fine-tunes a trained codebook): every N optimizer
-    # steps, codes whose usage EMA fell below the threshold move onto encoder outputs. 0 = off.
+    # steps, codes whose usage EMA fell below `threshold` x the expected usage of a code (frames per step /
+    # codebook size) move onto badly quantized encoder outputs, at most `max_fraction` of the codebook at once.
+    # 0 = off.
     codebook_restart_every: int = 0
-    codebook_restart_threshold: float = 0.005
+    codebook_restart_threshold: float = 0.1
     codebook_restart_decay: float = 0.99
     disc_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     disc_num_scales: int = 3
     disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
 
     torch_num_threads: int | None = field(default=None, metadata={
+    codebook_restart_max_fraction: float = 0.02
         "help": "torch.set_num_threads for the run (1 avoids stalls on small shared CPUs); None = torch's default"})
 
     # ---- export ----------------------------------------------------------------------------------------

@@ -104,6 +104,26 @@ def synthetic_speechlike_dataset(num_examples: int = 16, seconds: float = 1.5, s
     return out
 
 
+def _mixed_local_folders(paths: list[str], args: Any, require_text: bool) -> Any:
+    """One map-style dataset over several local corpus folders (their ``audio`` and ``text`` columns)."""
+    from datasets import concatenate_datasets
+
+    from .audio_dataset import DataError, SpeechDataset, load_local_folder
+
+    text = args.text_column or "text"
+    parts = []
+    for folder in paths:
+        folder = os.path.expanduser(folder)
+        if not os.path.isdir(folder):
+            raise DataError(f"data folder not found: {folder} (listed in dataset/extra_datasets)")
+        part = load_local_folder(folder, args.train_split, text, require_text)
+        if text not in part.column_names:
+            part = part.add_column(text, [""] * len(part))
+        parts.append(part.select_columns(["audio", text]))
+        logger.info("training data: %d files from %s", len(part), folder)
+    return SpeechDataset(concatenate_datasets(parts), audio_column="audio", text_column=text, require_text=require_text)
+
+
 def build_train_dataset(args: Any) -> Any:
     """The (map-style or streaming) training dataset described by ``LLMCodecTrainingArguments``.
 
@@ -131,6 +151,8 @@ def build_train_dataset(args: Any) -> Any:
         report = build_corpus(path, cfg)
         if not report.total:
             raise RuntimeError(f"could not synthesise the offline corpus into {path}: {report.failed or report.voices_failed}")
+    if args.extra_datasets:
+        return _mixed_local_folders([path, *args.extra_datasets], args, require_text)
     cfg = DataConfig(dataset=path if looks_local else args.dataset, config_name=args.dataset_config,
                      train_split=args.train_split, eval_split=None, audio_column=args.audio_column,
                      text_column=args.text_column, require_text=require_text, streaming=args.streaming,

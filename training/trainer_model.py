@@ -163,6 +163,7 @@ class LLMCodecTrainingModule(nn.Module):
         run_lm: bool = True,
         run_sa: bool = True,
         strict_llm_losses: bool = False,
+        run_bridge: bool = True,
         **_: Any,
     ) -> dict[str, Any]:
         """input_values ``(B, 1, L)`` full crops (reflect padding is audio, so no padding mask is passed,
@@ -171,6 +172,7 @@ class LLMCodecTrainingModule(nn.Module):
         Returns a dict: ``recon`` (B, 1, L) clamped reconstruction; ``codes`` (B, T); ``codes_mask`` (B, T);
         unweighted scalar terms ``mel``, ``ms_mel``, ``mr_stft``, ``cstft``, ``vq``, ``bridge`` and, when
         computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,); ``lm_error`` (str or None).
+        ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
         """
         out = self.codec(input_values=input_values)
         wav = input_values
@@ -183,6 +185,8 @@ class LLMCodecTrainingModule(nn.Module):
             "vq": out.loss if out.loss is not None else recon.new_zeros(()),
             "lm_error": None,
         }
+        if not run_bridge and not run_lm:
+            return result
         bridge_out = self.bridge(out.latents, self.lm.audio_embedding_rows(), tau=tau)
         result["bridge"] = bridge_cross_entropy(bridge_out.logits, out.audio_codes.clamp_min(0), out.audio_codes_mask)
         if not run_lm:
