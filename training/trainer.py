@@ -306,6 +306,7 @@ class LLMCodecTrainer(Trainer):
             model.codebook_restarter = CodebookRestarter(
                 model.codec.config.codebook_size, decay=args.codebook_restart_decay,
                 threshold=args.codebook_restart_threshold, every=args.codebook_restart_every,
+                max_fraction=args.codebook_restart_max_fraction,
             ).to(args.device)
         self.add_callback(_LLMCodecCallback(self))
 
@@ -314,7 +315,6 @@ class LLMCodecTrainer(Trainer):
     def training_module(self) -> LLMCodecTrainingModule:
         return self.accelerator.unwrap_model(self.model) if self.model is not None else None
 
-                max_fraction=args.codebook_restart_max_fraction,
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         """codec encoder (+bridge) and decoder: SGD (or AdamW); audio rows + heads: AdamW — chained."""
         if self.optimizer is not None:
@@ -374,6 +374,8 @@ class LLMCodecTrainer(Trainer):
         wav = inputs["input_values"]
         run_sa = self.training_module.sa is not None and (w["lambda_sa_cos"] > 0 or w["lambda_sa_ctr"] > 0)
         run_lm = w["lambda_ftp"] > 0 or run_sa  # λ = 0: skip the LM (no gradient either way)
+        # The bridge's Gumbel sampling over every code is ~40 % of a small CPU step: skip it when unused.
+        run_bridge = run_lm or self.args.lambda_bridge != 0
         text = self._tokenize_text(list(inputs.get("text") or []), wav.device) if run_sa else None
         out = model(
             input_values=wav, text_input_ids=text[0] if text else None, text_attention_mask=text[1] if text else None,
@@ -382,8 +384,6 @@ class LLMCodecTrainer(Trainer):
         )
         if out["lm_error"] is not None:
             self.counters["lm_errors"] += 1
-        # The bridge's Gumbel sampling over every code is ~40 % of a small CPU step: skip it when unused.
-        run_bridge = run_lm or self.args.lambda_bridge != 0
             logger.warning("LM block failed at step %d, FTP/SA zeroed for this micro-batch: %s", step, out["lm_error"])
         terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr") if k in out}
         if self.discriminator is not None:

@@ -48,12 +48,12 @@ class LLMCodecTrainingArguments(TrainingArguments):
     dataset: str = field(default="openslr/librispeech_asr", metadata={
         "help": "Hub id, local folder, save_to_disk folder, or 'synthetic' (tiny in-memory fallback)"})
     dataset_config: str | None = "clean"
-    train_split: str = "train.100"
-    audio_column: str = "audio"
-    text_column: str | None = "text"
     extra_datasets: list[str] = field(default_factory=list, metadata={
         "help": "local corpus folders mixed into the training set (same train_split), e.g. the recorded-speech "
                 "corpus of `llmcodec corpus recorded`"})
+    train_split: str = "train.100"
+    audio_column: str = "audio"
+    text_column: str | None = "text"
     streaming: bool = False
     segment_seconds: float = 4.0
     phase_jitter: int = 24
@@ -132,12 +132,12 @@ class LLMCodecTrainingArguments(TrainingArguments):
     codebook_restart_every: int = 0
     codebook_restart_threshold: float = 0.1
     codebook_restart_decay: float = 0.99
+    codebook_restart_max_fraction: float = 0.02
     disc_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     disc_num_scales: int = 3
     disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
 
     torch_num_threads: int | None = field(default=None, metadata={
-    codebook_restart_max_fraction: float = 0.02
         "help": "torch.set_num_threads for the run (1 avoids stalls on small shared CPUs); None = torch's default"})
 
     # ---- export ----------------------------------------------------------------------------------------
