@@ -11,7 +11,10 @@ def pytest_addoption(parser):
 
 
 def pytest_configure(config):
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    # At most 2 threads (the CI machine has 2 cores); fewer when OMP_NUM_THREADS asks for fewer (a shared machine).
+    requested = os.environ.get("OMP_NUM_THREADS", "")
+    limit = int(requested) if requested.isdigit() and int(requested) > 0 else 2
+    torch.set_num_threads(min(limit, 2, os.cpu_count() or 1))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 

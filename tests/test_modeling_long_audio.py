@@ -1,41 +1,168 @@
-"""Windowed encoding/decoding of long audio."""
+"""Windowed encoding/decoding of long audio, on the trained default model and a tiny random one.
 
+The trained model's codes depend on distant audio (its attention is global and it trained on 2 s crops): even
+without windowing, the codes of the first 2 s change on about 20 % of frames when 16 s more audio follow. So
+windowed codes never equal whole-file codes exactly; what the tests pin is that the context is used (it
+measurably cuts disagreement and decoding error), that window borders are no worse than mid-window, and that
+windowing costs no reconstruction quality.
+"""
+
+import glob
+
+import numpy as np
 import pytest
+import soundfile
 import torch
 
 from codec_testing import speechlike, tiny_model
+from llmcodec.audio import load_audio
+from llmcodec.cli import main
+from llmcodec.cli_demo import EXAMPLE_CLIP
+from llmcodec.evaluation.metrics import mel_distance
+from llmcodec.hub import load_codec
+
+CHUNK_S = 3.0  # short windows so a 12 s clip has three window borders
+BORDER_FRAMES = 25  # frames either side of a border counted as "near the border" (0.5 s)
+
+
+def real_speech(seconds: float) -> torch.Tensor:
+    """Real recordings (the bundled CMU ARCTIC clip, then the ALSA test clips), repeated to `seconds`."""
+    paths = [str(EXAMPLE_CLIP)] + sorted(glob.glob("/usr/share/sounds/alsa/*.wav"))
+    assert len(paths) > 1, "the ALSA test clips are missing: apt-get install -y alsa-utils"
+    once = torch.cat([load_audio(p)[0] for p in paths])
+    repeats = int(seconds * 16000) // once.numel() + 1
+    return torch.cat([once] * repeats)[: int(seconds * 16000)]
+
+
+def near_border(num_frames: int, chunk_frames: int) -> torch.Tensor:
+    mask = torch.zeros(num_frames, dtype=torch.bool)
+    for border in range(chunk_frames, num_frames, chunk_frames):
+        mask[max(0, border - BORDER_FRAMES) : border + BORDER_FRAMES] = True
+    return mask
 
 
 @pytest.fixture(scope="module")
-def model_and_audio():
+def trained():
+    return load_codec()
+
+
+@pytest.fixture(scope="module")
+def long_speech(trained):
+    """Windowed (no context / default context) against whole-file, per frame, on 12 s of real speech."""
+    audio = real_speech(12)[None, None]
+    with torch.inference_mode():
+        whole = trained.encode(audio).audio_codes
+        whole_audio = trained.decode(whole).audio_values[0, 0]
+        runs = {}
+        for name, context in (("no_context", {"chunk_context_s": 0.0}), ("default", {})):
+            codes = trained.encode(audio, chunk_length_s=CHUNK_S, **context).audio_codes
+            decoded = trained.decode(whole, chunk_length_s=CHUNK_S, **context).audio_values[0, 0]
+            runs[name] = {"disagree": (codes != whole)[0].float(), "codes": codes, "decoded": decoded}
+        runs["default"]["audio"] = trained.decode(runs["default"]["codes"], chunk_length_s=CHUNK_S).audio_values[0, 0]
+    return {"audio": audio[0, 0], "whole_audio": whole_audio, "runs": runs,
+            "border": near_border(whole.shape[1], int(CHUNK_S * 50))}
+
+
+def decode_error(long_speech, name: str, frames: torch.Tensor | None = None) -> float:
+    """Relative (energy-weighted) error of windowed against whole-file decoding of the same codes."""
+    reference = long_speech["whole_audio"].view(-1, 320)
+    error = (long_speech["runs"][name]["decoded"] - long_speech["whole_audio"]).view(-1, 320)
+    if frames is not None:
+        reference, error = reference[frames], error[frames]
+    return (error.norm() / reference.norm()).item()
+
+
+def test_context_measurably_reduces_disagreement_and_error(long_speech):
+    # Measured (12 s of real speech, 3 s windows): 33.7 % of codes differ from whole-file codes without
+    # context, 8.3 % with the default 5 s; decoding error 0.53 without context, 0.15 with it.
+    disagree = {name: run["disagree"].mean().item() for name, run in long_speech["runs"].items()}
+    error = {name: decode_error(long_speech, name) for name in long_speech["runs"]}
+    assert disagree["default"] < 0.6 * disagree["no_context"], disagree
+    assert error["default"] < 0.6 * error["no_context"], error
+
+
+def test_window_borders_are_no_worse_than_mid_window(long_speech):
+    # Measured with the default context, near borders / mid-window: disagreement ratio 0.85, decoding error
+    # ratio 0.46. Without context the borders are clearly worse (disagreement ratio 2.09).
+    border = long_speech["border"]
+    runs = long_speech["runs"]
+
+    def disagreement_ratio(name: str) -> float:
+        values = runs[name]["disagree"]
+        return (values[border].mean() / values[~border].mean()).item()
+
+    assert disagreement_ratio("default") < 1.25
+    assert decode_error(long_speech, "default", border) < 1.25 * decode_error(long_speech, "default", ~border)
+    assert disagreement_ratio("no_context") > 1.25  # the measure sees border damage where there is some
+
+
+def test_windowing_costs_no_reconstruction_quality(long_speech):
+    # Measured mel distance to the input: whole file and windowed (3 s windows, default context) alike.
+    audio, whole_audio = long_speech["audio"], long_speech["whole_audio"]
+    n = whole_audio.numel()
+    whole = mel_distance(audio[:n], whole_audio, 16000)
+    windowed = mel_distance(audio[:n], long_speech["runs"]["default"]["audio"], 16000)
+    assert windowed < 1.03 * whole, (windowed, whole)
+
+
+def test_cli_default_path_windows_long_files_with_context(trained, tmp_path, capsys, monkeypatch):
+    # 62 s: past the CLI's default --chunk-seconds 60, so `llmcodec reconstruct` windows it (5 s context).
+    monkeypatch.delenv("LLMCODEC_MODEL", raising=False)
+    audio = real_speech(62)
+    soundfile.write(tmp_path / "long.wav", audio.numpy(), 16000, subtype="FLOAT")
+    # Chunking options left at their defaults; float32 because `--dtype auto` is bfloat16 on some CPUs.
+    out = tmp_path / "out"
+    assert main(["reconstruct", str(tmp_path / "long.wav"), "--output-dir", str(out), "--dtype", "float32"]) == 0
+    assert "1 of 1 file(s) done" in capsys.readouterr().err
+    cli_codes = torch.from_numpy(np.load(out / "long.npy")).long()
+    cli_audio, rate = soundfile.read(out / "long.wav", dtype="float32")
+    x = audio[None, None]
+    with torch.inference_mode():
+        windowed = trained.encode(x, chunk_length_s=60, chunk_context_s=5).audio_codes[0]
+        whole = trained.encode(x).audio_codes[0]
+        decoded = trained.decode(windowed[None], chunk_length_s=60, chunk_context_s=5).audio_values[0, 0]
+    assert cli_codes.shape == (62 * 50,) and rate == 16000
+    assert torch.equal(cli_codes, windowed)
+    assert not torch.equal(cli_codes, whole)  # discriminating: it did window (codes depend on the window)
+    np.testing.assert_allclose(cli_audio, decoded.clamp(-1, 1).numpy(), atol=2 / 32768)  # 16-bit wav
+
+
+def test_windowed_decode_of_a_padded_batch_matches_items_alone(trained):
+    long, short = real_speech(10), real_speech(7)[16000 * 2 :]  # different content; 10 s and 5 s
+    batch = torch.zeros(2, 1, long.numel())
+    batch[0, 0], batch[1, 0, : short.numel()] = long, short
+    mask = torch.zeros(2, long.numel(), dtype=torch.long)
+    mask[0], mask[1, : short.numel()] = 1, 1
+    window = {"chunk_length_s": 2.0, "chunk_context_s": 1.0}  # the 5 s item spans three windows
+    with torch.inference_mode():
+        encoded = trained.encode(batch, mask, **window)
+        decoded = trained.decode(encoded.audio_codes, encoded.audio_codes_mask, **window)
+        for i, item in enumerate((long, short)):
+            alone = trained.encode(item[None, None], **window)
+            frames = alone.audio_codes.shape[1]
+            # Batched and single passes round differently (~1e-5); a near-tie may flip a code (measured:
+            # 1 of 500 frames with 2 threads, none with 1), so compare features tightly and codes by share.
+            assert torch.allclose(encoded.latents_before_quantization[i, :frames],
+                                  alone.latents_before_quantization[0], atol=1e-4)
+            agreement = (encoded.audio_codes[i, :frames] == alone.audio_codes[0]).float().mean().item()
+            assert agreement > 0.99, agreement
+            assert (encoded.audio_codes[i, frames:] == -1).all()
+            item_codes = encoded.audio_codes[i : i + 1, :frames]
+            alone_audio = trained.decode(item_codes, **window).audio_values[0, 0]
+            got = decoded.audio_values[i, 0]
+            difference = (got[: frames * 320] - alone_audio).abs().max().item()
+            assert difference < 1e-4, difference
+            assert got[frames * 320 :].abs().sum().item() == 0.0
+            assert int(decoded.padding_mask[i].sum()) == frames * 320
+
+
+@pytest.fixture(scope="module")
+def tiny_and_audio():
     return tiny_model(seed=6), speechlike(16000 * 24 + 123, seed=6)[None, None]
 
 
-def test_windowed_encode_agrees_with_whole_file(model_and_audio):
-    model, audio = model_and_audio
-    with torch.inference_mode():
-        whole = model.encode(audio)
-        windowed = model.encode(audio, chunk_length_s=5.0, chunk_context_s=2.0)
-    assert windowed.audio_codes.shape == whole.audio_codes.shape
-    agreement = (windowed.audio_codes == whole.audio_codes).float().mean().item()
-    assert agreement >= 0.97
-    # Away from window borders (more context than the model's receptive field matters for) codes match.
-    assert torch.equal(windowed.audio_codes[:, :100], whole.audio_codes[:, :100]) or agreement > 0.99
-
-
-def test_windowed_decode_is_close_to_whole_decode(model_and_audio):
-    model, audio = model_and_audio
-    with torch.inference_mode():
-        codes = model.encode(audio).audio_codes
-        whole = model.decode(codes).audio_values
-        windowed = model.decode(codes, chunk_length_s=5.0, chunk_context_s=2.0).audio_values
-    assert windowed.shape == whole.shape
-    relative = (windowed - whole).norm() / whole.norm()
-    assert relative < 0.1
-
-
-def test_windowed_batch_with_padding_matches_items_alone(model_and_audio):
-    model, audio = model_and_audio
+def test_windowed_batch_with_padding_matches_items_alone(tiny_and_audio):
+    model, audio = tiny_and_audio
     short = audio[..., : 16000 * 7 + 5]
     batch = torch.zeros(2, 1, audio.shape[-1])
     batch[0] = audio[0]
@@ -51,8 +178,8 @@ def test_windowed_batch_with_padding_matches_items_alone(model_and_audio):
     assert (batched.audio_codes[1, frames:] == -1).all()
 
 
-def test_windowing_refused_in_training_mode(model_and_audio):
-    model, audio = model_and_audio
+def test_windowing_refused_in_training_mode(tiny_and_audio):
+    model, audio = tiny_and_audio
     model.train()
     try:
         with pytest.raises(ValueError, match="inference"):
