@@ -328,6 +328,8 @@ def render_report(summary: dict[str, Any], plots: Sequence[str], title: str = "L
     lines += [
         "Metrics follow Codec-SUPERB's definitions (see `llmcodec.evaluation.metrics`); means skip failed "
         "values, whose count is shown as `failed`.", "",
+        *([f"F0Corr of a clip without voiced frames: {summary['metric_options']['f0corr_failures']}.", ""]
+          if summary.get("metric_options") else []),
         "## Overall", "",
         "| system | bitrate (bps) | files ok / failed | " + " | ".join(f"{m} {arrows[m]}" for m in METRIC_NAMES) + " |",
         "|---|---|---|" + "---|" * len(METRIC_NAMES),
@@ -379,7 +381,7 @@ class EvaluateConfig:
         batch_size: files per encode/decode batch (right-zero-padded with a padding mask).
         baselines: names from :data:`llmcodec.evaluation.baselines.BASELINE_NAMES` to score too.
         num_plots: spectrogram PNGs for the first this many successfully processed files.
-        metric_options: metric quirks (default Codec-SUPERB's definitions, failures as NaN).
+        metric_options: metric quirks (default Codec-SUPERB's definitions; F0Corr failures 0.0, others NaN).
         chunk_length_s: windowed encoding for audio longer than this (bounded memory); None disables.
         device: torch device for the model.
         limit: evaluate only the first ``limit`` items.
@@ -538,16 +540,19 @@ def evaluate(
         rows_log.append(new_rows)
         progress.update(len(group))
     progress.close()
-    return write_outputs(out, model.config, model_name=model_name, source_name=source_name)
+    return write_outputs(out, model.config, model_name=model_name, source_name=source_name,
+                         metric_options=config.metric_options)
 
 
-def write_outputs(out: Path, codec_config: Any, model_name: str | None = None, source_name: str | None = None) -> dict[str, Any]:
+def write_outputs(out: Path, codec_config: Any, model_name: str | None = None, source_name: str | None = None,
+                  metric_options: MetricOptions | None = None) -> dict[str, Any]:
     """(Re)build rows.csv, summary.json and report.md from the logs in ``out``."""
     rows = JsonlLog(out / "rows.jsonl").read()
     codes = {c["id"]: c["codes"] for c in JsonlLog(out / "codes.jsonl").read()}
     write_rows_csv(rows, out / "rows.csv")
     summary = summarize(rows, codes, int(codec_config.codebook_size), float(codec_config.frame_rate))
     summary["model"], summary["source"] = model_name, source_name
+    summary["metric_options"] = (metric_options or MetricOptions.codec_superb()).describe()
     plots = sorted(f"plots/{p.name}" for p in (out / "plots").glob("*.png")) if (out / "plots").is_dir() else []
     summary["plots"] = plots
     _atomic_write_text(out / "summary.json", json.dumps(_json_ready(summary), indent=2, allow_nan=False) + "\n")

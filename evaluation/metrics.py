@@ -24,13 +24,18 @@ Codec-SUPERB also writes ``pesq-wb``, which is the same function as ``pesq``; it
 * ``f0_assumed_sample_rate`` — 22,050 (Codec-SUPERB) or ``None`` (the signal's true rate).
 * ``length_alignment`` — ``"pad"``: right-zero-pad the shorter signal (Codec-SUPERB's
   ``pad_arrays_to_match``) or ``"crop"``: cut both to the shorter length.
-* ``failure_fallback`` — ``False`` (default): a metric that cannot be computed is ``NaN`` and its
-  reason is in ``result["errors"]``; ``True`` reproduces Codec-SUPERB's numbers: PESQ 1.0, STOI 0.0,
-  F0Corr 0.0 (mel/stft/waveform stay NaN, as upstream); the reason is still recorded.
+* ``f0corr_fallback`` — ``True`` (default): an F0Corr that cannot be computed (no voiced frames in a
+  clip, fewer than two, a flat contour, a silent reference) is 0.0, as Codec-SUPERB and its leaderboard
+  score it, so means are comparable with the leaderboard's; ``False`` (``--strict-f0corr``) makes it
+  ``NaN`` (``null`` in JSON) and leaves it out of the mean. The reason is recorded either way.
+* ``failure_fallback`` — ``False`` (default): a PESQ/STOI/mel/stft/waveform that cannot be computed is
+  ``NaN`` and its reason is in ``result["errors"]``; ``True`` reproduces Codec-SUPERB's numbers for
+  all of them: PESQ 1.0, STOI 0.0, F0Corr 0.0 (mel/stft/waveform stay NaN, as upstream).
 
-Presets: :meth:`MetricOptions.codec_superb` (definitions and rate quirks, honest failures; the
-default), :meth:`MetricOptions.codec_superb_compat` (adds the fallback numbers) and
-:meth:`MetricOptions.textbook` (``pystoi``, native rates, true F0 rate, crop alignment).
+Presets: :meth:`MetricOptions.codec_superb` (definitions and rate quirks, F0Corr failures 0.0 as on the
+leaderboard, other failures NaN; the default), :meth:`MetricOptions.codec_superb_compat` (every
+fallback number) and :meth:`MetricOptions.textbook` (``pystoi``, native rates, true F0 rate, crop
+alignment, every failure NaN). :meth:`MetricOptions.describe` says which conventions a result used.
 
 **Alignment of a pair** (all modes): the degraded signal is resampled to the reference rate with
 ``torchaudio.functional.resample`` (Codec-SUPERB uses julius' ``resample_frac``; both are windowed
@@ -39,14 +44,14 @@ sinc, results differ slightly), then lengths are matched by ``length_alignment``
 is a property of how files are stored and is not applied here.
 
 **Bad input**: NaN/Inf samples, empty, or multi-channel signals raise :class:`InvalidAudioError`.
-Silent references and too-short clips are metric failures (see ``failure_fallback``).
+Silent references and too-short clips are metric failures (see ``f0corr_fallback`` and ``failure_fallback``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -92,6 +97,7 @@ class MetricOptions:
     f0_assumed_sample_rate: int | None = CODEC_SUPERB_ASSUMED_RATE
     length_alignment: Literal["pad", "crop"] = "pad"
     failure_fallback: bool = False
+    f0corr_fallback: bool = True
 
     def __post_init__(self) -> None:
         if self.stoi_backend not in ("codec_superb", "pystoi"):
@@ -101,7 +107,7 @@ class MetricOptions:
 
     @classmethod
     def codec_superb(cls) -> "MetricOptions":
-        """Codec-SUPERB definitions and rate quirks; failures are NaN with a recorded reason."""
+        """Codec-SUPERB definitions and rate quirks; F0Corr failures 0.0 (the leaderboard's), others NaN."""
         return cls()
 
     @classmethod
@@ -111,13 +117,26 @@ class MetricOptions:
 
     @classmethod
     def textbook(cls) -> "MetricOptions":
-        """pystoi STOI, STOI/F0 at the native rate, Praat told the true rate, crop alignment."""
+        """pystoi STOI, STOI/F0 at the native rate, Praat told the true rate, crop alignment, failures NaN."""
         return cls(
             stoi_backend="pystoi",
             intelligibility_at_16k=False,
             f0_assumed_sample_rate=None,
             length_alignment="crop",
+            f0corr_fallback=False,
         )
+
+    def fallback_for(self, name: str) -> bool:
+        """Whether a failed ``name`` scores Codec-SUPERB's fallback number instead of NaN."""
+        return self.failure_fallback or (name == "f0corr" and self.f0corr_fallback)
+
+    def describe(self) -> dict[str, Any]:
+        """The options plus one line on F0Corr failures, for reports (``summary.json``, ``llmcodec metrics``)."""
+        f0_zero = self.fallback_for("f0corr")
+        return {
+            **asdict(self),
+            "f0corr_failures": "0.0 (Codec-SUPERB, as its leaderboard)" if f0_zero else "null (strict: left out of means)",
+        }
 
 
 def as_mono_tensor(audio: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
@@ -214,9 +233,9 @@ def compute_metrics(
 
     Returns:
         ``{"mel", "stft", "waveform", "pesq", "stoi", "f0corr": float (NaN = failed),
-        "errors": {metric: reason}, "sample_rate": int, "num_samples": int}``. With
-        ``failure_fallback`` a failed PESQ/STOI/F0Corr holds Codec-SUPERB's number instead of NaN
-        and its reason is still listed in ``errors``.
+        "errors": {metric: reason}, "sample_rate": int, "num_samples": int}``. A failed F0Corr
+        (by default) and, with ``failure_fallback``, a failed PESQ/STOI hold Codec-SUPERB's number
+        instead of NaN; the reason is still listed in ``errors``.
 
     Raises:
         InvalidAudioError: NaN/Inf, empty or multi-channel input.
@@ -271,7 +290,7 @@ def compute_metrics(
             continue
         except Exception as error:  # noqa: BLE001 - every metric failure is recorded, none is fatal
             errors[name] = _describe(error)
-            value = CODEC_SUPERB_FALLBACK[name] if options.failure_fallback else math.nan
+            value = CODEC_SUPERB_FALLBACK[name] if options.fallback_for(name) else math.nan
         result[name] = value
     result["errors"] = errors
     result["sample_rate"] = int(sample_rate)
@@ -301,7 +320,7 @@ def aggregate_metrics(rows: Iterable[Mapping[str, Any]], metric_names: Iterable[
             if value is None or not math.isfinite(float(value)):
                 failed += 1
                 continue
-            if name in (row.get("errors") or {}):
+            if name in (row.get("errors") or row.get("metric_errors") or {}):  # evaluate rows: metric_errors
                 fallback += 1
             values.append(float(value))
         summary[name] = {

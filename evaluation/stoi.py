@@ -3,7 +3,8 @@
 * :func:`codec_superb_stoi` re-implements the numpy STOI port that Codec-SUPERB uses instead of
   ``pystoi``, including the details that make its numbers differ slightly from ``pystoi``:
 
-  - resampling to 10 kHz with ``scipy.signal.resample_poly`` (``pystoi`` uses its own resampler);
+  - resampling to 10 kHz with ``scipy.signal.resample_poly`` (``pystoi`` uses its own resampler), in
+    float32 because Codec-SUPERB's signals are float32 (``AudioSignal``); the rest runs in float64;
   - silent-frame removal whose frame *energies* are measured one sample early (a MATLAB
     1-based-index leftover: the first frame's window starts at the clip's last sample), while the
     overlap-added frames themselves are taken unshifted; frames start at ``0, 128, ...`` while
@@ -113,13 +114,15 @@ def codec_superb_stoi(reference: np.ndarray, degraded: np.ndarray, sample_rate: 
         StoiError: fewer than 30 STFT frames remain after silent-frame removal (≈ 0.4 s of active
             audio), or the result is NaN.
     """
-    x = np.asarray(reference, dtype=np.float64)
-    y = np.asarray(degraded, dtype=np.float64)
+    # float32 in, as Codec-SUPERB's audio is (audiotools stores float32), so resample_poly runs in float32.
+    x = np.asarray(reference, dtype=np.float32)
+    y = np.asarray(degraded, dtype=np.float32)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"STOI needs two 1-D signals of equal length, got {x.shape} and {y.shape}")
     if sample_rate != STOI_RATE:
         x = signal.resample_poly(x, STOI_RATE, sample_rate)
         y = signal.resample_poly(y, STOI_RATE, sample_rate)
+    x, y = x.astype(np.float64), y.astype(np.float64)  # the rest of the port runs in float64
     x, y = _remove_silent_frames(x, y)
     x_bands, y_bands = _band_envelopes(x), _band_envelopes(y)
     if x_bands.shape[1] < SEGMENT_FRAMES:

@@ -2,7 +2,8 @@
 ``llmcodec salmon``.
 
 ``metrics`` prints Codec-SUPERB's six metrics for one reference/degraded pair as JSON (failed
-metrics are ``null`` with their reason under ``errors``). The degraded file is resampled to the
+metrics are ``null`` with their reason under ``errors``; an F0Corr without voiced frames is 0.0 as in
+Codec-SUPERB, or ``null`` with ``--strict-f0corr``, and ``f0corr_failures`` says which). The degraded file is resampled to the
 reference's rate and lengths are matched (zero-pad; ``--textbook`` crops), see
 :mod:`llmcodec.evaluation.metrics`.
 """
@@ -10,6 +11,7 @@ reference's rate and lengths are matched (zero-pad; ``--textbook`` crops), see
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -17,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+STRICT_F0CORR_HELP = ("F0Corr of a clip without voiced frames is null and left out of the mean, instead of "
+                      "Codec-SUPERB's 0.0 (the default, as its leaderboard)")
 
 
 def _read_audio(path: Path) -> tuple[torch.Tensor, int]:
@@ -51,6 +56,8 @@ def run_metrics(args: argparse.Namespace) -> int:
         options = MetricOptions.codec_superb_compat()
     else:
         options = MetricOptions.codec_superb()
+    if args.strict_f0corr:
+        options = dataclasses.replace(options, f0corr_fallback=False)
     audio = {}
     for role, path in (("reference", args.reference), ("degraded", args.degraded)):
         try:
@@ -68,6 +75,7 @@ def run_metrics(args: argparse.Namespace) -> int:
     result["degraded"] = str(args.degraded)
     result["degraded_sample_rate"] = degraded_rate
     result["mode"] = "textbook" if args.textbook else "codec_superb_compat" if args.codec_superb_compat else "codec_superb"
+    result["f0corr_failures"] = options.describe()["f0corr_failures"]
     print(json.dumps(_json_ready(result), indent=2, allow_nan=False))
     return 0
 
@@ -93,6 +101,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     spec = resolve_model_spec(args.model)
     model = load_codec(spec, device=args.device)
     options = MetricOptions.textbook() if args.textbook else MetricOptions.codec_superb()
+    if args.strict_f0corr:
+        options = dataclasses.replace(options, f0corr_fallback=False)
     config = EvaluateConfig(
         batch_size=args.batch_size,
         baselines=baselines,
@@ -251,6 +261,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="reproduce Codec-SUPERB's failure numbers (PESQ 1.0, STOI 0.0, F0Corr 0.0) instead of null",
     )
+    parser.add_argument("--strict-f0corr", action="store_true", help=STRICT_F0CORR_HELP)
     parser.set_defaults(func=run_metrics)
 
     evaluate = subparsers.add_parser(
@@ -272,6 +283,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--chunk-seconds", type=float, default=60.0, help="windowed coding above this length; 0 = off")
     evaluate.add_argument("--textbook", action="store_true", help="textbook metric variants (see `llmcodec metrics`)")
+    evaluate.add_argument("--strict-f0corr", action="store_true", help=STRICT_F0CORR_HELP)
     evaluate.set_defaults(func=run_evaluate)
 
     token_lm = subparsers.add_parser(

@@ -174,3 +174,30 @@ def test_evaluate_cli(corpus, model, tmp_path, capsys) -> None:
     assert "1 failed" in capsys.readouterr().err
     args = parser.parse_args(["evaluate", "--model", str(tmp_path / "model"), "--output", str(tmp_path / "o2")])
     assert args.func(args) == 2
+
+
+def test_f0corr_convention_is_reported_and_switchable(model, tmp_path) -> None:
+    """A clip without voiced frames: F0Corr 0.0 in the means by default (Codec-SUPERB), left out with strict."""
+    from llmcodec.evaluation.metrics import MetricOptions
+
+    root = tmp_path / "data"
+    root.mkdir()
+    sf.write(root / "voiced.wav", voiced(1.0, 140, 0), SR)
+    sf.write(root / "hiss.wav", (0.05 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32), SR)
+    results = {}
+    for name, options in (("default", MetricOptions.codec_superb()), ("strict", MetricOptions(f0corr_fallback=False))):
+        out = tmp_path / name
+        summary = evaluate(model, folder_items(root), out, EvaluateConfig(num_plots=0, progress=False, metric_options=options))
+        results[name] = (summary, {r["id"]: r for r in read_rows(out)}, (out / "report.md").read_text())
+    summary, rows, report = results["default"]
+    assert summary["metric_options"]["f0corr_failures"].startswith("0.0 (Codec-SUPERB")
+    assert "F0Corr of a clip without voiced frames: 0.0 (Codec-SUPERB" in report
+    assert rows["hiss.wav"]["f0corr"] == 0.0 and "no voiced frames" in rows["hiss.wav"]["metric_errors"]["f0corr"]
+    overall = summary["systems"]["llmcodec"]["overall"]["f0corr"]
+    assert overall["count"] == 2 and overall["fallback"] >= 1
+    assert overall["mean"] == pytest.approx(np.mean([r["f0corr"] for r in rows.values()]))
+    summary, rows, report = results["strict"]
+    assert summary["metric_options"]["f0corr_failures"].startswith("null") and "F0Corr of a clip without voiced frames: null" in report
+    assert rows["hiss.wav"]["f0corr"] is None
+    overall = summary["systems"]["llmcodec"]["overall"]["f0corr"]
+    assert overall["failed"] >= 1 and overall["fallback"] == 0

@@ -247,9 +247,12 @@ def test_silent_reference_is_recorded_as_failure_not_a_number() -> None:
     silent = np.zeros(SR, np.float32)
     degraded = add_noise(harmonic(1.0), 10)
     result = compute_metrics(silent, degraded, SR)
-    for name in ("pesq", "stoi", "f0corr"):
+    for name in ("pesq", "stoi"):
         assert math.isnan(result[name]) and "silent" in result["errors"][name]
+    assert result["f0corr"] == 0.0 and "silent" in result["errors"]["f0corr"]  # Codec-SUPERB's F0Corr by default
     assert math.isfinite(result["mel"])
+    strict = compute_metrics(silent, degraded, SR, options=MetricOptions(f0corr_fallback=False))
+    assert math.isnan(strict["f0corr"]) and "silent" in strict["errors"]["f0corr"]
     compat = compute_metrics(silent, degraded, SR, options=MetricOptions.codec_superb_compat())
     assert (compat["pesq"], compat["stoi"], compat["f0corr"]) == (1.0, 0.0, 0.0)
     assert set(compat["errors"]) == {"pesq", "stoi", "f0corr"}
@@ -293,3 +296,93 @@ def test_aggregate_skips_failures_and_counts_them() -> None:
     assert summary["mel"] == {"mean": 2.0, "count": 2, "failed": 1, "fallback": 0}
     assert summary["pesq"] == {"mean": 1.5, "count": 2, "failed": 1, "fallback": 1}
     assert summary["stoi"] == {"mean": None, "count": 0, "failed": 3, "fallback": 0}
+
+
+# --- pinned against Codec-SUPERB's own metric code ---------------------------------------------
+
+
+def reference_clips() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Fixed, generated (reference, degraded) pairs at 16 kHz, float32, 2 s each (deterministic)."""
+    rng = np.random.default_rng(20_260_501)
+    t = np.arange(2 * SR) / SR
+    gate = (0.2 + 0.8 * (np.sin(2 * np.pi * 1.5 * t) > -0.3)).astype(np.float64)
+    tones = sum(
+        amp * np.sin(2 * np.pi * freq * t + phase)
+        for freq, amp, phase in zip(rng.uniform(100, 4000, 12), rng.uniform(0.01, 0.06, 12), rng.uniform(0, 2 * np.pi, 12))
+    ) * gate
+    smeared = np.convolve(tones, np.ones(5) / 5, mode="same") * 0.7 + 0.002 * rng.standard_normal(t.size)
+    voiced = harmonic(2.0)
+    hiss = 0.05 * rng.standard_normal(t.size)
+    return {
+        "voiced_vs_noisy_10db": (voiced, add_noise(voiced, 10, seed=7)),
+        "voiced_vs_mirrored_glide": (voiced, harmonic(2.0, vibrato_hz=-30.0)),
+        "seeded_sines_vs_smeared": (tones.astype(np.float32), smeared.astype(np.float32)),
+        "unvoiced_noise_vs_noise": (hiss.astype(np.float32), (0.8 * hiss + 0.01 * rng.standard_normal(t.size)).astype(np.float32)),
+    }
+
+
+# Codec-SUPERB's own SoundCodec/metrics.py (voidful/Codec-SUPERB at commit
+# cfccafce7cc37287a71af95fe44df9d8b65ed49f) on reference_clips(): get_metrics(AudioSignal(ref, 16000),
+# AudioSignal(deg, 16000)) in a scratch venv with its requirements (descript-audiotools 0.7.2, librosa 0.11.0,
+# torchmetrics 1.9.0, praat-parselmouth 0.4.7, pesq 0.0.4, scipy 1.17.1, torch 2.11). Only the numbers are kept.
+CODEC_SUPERB_VALUES = {
+    "voiced_vs_noisy_10db": {"mel": 7.609637260437012, "stft": 14.883488655090332, "waveform": 0.015352028422057629,
+                             "pesq": 1.0142903327941895, "stoi": 0.7479272273551777, "f0corr": 0.999533474445343},
+    "voiced_vs_mirrored_glide": {"mel": 2.274409294128418, "stft": 1.8572616577148438, "waveform": 0.0654158815741539,
+                                 "pesq": 1.0175985097885132, "stoi": 0.7485789264465909, "f0corr": 0.8326925039291382},
+    "seeded_sines_vs_smeared": {"mel": 4.362220287322998, "stft": 7.598235607147217, "waveform": 0.04195012152194977,
+                                "pesq": 1.2266179323196411, "stoi": 0.9595939177804601, "f0corr": 0.0},
+    "unvoiced_noise_vs_noise": {"mel": 0.3874507248401642, "stft": 0.8901975154876709, "waveform": 0.011238211765885353,
+                                "pesq": 4.264626502990723, "stoi": 0.9328955821089254, "f0corr": 0.0},
+}
+# Upstream runs mel/STFT (audiotools) and its Pearson correlation (torchmetrics) in float32; ours differ by < 1e-6
+# relative there. STOI and PESQ agree to the last digit.
+TOLERANCE = {"mel": 1e-5, "stft": 1e-5, "waveform": 1e-6, "pesq": 1e-9, "stoi": 1e-9, "f0corr": 1e-6}
+
+
+@pytest.mark.parametrize("clip", sorted(CODEC_SUPERB_VALUES))
+def test_metrics_match_codec_superb_reference_values(clip: str) -> None:
+    reference, degraded = reference_clips()[clip]
+    result = compute_metrics(reference, degraded, SR)
+    for name, expected in CODEC_SUPERB_VALUES[clip].items():
+        assert result[name] == pytest.approx(expected, rel=TOLERANCE[name], abs=1e-12), (clip, name)
+
+
+def test_strict_f0corr_leaves_unvoiced_clips_out() -> None:
+    reference, degraded = reference_clips()["unvoiced_noise_vs_noise"]
+    default = compute_metrics(reference, degraded, SR)
+    assert default["f0corr"] == 0.0 and "no voiced frames" in default["errors"]["f0corr"]
+    assert MetricOptions().describe()["f0corr_failures"].startswith("0.0")
+    strict_options = MetricOptions(f0corr_fallback=False)
+    strict = compute_metrics(reference, degraded, SR, options=strict_options)
+    assert math.isnan(strict["f0corr"]) and strict_options.describe()["f0corr_failures"].startswith("null")
+    assert math.isnan(compute_metrics(reference, degraded, SR, options=MetricOptions.textbook())["f0corr"])
+    # Means: the default counts the clip as a 0.0 (a fallback), the strict variant skips it.
+    voiced = compute_metrics(*reference_clips()["voiced_vs_mirrored_glide"], SR)
+    assert aggregate_metrics([voiced, default])["f0corr"] == {
+        "mean": pytest.approx(voiced["f0corr"] / 2), "count": 2, "failed": 0, "fallback": 1}
+    assert aggregate_metrics([voiced, strict])["f0corr"]["mean"] == pytest.approx(voiced["f0corr"])
+    evaluate_row = {"f0corr": 0.0, "metric_errors": {"f0corr": "F0CorrError: no voiced frames"}}
+    assert aggregate_metrics([evaluate_row])["f0corr"]["fallback"] == 1  # evaluate's rows name it metric_errors
+
+
+def test_metrics_cli_says_which_f0corr_convention_it_used(tmp_path, capsys) -> None:
+    import argparse
+    import json
+
+    from llmcodec import cli_evaluation
+
+    reference, degraded = reference_clips()["unvoiced_noise_vs_noise"]
+    sf.write(tmp_path / "ref.wav", reference, SR, subtype="FLOAT")
+    sf.write(tmp_path / "deg.wav", degraded, SR, subtype="FLOAT")
+    parser = argparse.ArgumentParser(prog="llmcodec")
+    cli_evaluation.add_subcommands(parser.add_subparsers(dest="command", required=True))
+    results = []
+    for extra in ([], ["--strict-f0corr"]):
+        args = parser.parse_args(["metrics", str(tmp_path / "ref.wav"), str(tmp_path / "deg.wav"), *extra])
+        assert args.func(args) == 0
+        results.append(json.loads(capsys.readouterr().out))
+    default, strict = results
+    assert default["f0corr"] == 0.0 and default["f0corr_failures"].startswith("0.0 (Codec-SUPERB")
+    assert strict["f0corr"] is None and strict["f0corr_failures"].startswith("null")
+    assert "no voiced frames" in default["errors"]["f0corr"] and "no voiced frames" in strict["errors"]["f0corr"]
