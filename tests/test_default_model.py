@@ -19,6 +19,22 @@ from llmcodec.hub import load_codec
 REPO = Path(__file__).resolve().parents[1]
 MAX_BYTES = 25 * 10**6
 
+# ---- Quality floors of the bundled default model (update these when the model is replaced) ----------------
+# Measured on llmcodec/assets/examples/arctic_a0007.wav (4 s of real CMU ARCTIC speech, 200 frames) with
+#     OMP_NUM_THREADS=1 .venv/bin/python tests/test_default_model.py
+# which prints the shipped model's scores beside white noise's. Measured (model a34c338):
+#     shipped model:        PESQ-WB 1.122  STOI 0.656  mel 1.771  65 distinct codes
+#     white noise:          PESQ-WB 1.043  STOI 0.418  mel 5.213
+#     random-init model:    PESQ-WB 1.073  STOI 0.504  mel 3.243
+#     zeroed decoder:       silence (PESQ fails: NaN)  STOI 0.000  mel 11.399
+# Floors sit a margin below the shipped model and well above noise / an untrained model.
+DEFAULT_MODEL_FLOORS = {
+    "pesq_min": 1.09,
+    "stoi_min": 0.60,
+    "mel_max": 2.1,  # mel distance: lower is better
+    "distinct_codes_min": 40,
+}
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -71,20 +87,54 @@ def test_loads_with_automodel_remote_code(model):
     assert torch.equal(codes, expected)
 
 
-def test_reconstructs_real_speech_recognisably(model):
-    # The bundled clip is a real recording (CMU ARCTIC) of a voice the model never trained on.
+def reconstruction_scores(model) -> dict:
+    """Scores of `model` on the bundled clip, and of white noise at the clip's RMS, with the floors' keys."""
     audio, _ = soundfile.read(EXAMPLE_CLIP, dtype="float32")
     waveform = torch.from_numpy(audio)
     with torch.inference_mode():
-        reconstruction = model.decode(model.encode(waveform[None, None]).audio_codes).audio_values[0, 0]
-    metrics = compute_metrics(waveform, reconstruction[: waveform.numel()], 16000)
-    # Thresholds sit a margin below the measured values in benchmarks/demo_model/results/.
-    assert metrics["stoi"] > STOI_FLOOR
-    assert metrics["pesq"] > PESQ_FLOOR
-    codes = model.encode(waveform[None, None]).audio_codes
-    assert codes.unique().numel() > 40  # measured: 65 distinct codes in these 200 frames
+        codes = model.encode(waveform[None, None]).audio_codes
+        reconstruction = model.decode(codes).audio_values[0, 0]
+    noise = torch.randn(waveform.numel(), generator=torch.Generator().manual_seed(0)) * waveform.pow(2).mean().sqrt()
+    scores = {}
+    for name, degraded in (("model", reconstruction[: waveform.numel()]), ("white_noise", noise)):
+        metrics = compute_metrics(waveform, degraded, 16000)
+        scores[name] = {"pesq": metrics["pesq"], "stoi": metrics["stoi"], "mel": metrics["mel"],
+                        "pesq_error": metrics["errors"].get("pesq")}
+    scores["model"]["distinct_codes"] = int(codes.unique().numel())
+    return scores
 
 
-# Measured on this clip with the shipped weights: STOI 0.656, PESQ-WB 1.12 (Codec2 1200 bps: 0.789 / 1.51).
-STOI_FLOOR = 0.6
-PESQ_FLOOR = 1.05
+def floor_failures(row: dict) -> list[str]:
+    floors = DEFAULT_MODEL_FLOORS
+    failed = []
+    if not row["pesq"] > floors["pesq_min"]:  # NaN (a failed PESQ) fails too
+        failed.append(f"PESQ {row['pesq']:.3f} <= {floors['pesq_min']}")
+    if not row["stoi"] > floors["stoi_min"]:
+        failed.append(f"STOI {row['stoi']:.3f} <= {floors['stoi_min']}")
+    if not row["mel"] < floors["mel_max"]:
+        failed.append(f"mel {row['mel']:.3f} >= {floors['mel_max']}")
+    if "distinct_codes" in row and not row["distinct_codes"] > floors["distinct_codes_min"]:
+        failed.append(f"{row['distinct_codes']} distinct codes <= {floors['distinct_codes_min']}")
+    return failed
+
+
+@pytest.fixture(scope="module")
+def scores(model):
+    return reconstruction_scores(model)
+
+
+def test_reconstructs_real_speech_recognisably(scores):
+    # The bundled clip is a real recording (CMU ARCTIC) of a voice the model never trained on.
+    assert scores["model"]["pesq_error"] is None
+    assert floor_failures(scores["model"]) == [], scores["model"]
+
+
+def test_white_noise_fails_the_floors(scores):
+    # Guards the floors themselves: a "reconstruction" that is noise at the right loudness must not pass.
+    assert len(floor_failures(scores["white_noise"])) >= 3, scores["white_noise"]
+
+
+if __name__ == "__main__":  # prints the measurements the floors above come from
+    import pprint
+
+    pprint.pprint(reconstruction_scores(load_codec(DEFAULT_MODEL_DIR)))
