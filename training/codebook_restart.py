@@ -36,10 +36,12 @@ class CodebookRestarter(nn.Module):
         every: restart period in steps.
         noise: relative noise added to the copied encoder outputs so revived codes do not coincide.
         max_fraction: at most this share of the codebook is restarted at once (the least used codes first).
+        initial_credit: usage every code starts with, as a fraction of the expected usage (restarted codes get
+            the full expected usage).
     """
 
     def __init__(self, codebook_size: int, decay: float = 0.99, threshold: float = 0.1, every: int = 50,
-                 noise: float = 0.01, max_fraction: float = 0.02):
+                 noise: float = 0.01, max_fraction: float = 0.02, initial_credit: float = 0.3):
         super().__init__()
         if not 0.0 < decay < 1.0:
             raise ValueError(f"decay must be in (0, 1), got {decay}")
@@ -50,7 +52,7 @@ class CodebookRestarter(nn.Module):
         if not 0.0 < max_fraction <= 1.0:
             raise ValueError(f"max_fraction must be in (0, 1], got {max_fraction}")
         self.decay, self.threshold, self.every, self.noise = decay, threshold, every, noise
-        self.max_fraction = max_fraction
+        self.max_fraction, self.initial_credit = max_fraction, initial_credit
         self.register_buffer("usage", torch.zeros(codebook_size))
         self.register_buffer("frames", torch.zeros(()))  # EMA of valid frames per step
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
@@ -67,9 +69,11 @@ class CodebookRestarter(nn.Module):
         valid = valid[valid >= 0]
         counts = torch.bincount(valid.long(), minlength=self.usage.numel()).to(self.usage)
         if int(self.steps) == 0:
-            # Every code starts with the expected usage, so nothing is "dead" before it had a chance.
+            # Every code starts with a credit of 30 % of the expected usage: a code that is never chosen is
+            # dead after ~120 steps (decay 0.99, threshold 0.1), early enough to undo the collapse onto a few
+            # dozen codes that a randomly initialised encoder goes through in its first hundred steps.
             self.frames.fill_(float(valid.numel()))
-            self.usage.fill_(self.expected_usage)
+            self.usage.fill_(self.initial_credit * self.expected_usage)
         self.usage.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
         self.frames.mul_(self.decay).add_(float(valid.numel()), alpha=1.0 - self.decay)
         self.steps += 1
