@@ -47,14 +47,49 @@ def test_default_parameter_counts_match_recipe():
     assert round(_count(mpd) / 1e6, 1) == 33.2 and round(_count(msd) / 1e6, 1) == 101.4
 
 
-def test_no_weight_or_spectral_norm_and_normal_init():
-    d = ScaleDiscriminator(channels=(64, 128))
+def test_no_weight_or_spectral_norm_and_normal_init_on_request():
+    d = ScaleDiscriminator(channels=(64, 128), init_std=0.01)
     names = [n for n, _ in d.named_parameters()]
     assert not any("weight_g" in n or "weight_v" in n or "parametrizations" in n or "weight_orig" in n for n in names)
     big = d.convs[1].weight  # 128 x 64 x 41 = 335,872 samples
     assert big.std().item() == pytest.approx(0.01, rel=0.02)
     assert big.mean().abs().item() < 1e-3
     assert all(torch.count_nonzero(c.bias) == 0 for c in d.convs)
+
+
+def test_default_init_is_variance_preserving_so_narrow_discriminators_start_alive():
+    # N(0, 0.01) shrank the signal ~0.18x per layer in the CPU-sized D: logits ~1e-10, hinge stuck at 2 per head.
+    torch.manual_seed(0)
+    wav = 0.1 * torch.randn(2, 1, 8000)
+    narrow = (8, 16, 16, 32, 32)
+    big = ScaleDiscriminator(channels=(64, 128)).convs[1].weight
+    gain = (2 / (1 + 0.2 ** 2)) ** 0.5
+    assert big.std().item() == pytest.approx(gain / (64 * 41) ** 0.5, rel=0.03)
+    alive = CombinedDiscriminator(mpd_channels=narrow, msd_channels=narrow)(wav)
+    dead = CombinedDiscriminator(mpd_channels=narrow, msd_channels=narrow, init_std=0.01)(wav)
+    assert min(logits.abs().mean().item() for logits, _ in alive) > 1e-3
+    assert max(logits.abs().mean().item() for logits, _ in dead) < 1e-6
+
+
+def test_narrow_discriminator_learns_to_tell_clean_from_degraded_speech():
+    from llmcodec.training.adversarial_losses import discriminator_adversarial_loss
+
+    torch.manual_seed(0)
+    t = torch.arange(3200) / 16000
+    clean = torch.stack([0.3 * torch.sin(2 * torch.pi * f * t) * (1 + torch.sin(2 * torch.pi * 3 * t))
+                         + 0.05 * torch.sin(2 * torch.pi * 7 * f * t) for f in (120.0, 240.0)]).unsqueeze(1)
+    fake = torch.nn.functional.avg_pool1d(clean, 9, 1, 4)  # low-passed: the harmonics above ~1.7 kHz are gone
+    d = CombinedDiscriminator(periods=(2, 3), num_scales=2, mpd_channels=(8, 16, 16, 32, 32), msd_channels=(8, 16, 16, 32, 32))
+    opt = torch.optim.AdamW(d.parameters(), lr=1e-3, betas=(0.8, 0.99))
+    losses = []
+    for _ in range(40):
+        loss = discriminator_adversarial_loss([l for l, _ in d(clean)], [l for l, _ in d(fake)], "hinge")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    heads = 4  # 2 periods + 2 scales: the loss of a D whose outputs are all 0 is 2 per head
+    assert losses[-1] < 0.75 * 2 * heads
 
 
 def test_period_discriminator_folds_with_reflect_padding():

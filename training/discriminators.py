@@ -1,7 +1,10 @@
 """Multi-period and multi-scale waveform discriminators of the LLM-Codec recipe (recipe §6.7).
 
-Both follow HiFi-GAN's layout with the recipe's exact shapes, **no weight or spectral norm**, conv
-weights initialised N(0, 0.01) (biases zero; the recipe does not say, this is our choice).
+Both follow HiFi-GAN's layout with the recipe's exact shapes, **no weight or spectral norm**; the recipe does not
+say how the convs are initialised. The default here is variance-preserving (Kaiming normal for LeakyReLU(0.2),
+biases zero): with N(0, 0.01) every layer shrinks the signal by ``0.01·sqrt(fan_in)`` (0.18 per layer for the
+narrow CPU discriminators), so the logits start near 1e-10, the hinge loss sits at exactly 2 per
+sub-discriminator and D never learns. ``init_std=0.01`` gives the old N(0, std) init.
 
 Every sub-discriminator maps a waveform ``(B, 1, T)`` (or ``(B, T)``) to ``(logits, features)``:
 ``logits`` is the output conv's map flattened to ``(B, N)``, ``features`` is the list of every
@@ -38,11 +41,17 @@ DEFAULT_CHANNELS: tuple[int, ...] = (64, 128, 256, 512, 1024)
 LEAKY_SLOPE = 0.2
 
 
-def init_discriminator_weights(module: nn.Module, std: float = 0.01) -> None:
-    """Conv weights ~ N(0, std), conv biases 0 (applied to every Conv1d/Conv2d inside ``module``)."""
+def init_discriminator_weights(module: nn.Module, std: float | None = None) -> None:
+    """Conv weights Kaiming-normal for LeakyReLU(0.2) (``std=None``) or ~ N(0, std); conv biases 0.
+
+    Applied to every Conv1d/Conv2d inside ``module``.
+    """
     for m in module.modules():
         if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            nn.init.normal_(m.weight, 0.0, std)
+            if std is None:
+                nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
+            else:
+                nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
@@ -70,7 +79,8 @@ class PeriodDiscriminator(nn.Module):
     then 1024->1024 (3,1), then an output conv (3,1) to 1 channel; LeakyReLU(0.2) after all but the last.
     """
 
-    def __init__(self, period: int, channels: Sequence[int] = DEFAULT_CHANNELS, kernel_size: int = 5, stride: int = 3):
+    def __init__(self, period: int, channels: Sequence[int] = DEFAULT_CHANNELS, kernel_size: int = 5, stride: int = 3,
+                 init_std: float | None = None):
         super().__init__()
         if period < 1:
             raise ValueError(f"period must be >= 1, got {period}")
@@ -86,7 +96,7 @@ class PeriodDiscriminator(nn.Module):
         convs.append(nn.Conv2d(in_ch, in_ch, (3, 1), 1, (1, 0)))
         self.convs = nn.ModuleList(convs)
         self.output_conv = nn.Conv2d(in_ch, 1, (3, 1), 1, (1, 0))
-        init_discriminator_weights(self)
+        init_discriminator_weights(self, init_std)
 
     def forward(self, wav: Tensor) -> DiscriminatorOutput:
         x = _as_mono_batch(wav)
@@ -109,11 +119,12 @@ class PeriodDiscriminator(nn.Module):
 class MultiPeriodDiscriminator(nn.Module):
     """MPD: one ``PeriodDiscriminator`` per period (default 2, 3, 5, 7, 11)."""
 
-    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = DEFAULT_CHANNELS):
+    def __init__(self, periods: Sequence[int] = (2, 3, 5, 7, 11), channels: Sequence[int] = DEFAULT_CHANNELS,
+                 init_std: float | None = None):
         super().__init__()
         if not periods:
             raise ValueError("MultiPeriodDiscriminator needs at least one period")
-        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
+        self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels, init_std=init_std) for p in periods)
 
     def forward(self, wav: Tensor) -> list[DiscriminatorOutput]:
         return [d(wav) for d in self.discriminators]
@@ -126,7 +137,8 @@ class ScaleDiscriminator(nn.Module):
     output conv k3 to 1 channel; "same" paddings; LeakyReLU(0.2) after all but the last.
     """
 
-    def __init__(self, channels: Sequence[int] = DEFAULT_CHANNELS, first_kernel: int = 15, kernel_size: int = 41, stride: int = 2):
+    def __init__(self, channels: Sequence[int] = DEFAULT_CHANNELS, first_kernel: int = 15, kernel_size: int = 41, stride: int = 2,
+                 init_std: float | None = None):
         super().__init__()
         channels = _check_channels(channels)
         convs = [nn.Conv1d(1, channels[0], first_kernel, 1, first_kernel // 2)]
@@ -135,7 +147,7 @@ class ScaleDiscriminator(nn.Module):
         convs.append(nn.Conv1d(channels[-1], channels[-1], 5, 1, 2))
         self.convs = nn.ModuleList(convs)
         self.output_conv = nn.Conv1d(channels[-1], 1, 3, 1, 1)
-        init_discriminator_weights(self)
+        init_discriminator_weights(self, init_std)
 
     def forward(self, wav: Tensor) -> DiscriminatorOutput:
         x = _as_mono_batch(wav)
@@ -150,11 +162,11 @@ class MultiScaleDiscriminator(nn.Module):
     """MSD: ``num_scales`` ``ScaleDiscriminator``s on the raw audio, then ``AvgPool1d(4, 2, padding=1)``
     between consecutive scales (scale k sees audio pooled k times)."""
 
-    def __init__(self, num_scales: int = 3, channels: Sequence[int] = DEFAULT_CHANNELS):
+    def __init__(self, num_scales: int = 3, channels: Sequence[int] = DEFAULT_CHANNELS, init_std: float | None = None):
         super().__init__()
         if num_scales < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
-        self.discriminators = nn.ModuleList(ScaleDiscriminator(channels) for _ in range(num_scales))
+        self.discriminators = nn.ModuleList(ScaleDiscriminator(channels, init_std=init_std) for _ in range(num_scales))
         self.pool = nn.AvgPool1d(4, 2, padding=1)
 
     def forward(self, wav: Tensor) -> list[DiscriminatorOutput]:
@@ -176,10 +188,11 @@ class CombinedDiscriminator(nn.Module):
         num_scales: int = 3,
         mpd_channels: Sequence[int] = DEFAULT_CHANNELS,
         msd_channels: Sequence[int] = DEFAULT_CHANNELS,
+        init_std: float | None = None,
     ):
         super().__init__()
-        self.mpd = MultiPeriodDiscriminator(periods, mpd_channels)
-        self.msd = MultiScaleDiscriminator(num_scales, msd_channels)
+        self.mpd = MultiPeriodDiscriminator(periods, mpd_channels, init_std)
+        self.msd = MultiScaleDiscriminator(num_scales, msd_channels, init_std)
 
     def forward(self, wav: Tensor) -> list[DiscriminatorOutput]:
         return self.mpd(wav) + self.msd(wav)

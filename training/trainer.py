@@ -190,7 +190,8 @@ def build_discriminator(args: LLMCodecTrainingArguments) -> nn.Module | None:
     if not args.enable_gan:
         return None
     torch.manual_seed(args.seed + 1)
-    return CombinedDiscriminator(tuple(args.disc_periods), args.disc_num_scales, tuple(args.disc_channels), tuple(args.disc_channels))
+    return CombinedDiscriminator(tuple(args.disc_periods), args.disc_num_scales, tuple(args.disc_channels),
+                                 tuple(args.disc_channels), init_std=args.disc_init_std)
 
 
 def build_components(args: LLMCodecTrainingArguments, *, codec: nn.Module | None = None, lm: nn.Module | None = None,

@@ -136,6 +136,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
     disc_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     disc_num_scales: int = 3
     disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    disc_init_std: float | None = field(default=None, metadata={
+        "help": "discriminator conv init: None = Kaiming normal (variance-preserving: D starts with logits of order "
+                "1 and learns); a number = N(0, std) (0.01 left narrow discriminators with ~1e-10 logits, stuck)"})
 
     torch_num_threads: int | None = field(default=None, metadata={
         "help": "torch.set_num_threads for the run (1 avoids stalls on small shared CPUs); None = torch's default"})

@@ -1,12 +1,15 @@
 """Builds the evaluation set of the default model (issue 6) as a folder tree for `llmcodec evaluate`.
 
-    python benchmarks/demo_model/build_eval_set.py data/eval [--corpus data/corpus]
+    python benchmarks/demo_model/build_eval_set.py data/eval [--corpus data/corpus] [--recorded data/recorded]
 
 - ``heldout-voices/``: the first utterance (sorted by name) of every voice in the corpus' validation split,
   whose speakers (timbre groups) are held out of training (`llmcodec corpus build --validation-speakers`).
-- ``real-speech/``: real recordings, never seen in training (the model is trained on synthetic voices only):
-  the bundled CMU ARCTIC clip and the eight spoken ALSA test clips ("Front Center" …) from Debian's
-  ``alsa-utils`` (``/usr/share/sounds/alsa``; its ``Noise.wav`` is not speech and is left out).
+  Skipped (with a note) when the synthetic corpus has not been built.
+- ``real-speech/``: real recordings, never seen in training: the bundled CMU ARCTIC clip and the eight spoken
+  ALSA test clips ("Front Center" …) from Debian's ``alsa-utils`` (``/usr/share/sounds/alsa``; its
+  ``Noise.wav`` is not speech and is left out).
+- ``heldout-real/``: a real speaker never trained on: 24 prompts (evenly spaced by name) of the recorded corpus'
+  validation split (`llmcodec corpus recorded`: the Russian asterisk voice, CC-BY-SA-3.0).
 
 Files are symlinked (the folder is a view, nothing is copied); rerunning replaces the tree.
 """
@@ -39,6 +42,17 @@ def heldout_voice_files(corpus: Path) -> list[Path]:
     return files
 
 
+def heldout_real_files(recorded: Path, n: int = 24) -> list[Path]:
+    import json
+
+    meta = recorded / "validation" / "metadata.jsonl"
+    if not meta.is_file():
+        raise SystemExit(f"error: {meta} not found; collect it first: llmcodec corpus recorded {recorded}")
+    rows = sorted(json.loads(line)["file_name"] for line in meta.read_text().splitlines() if line.strip())
+    step = max(1, len(rows) // n)
+    return [recorded / "validation" / name for name in rows[::step][:n]]
+
+
 def real_speech_files() -> list[Path]:
     missing = [name for name in ALSA_SPEECH if not (ALSA_SOUNDS / f"{name}.wav").is_file()]
     if missing:
@@ -53,16 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path)
     parser.add_argument("--corpus", type=Path, default=REPO / "data" / "corpus")
+    parser.add_argument("--recorded", type=Path, default=REPO / "data" / "recorded")
     args = parser.parse_args(argv)
 
-    groups = {"heldout-voices": heldout_voice_files(args.corpus), "real-speech": real_speech_files()}
+    groups = {"real-speech": real_speech_files(), "heldout-real": heldout_real_files(args.recorded)}
+    if (args.corpus / "validation").is_dir():
+        groups["heldout-voices"] = heldout_voice_files(args.corpus)
+    else:
+        print(f"note: no synthetic corpus at {args.corpus}: the heldout-voices group is left out")
     if args.output.exists():
         shutil.rmtree(args.output)
     for group, files in groups.items():
         folder = args.output / group
         folder.mkdir(parents=True)
         for source in files:
-            name = source.name if group == "heldout-voices" else f"{source.parent.name}_{source.name}"
+            name = f"{source.parent.name}_{source.name}" if group == "real-speech" else source.name
             (folder / name).symlink_to(source.resolve())
         print(f"{group}: {len(files)} files -> {folder}")
     return 0
