@@ -100,3 +100,50 @@ def test_extra_datasets_mix_folders_into_one_training_set(fake_sources, tmp_path
     with pytest.raises(ValueError, match="data folder not found"):
         build_train_dataset(tiny_args(tmp_path / "run", dataset=str(a), extra_datasets=[str(tmp_path / "typo")],
                                       train_split="train", lambda_sa_cosine=0.0, lambda_sa_contrast=0.0))
+
+
+# ------------------------------------------------------------------ building the synthetic corpus on first use
+
+
+def _corpus_args(tmp_path, path, **kw):
+    from test_training_trainer_helpers import tiny_args
+
+    return tiny_args(tmp_path / "run", dataset=str(path), build_corpus_if_missing=True, corpus_max_voices=2,
+                     corpus_utterances_per_voice=1, train_split="train", **kw)
+
+
+def test_first_use_builds_with_the_installed_synthesizers_only(tmp_path, monkeypatch):
+    # A machine without flite: the corpus is built with what is there instead of ending in a traceback.
+    import llmcodec.training.corpus_voices as voices
+    from llmcodec.training.trainer_data import build_train_dataset
+
+    if not voices.installed_engines(["espeak-ng"]):
+        pytest.skip("espeak-ng not installed (scripts/setup.sh installs it)")
+    real_which = shutil.which
+    monkeypatch.setattr(voices.shutil, "which", lambda name: None if name in ("flite", "text2wave") else real_which(name))
+    assert voices.installed_engines() == ["espeak-ng"]
+    path = tmp_path / "corpus"
+    ds = build_train_dataset(_corpus_args(tmp_path, path))
+    assert len(ds) >= 1
+    engines = {json.loads(line)["engine"] for split in ("train", "validation") if (path / split / "metadata.jsonl").exists()
+               for line in (path / split / "metadata.jsonl").read_text().splitlines()}
+    assert engines == {"espeak-ng"}
+
+
+def test_a_failed_build_leaves_no_empty_corpus_and_an_empty_folder_is_rebuilt(tmp_path, monkeypatch):
+    import llmcodec.training.corpus_voices as voices
+    from llmcodec.training.audio_dataset import DataError
+    from llmcodec.training.trainer_data import build_train_dataset
+
+    path = tmp_path / "corpus"
+    real_which = shutil.which
+    monkeypatch.setattr(voices.shutil, "which", lambda name: None)
+    with pytest.raises(DataError, match="no speech synthesizer.*apt-get install"):
+        build_train_dataset(_corpus_args(tmp_path, path))
+    assert not path.exists()
+    # A folder left empty by an older failed build is built into, not reported as "no audio files".
+    monkeypatch.setattr(voices.shutil, "which", real_which)
+    if not voices.installed_engines(["espeak-ng"]):
+        pytest.skip("espeak-ng not installed (scripts/setup.sh installs it)")
+    path.mkdir()
+    assert len(build_train_dataset(_corpus_args(tmp_path, path))) >= 1

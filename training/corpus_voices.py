@@ -107,6 +107,11 @@ class SynthesisError(RuntimeError):
     """A synthesizer is missing or failed on one input."""
 
 
+def installed_engines(engines: tuple[str, ...] | list[str] = ENGINES) -> list[str]:
+    """The engines among ``engines`` whose binary is on PATH (in the given order)."""
+    return [e for e in engines if e in _BINARIES and shutil.which(_BINARIES[e]) is not None]
+
+
 def require_engine(engine: str) -> None:
     """Raise :class:`SynthesisError` naming the apt packages if ``engine``'s binary is missing."""
     if engine not in _BINARIES:

@@ -124,6 +124,42 @@ def _mixed_local_folders(paths: list[str], args: Any, require_text: bool) -> Any
     return SpeechDataset(concatenate_datasets(parts), audio_column="audio", text_column=text, require_text=require_text)
 
 
+def _has_corpus(path: str) -> bool:
+    """A folder with at least one split's metadata (an empty folder left by a failed build is not a corpus)."""
+    if not os.path.isdir(path):
+        return False
+    return any(os.path.isfile(os.path.join(path, d, "metadata.jsonl")) for d in os.listdir(path)) \
+        or os.path.isfile(os.path.join(path, "metadata.jsonl"))
+
+
+def _synthesise_corpus(path: str, args: Any) -> None:
+    """``llmcodec corpus build`` with the synthesizers installed here; a failed build leaves no empty folder."""
+    from .audio_dataset import DataError
+    from .corpus_synthesis import CorpusConfig, build_corpus
+    from .corpus_voices import APT_PACKAGES, ENGINES, installed_engines
+
+    engines = installed_engines()
+    if not engines:
+        packages = " ".join(p for e in ENGINES for p in APT_PACKAGES[e])
+        raise DataError(f"no offline corpus at {path} and no speech synthesizer to build one: apt-get install {packages}")
+    missing = [e for e in ENGINES if e not in engines]
+    logger.warning("offline corpus not found at %s: synthesising a small one with %s (llmcodec corpus build)%s", path,
+                   ", ".join(engines), f"; not installed: {', '.join(missing)}" if missing else "")
+    cfg = CorpusConfig(utterances_per_voice=args.corpus_utterances_per_voice, max_voices=args.corpus_max_voices,
+                       engines=tuple(engines), engine_weights={"espeak-ng": 1, "flite": 4, "festival": 4})
+    existed = os.path.isdir(path)
+    try:
+        report = build_corpus(path, cfg)
+        if not report.total:
+            raise DataError(f"could not synthesise the offline corpus into {path}: {report.failed or report.voices_failed}")
+    except BaseException:
+        if not existed and os.path.isdir(path) and not _has_corpus(path):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def build_train_dataset(args: Any) -> Any:
     """The (map-style or streaming) training dataset described by ``LLMCodecTrainingArguments``.
 
@@ -142,15 +178,8 @@ def build_train_dataset(args: Any) -> Any:
     path = os.path.expanduser(args.dataset)
     # "owner/name" could be a Hub id or a relative folder: with build_corpus_if_missing it is a folder.
     looks_local = path.startswith((".", "/", "~")) or os.path.isdir(path) or args.build_corpus_if_missing
-    if looks_local and not os.path.isdir(path) and args.build_corpus_if_missing:
-        from .corpus_synthesis import CorpusConfig, build_corpus
-
-        logger.warning("offline corpus not found at %s: synthesising a small one (llmcodec corpus build)", path)
-        cfg = CorpusConfig(utterances_per_voice=args.corpus_utterances_per_voice, max_voices=args.corpus_max_voices,
-                           engine_weights={"espeak-ng": 1, "flite": 4, "festival": 4})
-        report = build_corpus(path, cfg)
-        if not report.total:
-            raise RuntimeError(f"could not synthesise the offline corpus into {path}: {report.failed or report.voices_failed}")
+    if looks_local and args.build_corpus_if_missing and not _has_corpus(path):
+        _synthesise_corpus(path, args)
     if args.extra_datasets:
         return _mixed_local_folders([path, *args.extra_datasets], args, require_text)
     cfg = DataConfig(dataset=path if looks_local else args.dataset, config_name=args.dataset_config,
