@@ -9,6 +9,7 @@ Exported ("Hub-ready") folder layout — one repo serves both the codec and the 
       configuration_llmcodec.py   remote code (flat, copied by save_pretrained)
       modeling_llmcodec.py
       feature_extraction_llmcodec.py
+      streaming_llmcodec.py       (copied because modeling_llmcodec.py imports it)
       README.md                   model card with the metadata block
       lm/                         optional: Qwen-compatible causal LM + extended tokenizer
                                   (AutoModelForCausalLM.from_pretrained(repo, subfolder="lm"))
