@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_data",
     "llmcodec.cli_demo",
     "llmcodec.cli_evaluation",
+    "llmcodec.cli_generate",
     "llmcodec.cli_tokenizer",
     "llmcodec.cli_train",
 ]
