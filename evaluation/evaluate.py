@@ -6,7 +6,8 @@
     OUT/rows.csv        the same rows as CSV (rewritten atomically from rows.jsonl at the end)
     OUT/codes.jsonl     the codes of each file ({"id", "codes"}), for codebook statistics on resume
     OUT/summary.json    per system: means per domain and overall (+ failure counts), bitrate, token rate,
-                        codebook usage and entropy, real-time factors of encode and decode
+                        codebook usage and entropy, real-time factors of encode and decode, token
+                        stability (per file and mean, see :mod:`.token_stability`)
     OUT/plots/*.png     reference vs reconstruction mel spectrograms for the first ``num_plots`` files
     OUT/report.md       a short Markdown report embedding the plots
 
@@ -48,6 +49,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import token_stability as stability
 from .metrics import METRIC_NAMES, HIGHER_IS_BETTER, MetricOptions, aggregate_metrics, compute_metrics
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif")
@@ -55,7 +57,7 @@ MODEL_SYSTEM = "llmcodec"
 DEFAULT_DOMAIN = "default"
 ROW_FIELDS = (
     "system", "id", "domain", "status", "error", "duration_s", "sample_rate", "n_codes", "bitrate_bps",
-    *METRIC_NAMES, "metric_errors", "encode_s", "decode_s",
+    *METRIC_NAMES, "metric_errors", "encode_s", "decode_s", *stability.ROW_FIELDS,
 )
 
 
@@ -306,6 +308,9 @@ def summarize(
             if codes is not None and codebook_size:
                 ok_ids = {r["id"] for r in ok}
                 entry["codebook"] = codebook_statistics([c for i, c in codes.items() if i in ok_ids], codebook_size)
+            token_stability = stability.summarize_rows(ok)
+            if token_stability is not None:
+                entry["token_stability"] = token_stability
         systems[system] = entry
     return {"systems": systems, "metrics": list(METRIC_NAMES),
             "higher_is_better": dict(HIGHER_IS_BETTER)}
@@ -358,6 +363,8 @@ def render_report(summary: dict[str, Any], plots: Sequence[str], title: str = "L
                          f"{_fmt(book['max_entropy_bits'], 2)} bits")
         lines.append(f"- real-time factor (compute s per audio s): encode {_fmt(model.get('rtf_encode'), 4)}, "
                      f"decode {_fmt(model.get('rtf_decode'), 4)}")
+        if model.get("token_stability"):
+            lines += ["", *stability.report_lines(model["token_stability"])]
     failures = {s: e["failures"] for s, e in summary["systems"].items() if e["failures"]}
     if failures:
         lines += ["", "## Failures", ""]
@@ -385,6 +392,8 @@ class EvaluateConfig:
         chunk_length_s: windowed encoding for audio longer than this (bounded memory); None disables.
         device: torch device for the model.
         limit: evaluate only the first ``limit`` items.
+        token_stability: the perturbations of :mod:`.token_stability` (4 extra encodes per file, shares
+            in the rows, means in the summary and report); None switches the metric off.
     """
 
     batch_size: int = 8
@@ -395,6 +404,7 @@ class EvaluateConfig:
     device: str = "cpu"
     limit: int | None = None
     progress: bool = True
+    token_stability: stability.TokenStabilityConfig | None = field(default_factory=stability.TokenStabilityConfig)
 
 
 def _safe_name(text: str) -> str:
@@ -517,6 +527,11 @@ def evaluate(
                 share = audio16.numel() / total
                 row.update(n_codes=int(codes.numel()), bitrate_bps=float(model.config.bitrate),
                            encode_s=encode_s * share, decode_s=decode_s * share)
+                if config.token_stability is not None:  # four perturbed encodes of this file
+                    fields = stability.row_fields(model, audio16, config.token_stability)
+                    if "error" in fields:
+                        row["metric_errors"] = {**(row["metric_errors"] or {}), "token_stability": fields.pop("error")}
+                    row.update(fields)
                 new_rows.append(row)
                 new_codes.append({"id": item.id, "codes": codes.tolist()})
                 if plots_made < config.num_plots:

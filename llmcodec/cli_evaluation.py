@@ -1,5 +1,5 @@
 """Evaluation subcommands: ``llmcodec metrics REF DEG``, ``llmcodec evaluate``, ``llmcodec token-lm``,
-``llmcodec salmon``.
+``llmcodec salmon``, ``llmcodec token-stability FILES``.
 
 ``metrics`` prints Codec-SUPERB's six metrics for one reference/degraded pair as JSON (failed
 metrics are ``null`` with their reason under ``errors``; an F0Corr without voiced frames is 0.0 as in
@@ -86,6 +86,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from llmcodec.evaluation.baselines import BASELINE_NAMES
     from llmcodec.evaluation.evaluate import MODEL_SYSTEM, EvaluateConfig, evaluate
     from llmcodec.evaluation.metrics import MetricOptions
+    from llmcodec.evaluation.token_stability import TokenStabilityConfig, format_shares
     from llmcodec.hub import load_codec
 
     baselines = [b.strip() for b in (args.baselines or "").split(",") if b.strip()]
@@ -111,15 +112,46 @@ def run_evaluate(args: argparse.Namespace) -> int:
         chunk_length_s=args.chunk_seconds if args.chunk_seconds and args.chunk_seconds > 0 else None,
         device=args.device,
         limit=args.limit,
+        # Windowed-vs-whole follows this run's own windows (the CLI's 60 s / 5 s context by default).
+        token_stability=None if args.no_token_stability else TokenStabilityConfig(
+            **({"window_s": args.chunk_seconds} if args.chunk_seconds and args.chunk_seconds > 0 else {})),
     )
     summary = evaluate(model, items, args.output, config, model_name=spec, source_name=source)
     for system, entry in summary["systems"].items():
         means = {m: entry["overall"][m]["mean"] for m in ("mel", "pesq", "stoi")}
         shown = ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in means.items())
         print(f"{system}: {entry['ok']} ok, {entry['failed']} failed; {shown}", file=sys.stderr)
+        if entry.get("token_stability"):
+            print(f"{system} token stability (codes unchanged, mean of {entry['token_stability']['files']} "
+                  f"files): {format_shares(entry['token_stability']['mean'])}", file=sys.stderr)
     print(f"report: {Path(args.output) / 'report.md'}", file=sys.stderr)
     model_entry = summary["systems"].get(MODEL_SYSTEM, {})
     return 1 if model_entry.get("failed") else 0
+
+
+def run_token_stability_command(args: argparse.Namespace) -> int:
+    """``llmcodec token-stability FILES``: the evaluate metric on a few files; exit 1 if any file failed."""
+    from llmcodec.audio import load_audio
+    from llmcodec.cli_codec import resolve_model_spec
+    from llmcodec.evaluation.token_stability import format_shares, summarize_stability, token_stability
+    from llmcodec.hub import load_codec
+
+    model = load_codec(resolve_model_spec(args.model), device=args.device)
+    per_file, failed = {}, 0
+    for path in args.inputs:
+        try:
+            waveform, _ = load_audio(path, target_sr=int(model.config.sampling_rate))
+            per_file[path] = token_stability(model, waveform)
+        except Exception as error:  # noqa: BLE001 - one bad file fails alone
+            print(f"error: {error}" if str(path) in str(error) else f"error: {path}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: {format_shares(per_file[path])}", file=sys.stderr)
+    summary = summarize_stability(per_file)
+    print(f"mean of {len(per_file)} file(s): {format_shares(summary['mean'])}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_json_ready(summary), indent=2, allow_nan=False))
+    return 1 if failed else 0
 
 
 def _items_from_args(args: argparse.Namespace):
@@ -239,7 +271,7 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``metrics``, ``evaluate``, ``token-lm`` and ``salmon`` on the ``llmcodec`` parser."""
+    """Register ``metrics``, ``evaluate``, ``token-stability``, ``token-lm`` and ``salmon`` on the ``llmcodec`` parser."""
     parser = subparsers.add_parser(
         "metrics",
         help="Codec-SUPERB metrics (mel, stft, waveform, pesq, stoi, f0corr) for one pair, as JSON",
@@ -284,7 +316,21 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--chunk-seconds", type=float, default=60.0, help="windowed coding above this length; 0 = off")
     evaluate.add_argument("--textbook", action="store_true", help="textbook metric variants (see `llmcodec metrics`)")
     evaluate.add_argument("--strict-f0corr", action="store_true", help=STRICT_F0CORR_HELP)
+    evaluate.add_argument("--no-token-stability", action="store_true",
+                          help="skip the token-stability metric (4 extra encodes per file)")
     evaluate.set_defaults(func=run_evaluate)
+
+    stability = subparsers.add_parser(
+        "token-stability",
+        help="share of codes unchanged under inaudible changes (noise -70 dBFS, int16, 1 dB gain, windows)",
+        description="Print, per file and as a mean, the token-stability shares of `llmcodec evaluate` "
+                    "(see llmcodec.evaluation.token_stability).",
+    )
+    stability.add_argument("inputs", nargs="+", help="audio files")
+    stability.add_argument("--model", default=None, help="exported folder, raw .pt or Hub id (default: the bundled model)")
+    stability.add_argument("--device", default="cpu")
+    stability.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    stability.set_defaults(func=run_token_stability_command)
 
     token_lm = subparsers.add_parser(
         "token-lm",
