@@ -87,6 +87,29 @@ def test_non_qwen_base_warns(caplog):
     assert "not Qwen3" in caplog.text and "<CODEC_0> is id 257" in caplog.text
 
 
+def test_non_qwen_byte_level_bpe_base_with_its_own_specials(tmp_path):
+    """A SmolLM2-like tokenizer (plain `tokenizers` backend, real merges, bos/eos specials): ids follow its
+    length, its own text and specials tokenize as before, and the saved folder round-trips."""
+    from non_qwen_lm_testing import make_tiny_bpe_tokenizer
+
+    base = make_tiny_bpe_tokenizer()
+    text = "hello world, the quick brown fox"
+    before = base(text).input_ids
+    specials = base.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"])
+    tok, report = extend_tokenizer(base, n_audio_tokens=32, warn_non_qwen=False)
+    assert report.action == "added" and report.meta == AudioTokensMeta("<CODEC_", 32, 320)
+    assert len(tok) == 352 and tok.convert_tokens_to_ids(["<CODEC_0>", "<CODEC_31>"]) == [320, 351]
+    assert tok(text).input_ids == before and tok.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>"]) == specials
+    mixed = tok("fox<CODEC_3><CODEC_31> dog", add_special_tokens=False).input_ids
+    assert mixed[: len(tok("fox", add_special_tokens=False).input_ids)] == tok("fox", add_special_tokens=False).input_ids
+    assert [i for i in mixed if i >= 320] == [323, 351]  # one id per code, even glued to a word
+    save_extended_tokenizer(tok, report.meta, tmp_path / "tok")
+    loaded, meta = load_extended_tokenizer(tmp_path / "tok")
+    assert type(loaded).__name__ != "Qwen2Tokenizer" and meta.first_id == 320
+    assert loaded("fox<CODEC_3><CODEC_31> dog", add_special_tokens=False).input_ids == mixed
+    assert loaded.bos_token == "<|im_start|>" and loaded.eos_token == "<|im_end|>"
+
+
 def test_overwrite_and_meta_checks(tmp_path):
     tok, report = extend_tokenizer(make_tiny_byte_tokenizer(), n_audio_tokens=8, warn_non_qwen=False)
     out = tmp_path / "tok"

@@ -34,6 +34,8 @@ def test_freezes_body_and_exposes_audio_rows():
     assert torch.equal(wrapped.audio_embedding_rows().detach(), initial)
     assert torch.equal(wrapped.output_embedding_audio_rows(), initial)  # tied: lm_head rows == input rows
     assert wrapped.hidden_size == 32 and wrapped.num_hidden_layers == 3
+    lm.model.layers = lm.model.layers[:2]  # counts the blocks actually present
+    assert wrapped.num_hidden_layers == 2
     wrapped.train()
     assert not wrapped.lm.training  # the frozen body stays in eval mode
 
@@ -104,6 +106,29 @@ def test_hidden_state_semantics_pinned():
     assert torch.allclose(hs[1], layer_outputs[0]) and torch.allclose(hs[2], layer_outputs[1])
     assert torch.allclose(hs[3], lm.model.norm(layer_outputs[2]))
     assert torch.allclose(lm.lm_head(hs[-1]), out.logits, atol=1e-6)
+
+
+def test_hidden_states_come_from_the_decoder_without_logits():
+    """Training reads hidden states only: the same tensors as the full LM, but lm_head never runs."""
+    lm = tiny_qwen3()
+    wrapped = FrozenCausalLM(lm, FIRST, codebook_size=N_AUDIO)
+    with torch.no_grad():
+        wrapped.audio_embeddings.add_(0.5)  # trained rows must be substituted on this path too
+    head_calls = []
+    lm.lm_head.register_forward_hook(lambda *_: head_calls.append(1))
+    ids, mask = _mixed_ids(), torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]])
+    embeds = wrapped.audio_embedding_rows()[:5].unsqueeze(0)
+    got_ids = wrapped.hidden_states(input_ids=ids, attention_mask=mask)
+    got_emb = wrapped.hidden_states(inputs_embeds=embeds)
+    assert head_calls == []
+    ref_ids = wrapped(input_ids=ids, attention_mask=mask, output_hidden_states=True, use_cache=False).hidden_states
+    ref_emb = wrapped(inputs_embeds=embeds, output_hidden_states=True, use_cache=False).hidden_states
+    assert len(head_calls) == 2  # the full forward does run lm_head (so the hook works)
+    assert len(got_ids) == len(ref_ids) == 4
+    assert all(torch.equal(a, b) for a, b in zip(got_ids, ref_ids))
+    assert all(torch.equal(a, b) for a, b in zip(got_emb, ref_emb))
+    got_emb[-1].pow(2).mean().backward()
+    assert wrapped.audio_embeddings.grad[:5].abs().sum() > 0 and wrapped.audio_embeddings.grad[5:].abs().sum() == 0
 
 
 def test_sync_and_trainable_state_round_trip():

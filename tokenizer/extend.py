@@ -1,7 +1,11 @@
-"""Extend a Qwen3-family tokenizer with the `<CODEC_0>` … `<CODEC_20479>` audio tokens.
+"""Extend an LM's tokenizer with the `<CODEC_0>` … `<CODEC_20479>` audio tokens.
 
 The audio tokens are *normal* (non-special) added tokens, appended in code order, so `<CODEC_i>` has id
-`first_id + i` (151669 + i on Qwen3, for a total length of 172,149). The result is a plain
+`first_id + i` with `first_id = len(base)`: 151669 + i on Qwen3 (the released artifacts, total length
+172,149), 49152 + i on SmolLM2's byte-level BPE (total 69,632). Nothing here depends on the tokenizer
+family: any Hugging Face tokenizer (Qwen2Tokenizer, a plain `tokenizers` backend, ...) is extended the same
+way; Qwen3 is only the default base (`"offline"`) and the layout `check_qwen_layout` compares against (a
+warning, with `warn_non_qwen`, that ids then differ from the released artifacts). The result is a plain
 `save_pretrained` folder plus `audio_tokens_meta.json`; it loads with `AutoTokenizer.from_pretrained`.
 """
 
@@ -144,8 +148,8 @@ def extend_tokenizer(
     """Add `<CODEC_0>` … `<CODEC_{n-1}>` to a tokenizer; returns `(tokenizer, ExtensionReport)`.
 
     Args:
-        base: a tokenizer object, `"offline"` (Qwen3 built locally), a Hub id or a local folder.
-            A tokenizer object is modified in place.
+        base: a tokenizer object, `"offline"` (Qwen3 built locally), a Hub id or a local folder (any LM's
+            tokenizer, e.g. the folder written by `llmcodec lm smollm2`). A tokenizer object is modified in place.
         n_audio_tokens: codebook size (20,480 for LLM-Codec).
         prefix: token prefix; keep the default to stay compatible with the released artifacts.
         migrate_legacy: if the base holds legacy `<AUV_n>`/`<SPEECH_n>` tokens (as the last ids), drop

@@ -20,6 +20,16 @@ Hidden-state semantics (pinned by the tests for transformers 5.24, quirk 29): wi
 ``output_hidden_states=True`` a model with L layers returns L + 1 tensors; ``hidden_states[0]`` is the
 embedding output, ``hidden_states[i]`` the output of layer i for i < L, and ``hidden_states[L]`` the
 **final-norm** output of layer L (the tensor ``lm_head`` sees).
+
+Training only needs those hidden states (FTP heads and SA read them; nothing reads the LM's logits), so
+``hidden_states()`` runs the LM's **decoder** (``get_decoder()``, the base model without ``lm_head``): no
+``(B, T, vocab)`` logits tensor is built (with a 49k-172k vocabulary it is the largest activation of the
+LM forward). ``forward`` still runs the whole causal LM, for callers that want logits.
+
+Any HF causal LM whose decoder keeps its blocks in a ``layers`` ``ModuleList`` (Llama, Qwen2/3, Mistral,
+Gemma, ...) works; ``truncate_decoder_layers(lm, n)`` keeps only its first ``n`` blocks (a cheaper frozen
+LM for CPU runs; the final norm then follows block ``n``, and ``config.num_hidden_layers`` says ``n``, so
+the SA layer range maps onto the truncated depth).
 """
 
 from __future__ import annotations
@@ -29,7 +39,44 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FrozenCausalLM", "find_audio_token_range"]
+__all__ = ["FrozenCausalLM", "decoder_of", "find_audio_token_range", "truncate_decoder_layers"]
+
+
+def decoder_of(lm: nn.Module) -> nn.Module:
+    """The LM's decoder (base model without ``lm_head``): ``get_decoder()``, else ``base_model``."""
+    decoder = lm.get_decoder() if hasattr(lm, "get_decoder") else getattr(lm, "base_model", None)
+    if decoder is None or decoder is lm:
+        raise ValueError(f"{type(lm).__name__} exposes no decoder (get_decoder()/base_model) separate from its lm_head")
+    return decoder
+
+
+def _decoder_layers(lm: nn.Module) -> nn.ModuleList:
+    layers = getattr(decoder_of(lm), "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ValueError(f"{type(lm).__name__}: its decoder keeps no `layers` ModuleList, so it cannot be truncated")
+    return layers
+
+
+def truncate_decoder_layers(lm: nn.Module, num_layers: int) -> nn.Module:
+    """Keep only the first ``num_layers`` decoder blocks of ``lm`` (in place; returns ``lm``).
+
+    ``config.num_hidden_layers`` (and a per-layer ``layer_types`` list) are cut to match, so the hidden
+    states, ``FrozenCausalLM.num_hidden_layers`` and the SA layer range all describe the truncated LM.
+    ``num_layers`` equal to the current depth is a no-op; more, or fewer than 1, is a ``ValueError``."""
+    layers = _decoder_layers(lm)
+    depth = len(layers)
+    if not 1 <= num_layers <= depth:
+        raise ValueError(f"lm_num_layers must be between 1 and the LM's {depth} layers, got {num_layers}")
+    if num_layers == depth:
+        return lm
+    decoder = decoder_of(lm)
+    decoder.layers = nn.ModuleList(list(layers)[:num_layers])
+    configs = {id(c): c for c in (lm.config, decoder.config, lm.config.get_text_config())}
+    for config in configs.values():
+        config.num_hidden_layers = num_layers
+        if isinstance(getattr(config, "layer_types", None), list):
+            config.layer_types = config.layer_types[:num_layers]
+    return lm
 
 
 def find_audio_token_range(tokenizer: Any, codebook_size: int = 20_480, token_prefix: str = "<CODEC_") -> int:
@@ -145,14 +192,29 @@ class FrozenCausalLM(nn.Module):
 
     @property
     def num_hidden_layers(self) -> int:
-        return int(self.lm.config.num_hidden_layers)
+        """Decoder blocks actually present (``len(decoder.layers)``; the config's count if there is no list)."""
+        try:
+            return len(_decoder_layers(self.lm))
+        except ValueError:
+            return int(self.lm.config.get_text_config().num_hidden_layers)
 
     # -- forward / train mode ----------------------------------------------------------------------
     def forward(self, inputs_embeds: Tensor | None = None, **kwargs: Any) -> Any:
-        """Call the LM; ``inputs_embeds`` ``(B, T, H)`` is cast to the LM's dtype. Other kwargs pass through."""
+        """Call the whole LM (logits included); ``inputs_embeds`` ``(B, T, H)`` is cast to the LM's dtype."""
         if inputs_embeds is not None:
             inputs_embeds = inputs_embeds.to(self.lm.get_input_embeddings().weight.dtype)
         return self.lm(inputs_embeds=inputs_embeds, **kwargs)
+
+    def hidden_states(
+        self, inputs_embeds: Tensor | None = None, input_ids: Tensor | None = None, attention_mask: Tensor | None = None
+    ) -> tuple[Tensor, ...]:
+        """The L + 1 hidden states ``(B, T, H)`` (semantics in the module docstring) from the decoder alone:
+        ``lm_head`` is not run, so no ``(B, T, vocab)`` logits exist. Give ``inputs_embeds`` or ``input_ids``."""
+        if inputs_embeds is not None:
+            inputs_embeds = inputs_embeds.to(self.lm.get_input_embeddings().weight.dtype)
+        out = decoder_of(self.lm)(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                  output_hidden_states=True, use_cache=False)
+        return tuple(out.hidden_states)
 
     def train(self, mode: bool = True) -> "FrozenCausalLM":
         super().train(mode)

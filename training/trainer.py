@@ -43,7 +43,7 @@ from transformers.trainer_callback import ProgressCallback
 from .adversarial_losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss, r1_penalty
 from .codebook_restart import CodebookRestarter
 from .discriminators import CombinedDiscriminator
-from .frozen_lm import FrozenCausalLM
+from .frozen_lm import FrozenCausalLM, truncate_decoder_layers
 from .future_token_prediction import FutureTokenPredictionHeads
 from .gumbel_bridge import GumbelBridge
 from .reconstruction_losses import ReconstructionLosses, ReconstructionLossWeights
@@ -93,10 +93,13 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, args:
     """Check tokenizer / LM / codec against each other and assemble the trainable system.
 
     Raises :class:`TrainingSetupError` for a tokenizer without codec tokens, a tokenizer/LM size
-    mismatch, or a codebook-size mismatch.
+    mismatch, a codebook-size mismatch, or an ``lm_num_layers`` the LM cannot be cut to. With
+    ``lm_num_layers`` the LM keeps only its first N decoder layers (in place).
     """
     n_codes = int(codec.config.codebook_size)
     try:
+        if args.lm_num_layers is not None:  # a prefix of the LM (in place); the SA range follows its depth
+            truncate_decoder_layers(lm, args.lm_num_layers)
         wrapped = FrozenCausalLM.from_tokenizer(
             lm, tokenizer, codebook_size=n_codes, token_prefix=getattr(codec.config, "token_prefix", "<CODEC_"),
             audio_rows_dtype=torch.float32 if args.fp32_master_embed else None,
@@ -141,7 +144,10 @@ def load_codec_for_training(args: LLMCodecTrainingArguments) -> nn.Module:
 
 
 def load_tokenizer_for_training(args: LLMCodecTrainingArguments, n_codes: int) -> Any:
-    """The extended tokenizer: a folder/Hub id/'offline', extended with ``n_codes`` tokens if allowed."""
+    """The extended tokenizer: a folder/Hub id/'offline', extended with ``n_codes`` tokens if allowed.
+
+    Any LM's own tokenizer works (e.g. SmolLM2's byte-level BPE: ``<CODEC_0>`` lands at its length, 49,152);
+    one without a pad token pads SA transcripts with its eos token."""
     from llmcodec.tokenizer import extend_tokenizer, find_codec_like_tokens, load_offline_qwen3_tokenizer
 
     source = args.tokenizer_name_or_path or args.lm_name_or_path
@@ -153,11 +159,15 @@ def load_tokenizer_for_training(args: LLMCodecTrainingArguments, n_codes: int) -
         tokenizer = AutoTokenizer.from_pretrained(source)
     if args.extend_tokenizer and not find_codec_like_tokens(tokenizer).get("<CODEC_"):
         tokenizer, _ = extend_tokenizer(tokenizer, n_audio_tokens=n_codes, warn_non_qwen=False)
+    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # SA pads transcripts (e.g. Llama-2 style)
+        tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
 
-def load_lm_for_training(args: LLMCodecTrainingArguments, tokenizer: Any) -> nn.Module:
-    """The frozen causal LM, resized to the extended tokenizer when ``resize_lm_embeddings``."""
+def load_lm_for_training(args: LLMCodecTrainingArguments, tokenizer: Any, n_codes: int | None = None) -> nn.Module:
+    """The frozen causal LM, resized to the extended tokenizer when ``resize_lm_embeddings``.
+
+    ``n_codes``: the codec's codebook size (the number of ``<CODEC_n>`` tokens; None = the released 20,480)."""
     if args.lm_name_or_path == "tiny-random-qwen3":
         from llmcodec.tokenizer import tiny_random_qwen3
 
@@ -169,10 +179,11 @@ def load_lm_for_training(args: LLMCodecTrainingArguments, tokenizer: Any) -> nn.
     lm.to(_lm_dtype(args.lm_dtype))
     rows = lm.get_input_embeddings().weight.shape[0]
     if args.resize_lm_embeddings and len(tokenizer) > rows:
-        from llmcodec.tokenizer import resize_lm_for_audio_tokens
+        from llmcodec.tokenizer import AudioTokenMap, AudioTokensMeta, resize_lm_for_audio_tokens
 
         try:
-            resize_lm_for_audio_tokens(lm, tokenizer)
+            amap = AudioTokenMap.from_tokenizer(tokenizer, **({"n_codes": n_codes} if n_codes else {}))
+            resize_lm_for_audio_tokens(lm, tokenizer, AudioTokensMeta(amap.prefix, amap.n_codes, amap.first_id))
         except ValueError as error:
             raise TrainingSetupError(str(error)) from error
     return lm
@@ -204,7 +215,7 @@ def build_components(args: LLMCodecTrainingArguments, *, codec: nn.Module | None
         train_dataset = build_train_dataset(args)
     codec = codec if codec is not None else load_codec_for_training(args)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer_for_training(args, int(codec.config.codebook_size))
-    lm = lm if lm is not None else load_lm_for_training(args, tokenizer)
+    lm = lm if lm is not None else load_lm_for_training(args, tokenizer, int(codec.config.codebook_size))
     module = build_training_module(codec, lm, tokenizer, args)
     return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset)
 

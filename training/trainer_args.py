@@ -43,6 +43,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
     resize_lm_embeddings: bool = field(default=True, metadata={
         "help": "grow the LM embeddings to the extended tokenizer (mean_resizing=False, quirk 27)"})
     fp32_master_embed: bool = field(default=False, metadata={"help": "fp32 audio rows (fix of quirk 15)"})
+    lm_num_layers: int | None = field(default=None, metadata={
+        "help": "use only the first N decoder layers of the frozen LM (CPU time); the SA layer range maps onto "
+                "N layers and export/lm/ holds the truncated LM; None = all layers"})
 
     # ---- data ---------------------------------------------------------------------------------------
     dataset: str = field(default="openslr/librispeech_asr", metadata={
@@ -171,6 +174,8 @@ class LLMCodecTrainingArguments(TrainingArguments):
             problems.append(f"lr_total_steps ({self.lr_total_steps}) must exceed lr_warmup_steps ({self.lr_warmup_steps})")
         if self.ftp_num_heads < 1:
             problems.append("ftp_num_heads must be >= 1")
+        if self.lm_num_layers is not None and self.lm_num_layers < 1:
+            problems.append(f"lm_num_layers must be >= 1 (or null for all layers), got {self.lm_num_layers}")
         if problems:
             raise ValueError("invalid LLM-Codec training arguments: " + "; ".join(problems))
 

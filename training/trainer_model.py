@@ -22,7 +22,7 @@ from .frozen_lm import FrozenCausalLM
 from .future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
 from .gumbel_bridge import GumbelBridge, bridge_cross_entropy
 from .reconstruction_losses import ReconstructionLosses, prepare_reconstruction
-from .semantic_alignment import SemanticAlignmentLoss, encode_text_features, sa_layer_range, select_audio_features
+from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
 
 logger = logging.getLogger(__name__)
 
@@ -196,11 +196,14 @@ class LLMCodecTrainingModule(nn.Module):
             if self.ftp.prepend_start_token:
                 start = self.lm.lm.get_input_embeddings().weight[self.start_token_id].detach()
                 embeds = prepend_start_embedding(embeds, start)
-            hidden = self.lm(inputs_embeds=embeds, output_hidden_states=True, use_cache=False).hidden_states
+            # Hidden states only (the decoder, no lm_head): FTP and SA never read the LM's logits.
+            hidden = self.lm.hidden_states(inputs_embeds=embeds)
             ftp = self.ftp(hidden[-1], out.audio_codes.clamp_min(0), out.audio_codes_mask)
             result["ftp"], result["ftp_accuracy"] = ftp.loss, ftp.per_head_accuracy
             if run_sa and self.sa is not None and text_input_ids is not None:
-                text = encode_text_features(self.lm, text_input_ids, text_attention_mask, self.sa_layers)
+                with torch.no_grad():  # the text side is a frozen target
+                    text_hidden = self.lm.hidden_states(input_ids=text_input_ids, attention_mask=text_attention_mask)
+                text = select_text_features(text_hidden, text_attention_mask, self.sa_layers)
                 sa = self.sa(select_audio_features(hidden, self.sa_layers), text)
                 result["sa_cos"], result["sa_ctr"] = sa.cosine_loss, sa.contrastive_loss
                 # The bank is in this graph: push only after backward (``flush_sa_bank``), not in place now.
