@@ -54,7 +54,17 @@ def test_bad_audio(extractor, audio, message):
         extractor(audio, sampling_rate=16000)
 
 
-def test_round_trip_through_save_pretrained(tmp_path, extractor):
-    extractor.save_pretrained(tmp_path)
+def test_round_trip_through_save_pretrained(tmp_path):
+    # Non-default settings, so a setting dropped on save (and silently back at its default) is caught.
+    custom = LLMCodecFeatureExtractor(sampling_rate=24000, hop_length=480, padding_value=0.25, downmix=False)
+    custom.save_pretrained(tmp_path)
     loaded = LLMCodecFeatureExtractor.from_pretrained(tmp_path)
-    assert loaded.sampling_rate == 16000 and loaded.hop_length == 320
+    assert (loaded.sampling_rate, loaded.hop_length, loaded.padding_value, loaded.downmix) == (24000, 480, 0.25, False)
+    out = loaded([np.ones(1000, np.float32), np.ones(10, np.float32)], sampling_rate=24000,
+                 pad_to_multiple_of="hop", return_tensors="np")
+    assert out["input_values"].shape == (2, 1, 1440)
+    assert (out["input_values"][1, 0, 10:] == 0.25).all()
+    with pytest.raises(ValueError, match="16000 Hz"):
+        loaded(np.zeros(100, np.float32), sampling_rate=16000)
+    with pytest.raises(ValueError, match="downmix"):
+        loaded(np.ones((2, 50), np.float32), sampling_rate=24000)

@@ -42,10 +42,18 @@ def test_repo_with_qwen_config_and_raw_checkpoint_is_converted(tmp_path, monkeyp
 
 
 def test_exported_repo_loads_with_installed_classes(tmp_path, monkeypatch):
-    repo = hub.save_codec_folder(tiny_model(seed=41), tmp_path / "exported")
+    original = tiny_model(seed=41)
+    repo = hub.save_codec_folder(original, tmp_path / "exported")
     _fake_hub(monkeypatch, {"someone/exported": repo})
     model = hub.load_codec("someone/exported")
     assert type(model).__module__ == "llmcodec.modeling.modeling_llmcodec"  # never the downloaded code
+    assert not model.training
+    clip = speechlike(6000, seed=41)[None, None]
+    with torch.inference_mode():
+        expected = original.encode(clip)
+        loaded = model.encode(clip)
+        assert torch.equal(loaded.audio_codes, expected.audio_codes)
+        assert torch.equal(model.decode(loaded.audio_codes).audio_values, original.decode(expected.audio_codes).audio_values)
 
 
 def test_repo_without_codec_is_refused(tmp_path, monkeypatch):
