@@ -212,3 +212,30 @@ def test_bridge_is_skipped_when_nothing_uses_it(tokenizer, tmp_path):
         assert len(calls) == 2 and len(_losses(trainer, "loss_bridge")) == 2
     finally:
         GumbelBridge.forward = original
+
+
+def test_the_lr_schedule_reaches_the_optimizers_that_step(tokenizer, tmp_path):
+    # accelerate's prepare() round-trips the optimizer state, which gave the chained children new group dicts:
+    # the scheduler then wrote the warm-up LR into stale dicts and every step ran at the base LR.
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def recording(self, *a, **k):
+        seen.append([g["lr"] for g in self.param_groups])
+        return original(self, *a, **k)
+
+    args = tiny_args(tmp_path, max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
+                     lambda_sa_contrast=0.0, gradient_accumulation_steps=1, codec_optimizer="adamw", lr_codec=1e-3,
+                     lr_warmup_steps=10, lr_total_steps=100)
+    torch.optim.AdamW.step = recording
+    try:
+        trainer = _train(args, tokenizer)
+    finally:
+        torch.optim.AdamW.step = original
+    codec_lrs = [lrs[0] for lrs in seen if len(lrs) > 1]  # the codec optimizer (encoder, bridge, decoder groups)
+    expected = [trainer.lr_scheduler.lr_lambdas[0](s) * 1e-3 for s in range(3)] if hasattr(trainer.lr_scheduler, "lr_lambdas") else None
+    assert len(codec_lrs) == 3
+    assert all(lr < 1e-3 * 0.5 for lr in codec_lrs), codec_lrs  # warm-up: far below the base LR of 1e-3
+    assert codec_lrs[0] < codec_lrs[1] < codec_lrs[2]
+    if expected is not None:
+        assert codec_lrs == pytest.approx(expected, rel=1e-6)

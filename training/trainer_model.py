@@ -65,6 +65,15 @@ class ChainedOptimizer(torch.optim.Optimizer):
             )
         for opt, state in zip(self.optimizers, states):
             opt.load_state_dict(state)
+        self._realias_param_groups()
+
+    def _realias_param_groups(self) -> None:
+        """``torch.optim.Optimizer.load_state_dict`` gives each child *new* group dicts. Without re-aliasing, the LR
+        scheduler (which writes into ``self.param_groups``) no longer reaches the children: accelerate's
+        ``prepare`` round-trips the state once, so every ``llmcodec train`` run stepped at the constant base LR
+        while the logs showed the warm-up cosine. The list is updated in place: schedulers and
+        accelerate's wrapper hold this very list."""
+        self.param_groups[:] = [g for opt in self.optimizers for g in opt.param_groups]
 
 
 class LLMCodecTrainingModule(nn.Module):
