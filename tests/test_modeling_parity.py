@@ -10,7 +10,10 @@ from llmcodec.audio import resample
 from llmcodec.conversion import load_reference_state_dict, model_from_reference_state_dict
 from llmcodec.hub import save_codec_folder
 
-AUDIO_TOLERANCE = 1e-4
+# Measured: codes identical and latents / decoded audio differ by exactly 0.0 from the reference (tiny and
+# released size, 1 and 2 threads); 1e-6 leaves room only for float reordering, not for a real difference.
+AUDIO_TOLERANCE = 1e-6
+LATENT_TOLERANCE = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +50,7 @@ def _compare(reference, ours, waveform: torch.Tensor, sample_rate: int = 16000, 
         audio = ours.decode(encoded.audio_codes).audio_values
     assert torch.equal(encoded.audio_codes, ref_codes)
     assert encoded.audio_codes.dtype == torch.int64
-    assert torch.allclose(encoded.latents, ref_out["quantized"], atol=1e-5, rtol=0)
+    assert (encoded.latents - ref_out["quantized"]).abs().max().item() <= LATENT_TOLERANCE
     assert audio.shape == ref_audio.shape
     assert (audio - ref_audio).abs().max().item() <= AUDIO_TOLERANCE
     return encoded
@@ -65,7 +68,8 @@ def test_tiny_parity_with_resampling(tiny_pair):
     _compare(reference, ours, speechlike(24000 + 101, seed=3, sample_rate=24000), sample_rate=24000)
 
 
-@pytest.mark.parametrize("num_samples", [12345, 16000 * 20 + 77])
+# 20 s at the released size takes about a minute on 2 cores: behind --runslow (12,345 samples always run).
+@pytest.mark.parametrize("num_samples", [12345, pytest.param(16000 * 20 + 77, marks=pytest.mark.slow)])
 def test_released_size_parity(released_pair, num_samples):
     reference, ours = released_pair
     assert sum(p.numel() for p in ours.parameters()) == 122_628_882
