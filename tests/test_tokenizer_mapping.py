@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -127,16 +126,14 @@ def test_empty_inputs(amap):
     assert amap.codes_to_ids(np.zeros(0, dtype=np.int64)).shape == (0,)
 
 
-def test_an_hour_of_codes_is_fast(amap):
+def test_an_hour_of_codes_round_trips(amap):
+    # Speed (against the extended tokenizer, same run): benchmarks/bench_token_mapping.py.
     codes = np.random.default_rng(1).integers(0, 20480, 180_000)
-    t0 = time.perf_counter()
     ids = amap.codes_to_ids(codes)
     back = amap.ids_to_codes(ids)
     text = amap.codes_to_text(back)
     again = amap.text_to_codes(text)
-    elapsed = time.perf_counter() - t0
     assert np.array_equal(again, codes)
-    assert elapsed < 2.0, f"180k codes through all directions took {elapsed:.2f}s (target well under 1 s)"
 
 
 HUGE = "<CODEC_" + "9" * 400 + ">"

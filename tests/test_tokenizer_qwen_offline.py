@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 import unicodedata
 
 import pytest
@@ -120,16 +119,13 @@ def test_merges_one_per_token():
 
 def test_cached_build_is_atomic_and_reused(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMCODEC_CACHE", str(tmp_path / "cache"))
-    t0 = time.perf_counter()
-    folder = qwen_offline.offline_qwen3_dir()
-    build_s = time.perf_counter() - t0
+    folder = qwen_offline.offline_qwen3_dir()  # build speed: benchmarks/bench_tokenizer_build.py
     assert folder.parent == tmp_path / "cache"
     assert sorted(p.name for p in folder.iterdir()) == ["tokenizer.json", "tokenizer_config.json"]
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temp folders left behind
     mtime = os.path.getmtime(folder / "tokenizer.json")
     assert qwen_offline.offline_qwen3_dir() == folder
     assert os.path.getmtime(folder / "tokenizer.json") == mtime  # reused, not rebuilt
-    assert build_s < 30, f"offline build took {build_s:.1f}s"
 
 
 def test_bad_rank_file_is_rejected(tmp_path):
