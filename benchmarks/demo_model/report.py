@@ -216,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 
     summaries = {arm: load(arm) for arm in ARMS}
     summaries["v1"] = load("v1")
-    baselines = next(s for s in (summaries["v1"], summaries["ftp-sa"]) if s and "codec2_1200" in s["systems"])
+    # Codec2 on the same files: from whichever run scored them (reproduce.sh: the v1 run).
+    candidates = (summaries["v1"], summaries["ftp-sa"], load("v1-baselines"))
+    baselines = next(s for s in candidates if s and "codec2_1200" in s["systems"])
     token_lms = {arm: json.loads((args.work / f"token-lm-{arm}" / "token_lm.json").read_text()) for arm in ARMS}
     quality_md, quality, domains = quality_table(summaries, baselines)
     stability_md, stability = stability_table(summaries)
