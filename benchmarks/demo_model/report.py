@@ -41,23 +41,28 @@ SHIPPED, ABLATION, PREVIOUS = "LLM-Codec default v2 (b, shipped)", "ablation arm
 
 
 def training_stats(run_dir: Path) -> dict | None:
-    """Steps, wall time and the last logged losses of one `llmcodec train` run, from its TensorBoard log."""
+    """Steps, wall time and the last logged losses of one `llmcodec train` run, from its TensorBoard logs.
+
+    A run continued with ``--resume`` writes one log per segment: wall time is summed over the segments, the
+    losses are the last segment's that logged any.
+    """
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    event_dirs = sorted((run_dir / "runs").glob("*"))
-    if not event_dirs:
+    segments = []
+    for event_dir in sorted((run_dir / "runs").glob("*")):
+        accumulator = EventAccumulator(str(event_dir))
+        accumulator.Reload()
+        tags = accumulator.Tags()["scalars"]
+        if "train/loss_mel" in tags:
+            segments.append((accumulator, tags))
+    if not segments:
         return None
-    accumulator = EventAccumulator(str(event_dirs[-1]))
-    accumulator.Reload()
+    wall = sum(max(acc.Scalars(t)[-1].wall_time for t in tags) - acc.FirstEventTimestamp() for acc, tags in segments)
+    accumulator, tags = segments[-1]
     loss = accumulator.Scalars("train/loss_mel")
-    last_wall = max(accumulator.Scalars(tag)[-1].wall_time for tag in accumulator.Tags()["scalars"])
-    stats = {
-        "steps": int(loss[-1].step),
-        "wall_time_s": last_wall - accumulator.FirstEventTimestamp(),
-        "final_loss_mel": loss[-1].value,
-    }
-    for tag in ("train/codebook_unique", "train/loss_ftp", "train/loss_d"):
-        if tag in accumulator.Tags()["scalars"]:
+    stats = {"steps": int(loss[-1].step), "wall_time_s": wall, "final_loss_mel": loss[-1].value}
+    for tag in ("train/codebook_unique", "train/codebook_perplexity", "train/loss_ftp", "train/loss_d"):
+        if tag in tags:
             stats[f"final_{tag.removeprefix('train/')}"] = accumulator.Scalars(tag)[-1].value
     return stats
 
@@ -162,6 +167,41 @@ def training_table(results: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def discriminator_curves(out: Path) -> Path | None:
+    """D's hinge loss and the generator's adversarial loss per logged step of both stage-2 arms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
+    drawn = False
+    for (label, (run, _)) in list(STAGES.items())[1:]:
+        for event_dir in sorted((REPO / run / "runs").glob("*")):
+            acc = EventAccumulator(str(event_dir))
+            acc.Reload()
+            for ax, tag in zip(axes, ("train/loss_d", "train/loss_gan_g")):
+                if tag in acc.Tags()["scalars"]:
+                    points = acc.Scalars(tag)
+                    ax.plot([p.step for p in points], [p.value for p in points], label=label.split(":")[0], marker=".")
+                    drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    axes[0].axhline(16.0, color="grey", lw=0.8, ls="--")
+    axes[0].set_title("D hinge loss (16 = every output in [-1, 1])", fontsize=9)
+    axes[1].set_title("generator adversarial loss", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("stage-2 step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "discriminator.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plots(results: dict, out: Path) -> list[Path]:
     import matplotlib
 
@@ -264,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             training_md, "## Quality", "", quality_md, "## Token stability", "", stability_md,
             "## Token learnability (miniature ablation)", "", ablation_md]
     (args.out / "model-card.md").write_text("\n".join(card))
-    for path in plots(results, args.out):
+    d_plot = discriminator_curves(args.out)
+    for path in plots(results, args.out) + ([d_plot] if d_plot else []):
         print(f"wrote {path}")
     for block in (training_md, quality_md, stability_md, ablation_md):
         print(block)
