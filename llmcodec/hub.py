@@ -172,7 +172,17 @@ def _hub_download(repo_id: str, filename: str) -> Path | None:
         ) from error
 
 
+# Hub repos known to hold only a raw reference checkpoint: fetched straight away (no config.json probe).
+# SWivid/AUV is the LLM-Codec recipe's base codec (its training script expects `--auv_ckpt ./auv.pt`).
+KNOWN_RAW_CHECKPOINT_REPOS = {"SWivid/AUV": "auv.pt"}
+
+
 def _load_from_hub(repo_id: str) -> LLMCodecModel:
+    if (known := KNOWN_RAW_CHECKPOINT_REPOS.get(repo_id)) is not None:
+        raw = _hub_download(repo_id, known)
+        if raw is None:
+            raise ModelLoadError(f"{repo_id!r} no longer holds {known}")
+        return model_from_reference_checkpoint(raw)
     config_path = _hub_download(repo_id, "config.json")
     if config_path is not None and _is_codec_folder(config_path.parent):
         weights = _hub_download(repo_id, "model.safetensors")

@@ -41,6 +41,20 @@ def test_repo_with_qwen_config_and_raw_checkpoint_is_converted(tmp_path, monkeyp
         assert torch.equal(model.encode(clip[None, None]).audio_codes, expected)
 
 
+def test_swivid_auv_resolves_straight_to_its_auv_pt(tmp_path, monkeypatch):
+    # The recipe's base: SWivid/AUV holds the raw AUV checkpoint auv.pt (no LLM-Codec config.json).
+    repo = tmp_path / "SWivid--AUV"
+    repo.mkdir()
+    reference = reference_auv(released=False, seed=6)
+    torch.save(reference.state_dict(), repo / "auv.pt")
+    calls = _fake_hub(monkeypatch, {"SWivid/AUV": repo})
+    model = hub.load_codec("SWivid/AUV")
+    assert calls == [("SWivid/AUV", "auv.pt")]  # a known raw-checkpoint repo: no probing of other names
+    clip = speechlike(6000)
+    with torch.inference_mode():
+        assert torch.equal(model.encode(clip[None, None]).audio_codes, reference.tokenizer(clip[None])["tokens"][0])
+
+
 def test_exported_repo_loads_with_installed_classes(tmp_path, monkeypatch):
     original = tiny_model(seed=41)
     repo = hub.save_codec_folder(original, tmp_path / "exported")

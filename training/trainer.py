@@ -82,6 +82,18 @@ class TrainingSetupError(ValueError):
     """Bad input detected before training starts (data, tokenizer, LM)."""
 
 
+def _load(what: str, load: Any, *args: Any) -> Any:
+    """``load(*args)``; any failure but our own setup errors becomes one line naming the argument at fault
+    (a truncated safetensors file, an unreachable Hub, a broken tokenizer.json ...)."""
+    try:
+        return load(*args)
+    except TrainingSetupError:
+        raise
+    except Exception as error:  # noqa: BLE001 - many libraries, many exception types; chained for --debug
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise TrainingSetupError(f"cannot load {what}: {first}") from error
+
+
 # ---------------------------------------------------------------------------------------------- building
 
 
@@ -111,7 +123,7 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, args:
     bridge = GumbelBridge(int(codec.config.hidden_size), n_codes, mode=args.bridge_mode)
     ftp = FutureTokenPredictionHeads(wrapped.hidden_size, n_codes, args.ftp_num_heads, prepend_start_token=args.ftp_prepend_bos)
     ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())  # quirk 3: the new (random) rows
-    ftp.to(wrapped.audio_embeddings.dtype)
+    ftp.heads.to(wrapped.audio_embeddings.dtype)  # not the head_weights buffer: bf16 would make its sum 0.9985
     sa = None
     if args.sa_enabled:
         start, end = sa_layer_range(wrapped.num_hidden_layers)
@@ -125,7 +137,14 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, args:
     start_id = getattr(tokenizer, "bos_token_id", None)
     if start_id is None:
         start_id = getattr(tokenizer, "eos_token_id", None)
-    return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id, recon_clamp=args.recon_clamp)
+    if args.codebook_domain is not None:
+        try:
+            codec._resolve_partitions(args.codebook_domain, 1)
+        except ValueError as error:
+            raise TrainingSetupError(f"codebook_domain: {error}") from error
+    return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
+                                  recon_clamp=args.recon_clamp, codebook_domain=args.codebook_domain,
+                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None)
 
 
 def load_codec_for_training(args: LLMCodecTrainingArguments) -> nn.Module:
@@ -213,9 +232,14 @@ def build_components(args: LLMCodecTrainingArguments, *, codec: nn.Module | None
     """
     if train_dataset is None:
         train_dataset = build_train_dataset(args)
-    codec = codec if codec is not None else load_codec_for_training(args)
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer_for_training(args, int(codec.config.codebook_size))
-    lm = lm if lm is not None else load_lm_for_training(args, tokenizer, int(codec.config.codebook_size))
+    if codec is None:
+        codec = _load(f"the codec (codec_init={args.codec_init!r})", load_codec_for_training, args)
+    n_codes = int(codec.config.codebook_size)
+    if tokenizer is None:
+        source = args.tokenizer_name_or_path or args.lm_name_or_path
+        tokenizer = _load(f"the tokenizer (tokenizer_name_or_path={source!r})", load_tokenizer_for_training, args, n_codes)
+    if lm is None:
+        lm = _load(f"the frozen LM (lm_name_or_path={args.lm_name_or_path!r})", load_lm_for_training, args, tokenizer, n_codes)
     module = build_training_module(codec, lm, tokenizer, args)
     return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset)
 
@@ -289,8 +313,8 @@ class LLMCodecTrainer(Trainer):
         self.raw_train_dataset = train_dataset
         if isinstance(train_dataset, torch.utils.data.Dataset) and hasattr(train_dataset, "__len__") \
                 and not isinstance(train_dataset, torch.utils.data.IterableDataset):
-            world = int(os.environ.get("WORLD_SIZE", "1"))
-            needed = max(args.max_steps, 1) * args.gradient_accumulation_steps * args.per_device_train_batch_size * world
+            needed = max(args.max_steps, 1) * args.gradient_accumulation_steps * args.per_device_train_batch_size \
+                * args.world_size
             repeats = math.ceil(needed / len(train_dataset)) + 1 if args.max_steps > 0 else 1
             train_dataset = RepeatedDataset(train_dataset, repeats, args.seed)
         segment = int(round(args.segment_seconds * model.codec.config.sampling_rate))
@@ -307,8 +331,8 @@ class LLMCodecTrainer(Trainer):
             )
         self._metrics: dict[str, list[float]] = defaultdict(list)
         self._code_hist = torch.zeros(model.codec.config.codebook_size, dtype=torch.long)
-        self.counters = {"nonfinite_terms": 0, "skipped_steps": 0, "lm_errors": 0, "disc_steps": 0,
-                         "disc_nonfinite": 0, "sa_skipped_batches": 0}
+        self.counters = {"nonfinite_terms": 0, "skipped_steps": 0, "disc_steps": 0, "disc_nonfinite": 0,
+                         "sa_skipped_batches": 0}
         self._nonfinite_in_window = False
         self._gated_step = -1
         self._d_batch: tuple[Tensor, Tensor] | None = None
@@ -380,7 +404,11 @@ class LLMCodecTrainer(Trainer):
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Tensor | tuple[Tensor, dict[str, Any]]:
-        """Per-micro-batch total generator loss (see the module docstring); logs every term."""
+        """Per-micro-batch total generator loss (see the module docstring); logs every term.
+
+        In eval mode (``evaluate``) nothing of the training state moves: no logged metrics, counters, code
+        histogram, restart statistics, D batch, skipped-step flag or SA bank text."""
+        training = model.training
         step = self.state.global_step
         w = self._weights(step)
         wav = inputs["input_values"]
@@ -392,30 +420,28 @@ class LLMCodecTrainer(Trainer):
         out = model(
             input_values=wav, text_input_ids=text[0] if text else None, text_attention_mask=text[1] if text else None,
             tau=w["tau"], run_lm=run_lm, run_sa=run_sa and text is not None, run_bridge=run_bridge,
-            strict_llm_losses=self.args.strict_llm_losses,
         )
-        if out["lm_error"] is not None:
-            self.counters["lm_errors"] += 1
-            logger.warning("LM block failed at step %d, FTP/SA zeroed for this micro-batch: %s", step, out["lm_error"])
+        metrics = self._metrics if training else defaultdict(list)  # eval values never reach the training logs
         terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr") if k in out}
         if self.discriminator is not None:
             terms.update(self._generator_adversarial_terms(wav, out["recon"]))
-            if self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it
+            if training and self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it
                 self._d_batch = (wav.detach(), out["recon"].detach())
         total = wav.new_zeros((), dtype=torch.float32)
         for name, value in terms.items():
             if not bool(torch.isfinite(value.detach()).all()):
-                self.counters["nonfinite_terms"] += 1
-                self._metrics[f"nonfinite_{name}"].append(1.0)
+                self.counters["nonfinite_terms"] += int(training)
+                metrics[f"nonfinite_{name}"].append(1.0)
                 continue  # replaced by 0
             weight = w[TERM_WEIGHTS[name]]
             if weight != 0.0:
                 total = total + weight * value.float()
-            self._metrics[f"loss_{name}"].append(float(value.detach()))
+            metrics[f"loss_{name}"].append(float(value.detach()))
         if not bool(torch.isfinite(total.detach())):
-            self._nonfinite_in_window = True
+            self._nonfinite_in_window |= training
             total = out["recon"].sum() * 0.0  # keeps the graph (DDP) but carries no gradient; the step is dropped
-        self._record(w, out)
+        if training:
+            self._record(w, out)
         return (total, out) if return_outputs else total
 
     def _generator_adversarial_terms(self, wav: Tensor, recon: Tensor) -> dict[str, Tensor]:
@@ -423,9 +449,10 @@ class LLMCodecTrainer(Trainer):
         a = self.args
         d.requires_grad_(False)  # G terms need d/d(recon) only; D's own step comes later
         try:
-            fake = d(recon)
-            with torch.no_grad():
-                real = d(wav)
+            with torch.autocast(wav.device.type, enabled=False):  # the GAN runs in fp32 (recipe §6.7)
+                fake = d(recon.float())
+                with torch.no_grad():
+                    real = d(wav.float())
         finally:
             d.requires_grad_(True)
         return {
@@ -464,7 +491,8 @@ class LLMCodecTrainer(Trainer):
         step = self.state.global_step
         d.train()
         opt.zero_grad(set_to_none=True)
-        real_out, fake_out = d(wav), d(fake)
+        with torch.autocast(wav.device.type, enabled=False):  # fp32, whatever the surrounding context
+            real_out, fake_out = d(wav.float()), d(fake.float())
         d_loss = discriminator_adversarial_loss([l for l, _ in real_out], [l for l, _ in fake_out], a.gan_loss)
         self._metrics["loss_d"].append(float(d_loss.detach()))
         if r1_due(step, a.r1_every) and a.r1_gamma > 0:
@@ -479,10 +507,7 @@ class LLMCodecTrainer(Trainer):
             return
         d_loss.backward()
         if self.accelerator.num_processes > 1:  # D is not DDP-wrapped: average its gradients by hand
-            for p in d.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-                    p.grad /= self.accelerator.num_processes
+            all_reduce_mean_([p.grad for p in d.parameters() if p.grad is not None], self.accelerator.num_processes)
         opt.step()
         opt.zero_grad(set_to_none=True)
         self.counters["disc_steps"] += 1
@@ -551,6 +576,8 @@ class LLMCodecTrainer(Trainer):
                 entropy = float(-(p * p.log()).sum())
                 logs.update(codebook_unique=int((hist > 0).sum()), codebook_entropy=entropy,
                             codebook_perplexity=math.exp(entropy))
+            if "loss_ftp" in logs:  # the recipe's FTP perplexity, clamped at exp(20) as upstream
+                logs["ppl_ftp"] = math.exp(min(logs["loss_ftp"], 20.0))
             self._code_hist.zero_()
             logs.update({k: v for k, v in self.counters.items()})
             bad = getattr(self.raw_train_dataset, "num_bad_files", None)
@@ -575,7 +602,8 @@ class LLMCodecTrainer(Trainer):
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        save_file(self.training_module.trainable_state_dict(), os.path.join(output_dir, STATE_FILE))
+        # The Trainer passes the (e.g. FSDP-gathered) full state when it has one: save that, not our local view.
+        save_file(self.training_module.trainable_state_dict(state_dict), os.path.join(output_dir, STATE_FILE))
         if self.discriminator is not None:
             save_file({k: v.contiguous() for k, v in self.discriminator.state_dict().items()}, os.path.join(output_dir, DISC_FILE))
             torch.save(self.disc_optimizer.state_dict(), os.path.join(output_dir, DISC_OPT_FILE))
@@ -613,6 +641,20 @@ class LLMCodecTrainer(Trainer):
             export_artifacts(self.training_module, self.tokenizer, out_dir, self.args.write_head0_to_rows_on_save)
         self.accelerator.wait_for_everyone()
         return out_dir
+
+
+def all_reduce_mean_(tensors: list[Tensor], world_size: int) -> None:
+    """Average ``tensors`` over the process group in place with one bucketed all-reduce (D has ~118 tensors:
+    one collective each was ~118 latency-bound calls per step)."""
+    if not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world_size
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset: offset + t.numel()].view_as(t))
+        offset += t.numel()
 
 
 def export_artifacts(module: LLMCodecTrainingModule, tokenizer: Any, out_dir: str, head0_to_rows: bool = True) -> str:

@@ -12,6 +12,7 @@ Model / data fields (``codec_init``, ``lm_name_or_path``, ``dataset`` …) live 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,16 +22,40 @@ from .schedules import RecipeSchedule
 
 __all__ = ["LLMCodecTrainingArguments"]
 
+# TrainingArguments fields that our own optimizers / LR schedule override, and what to set instead. A
+# non-default value is refused: the Trainer would silently ignore it.
+REPLACED_TRAINER_FIELDS = {
+    "learning_rate": "lr_codec (codec + bridge), lr_embed (audio rows + FTP heads) or lr_disc (discriminator)",
+    "optim": "codec_optimizer (sgd | adamw); the audio rows + heads and D always use AdamW",
+    "optim_args": "codec_momentum, embed_beta1/embed_beta2, disc_beta1/disc_beta2",
+    "weight_decay": "codec_weight_decay, embed_weight_decay or disc_weight_decay",
+    "adam_beta1": "embed_beta1 or disc_beta1",
+    "adam_beta2": "embed_beta2 or disc_beta2",
+    "adam_epsilon": "nothing (torch's AdamW default eps is used)",
+    "warmup_steps": "lr_warmup_steps",
+    "warmup_ratio": "lr_warmup_steps",
+    "lr_scheduler_type": "lr_warmup_steps / lr_total_steps (the recipe's warm-up cosine; D is constant)",
+    "lr_scheduler_kwargs": "lr_warmup_steps / lr_total_steps",
+    "fp16": "bf16 (the recipe's codec autocast; fp16 would need a GradScaler the per-group clipping does not use)",
+}
+
 
 @dataclass
 class LLMCodecTrainingArguments(TrainingArguments):
     """TrainingArguments + the LLM-Codec recipe. Trainer-level overrides of the defaults:
     ``max_grad_norm=15``, ``remove_unused_columns=False``, ``learning_rate=lr_codec`` (informational: every
-    group has its own LR below), ``seed=1337``, ``logging_steps=1``."""
+    group has its own LR below), ``seed=1337``, ``logging_steps=1``. The TrainingArguments fields our
+    optimizers override (``REPLACED_TRAINER_FIELDS``: ``learning_rate``, ``optim``, ``weight_decay``,
+    ``warmup_steps``, ``lr_scheduler_type`` …) are refused when set, naming the field to use instead.
+    ``bf16: true`` runs only the codec forward under bf16 autocast (recipe §6.12)."""
 
     # ---- model / tokenizer ------------------------------------------------------------------------
-    codec_init: str = field(default="llm-codec/auv", metadata={"help": "codec to fine-tune: Hub id, folder, "
-                            "raw .pt, or 'random' (a fresh LLMCodecConfig(**codec_config))"})
+    codec_init: str = field(default="SWivid/AUV", metadata={"help": "codec to fine-tune: Hub id (the recipe's "
+                            "base SWivid/AUV = its auv.pt, converted in memory), folder, raw .pt, or 'random' (a "
+                            "fresh LLMCodecConfig(**codec_config))"})
+    codebook_domain: str | None = field(default=None, metadata={
+        "help": "restrict the VQ search during training to a named codebook partition (e.g. speech = AUV's "
+                "[0, 8192)); None = all codes, as the recipe (quirk 17)"})
     codec_config: dict[str, Any] = field(default_factory=dict, metadata={"help": "LLMCodecConfig kwargs for codec_init=random"})
     lm_name_or_path: str = field(default="Qwen/Qwen3-4B-Instruct-2507", metadata={
         "help": "frozen causal LM: Hub id / folder, or 'tiny-random-qwen3' (tests, CPU smoke runs)"})
@@ -118,8 +143,6 @@ class LLMCodecTrainingArguments(TrainingArguments):
     sa_text_max_length: int = 256
     write_head0_to_rows_on_save: bool = field(default=True, metadata={
         "help": "before each save copy FTP head 0 into the audio rows (upstream, quirk 2)"})
-    strict_llm_losses: bool = field(default=False, metadata={
-        "help": "raise on errors in the LM block instead of zeroing FTP/SA for that micro-batch (quirk 16)"})
 
     # ---- GAN -----------------------------------------------------------------------------------------
     enable_gan: bool = True
@@ -158,6 +181,12 @@ class LLMCodecTrainingArguments(TrainingArguments):
     dataloader_num_workers: int = 0
 
     def __post_init__(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.default is not dataclasses.MISSING}
+        replaced = [f"{name} (set {instead} instead)" for name, instead in REPLACED_TRAINER_FIELDS.items()
+                    if name in defaults and getattr(self, name) != defaults[name]]
+        if replaced:  # before super(): it normalises some of these fields
+            raise ValueError("LLMCodecTrainer uses its own optimizers and LR schedule, so these TrainingArguments "
+                             "fields would be ignored: " + "; ".join(replaced))
         super().__post_init__()
         problems = []
         if self.bridge_mode not in ("gumbel", "ste", "detach"):

@@ -13,7 +13,9 @@ so one LR scheduler drives them all, and its ``state_dict`` nests the children's
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Sequence
+import resource
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -26,7 +28,41 @@ from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_au
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ChainedOptimizer", "LLMCodecTrainingModule"]
+__all__ = ["ChainedOptimizer", "LLMCodecTrainingModule", "LMBlockError"]
+
+
+class LMBlockError(RuntimeError):
+    """A failure in the LM block (FTP forward, FTP heads, SA text pass, SA loss): the run stops.
+
+    Upstream's ``try/except`` zeroed FTP/SA for the micro-batch (quirk 16); that also swallowed CUDA
+    out-of-memory, so a run could train for days without its LLM losses."""
+
+
+def memory_report(device: torch.device) -> str:
+    """Allocated / reserved / peak CUDA memory on a CUDA device, else the process's peak RSS."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
+        return (f"CUDA memory allocated {gib(torch.cuda.memory_allocated(device))}, reserved "
+                f"{gib(torch.cuda.memory_reserved(device))}, peak allocated {gib(torch.cuda.max_memory_allocated(device))}")
+    return f"process peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"  # Linux: KiB
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+@contextmanager
+def lm_block_part(part: str, device: torch.device) -> Iterator[None]:
+    """Re-raise any failure of ``part`` as :class:`LMBlockError` naming it (and the memory, for OOM)."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - re-raised, with the part named
+        first = (str(error).strip().splitlines() or [""])[0]
+        message = f"{part} failed: {type(error).__name__}: {first}"
+        if is_out_of_memory(error):
+            message += (f" (out of memory; {memory_report(device)}: lower per_device_train_batch_size or "
+                        "segment_seconds, or use lm_num_layers)")
+        raise LMBlockError(message) from error
 
 
 class ChainedOptimizer(torch.optim.Optimizer):
@@ -88,6 +124,11 @@ class LLMCodecTrainingModule(nn.Module):
         recon: ``ReconstructionLosses``.
         start_token_id: LM token id prepended when ``ftp.prepend_start_token`` (fix of quirk 1).
         recon_clamp: the reconstruction is ``nan_to_num``-ed and clamped to ±this before the losses.
+        codec_autocast_dtype: the codec forward runs under autocast to this dtype (``torch.bfloat16`` with
+            ``bf16``, recipe §6.12); None = fp32. Everything after the codec runs with autocast *disabled*
+            (fp32 losses, mel filterbanks and bridge; the LM and heads in their own weights' dtype), also
+            inside the autocast accelerate puts around ``forward``.
+        codebook_domain: restrict the VQ search to this named partition of the codebook (e.g. ``speech``).
     """
 
     def __init__(
@@ -100,6 +141,8 @@ class LLMCodecTrainingModule(nn.Module):
         recon: ReconstructionLosses,
         start_token_id: int | None = None,
         recon_clamp: float = 1.2,
+        codec_autocast_dtype: torch.dtype | None = None,
+        codebook_domain: str | None = None,
     ) -> None:
         super().__init__()
         if lm.codebook_size != codec.config.codebook_size:
@@ -111,6 +154,7 @@ class LLMCodecTrainingModule(nn.Module):
         self.codec, self.lm, self.bridge, self.ftp, self.sa, self.recon = codec, lm, bridge, ftp, sa, recon
         self.start_token_id = start_token_id
         self.recon_clamp = recon_clamp
+        self.codec_autocast_dtype, self.codebook_domain = codec_autocast_dtype, codebook_domain
         self.sa_layers = sa_layer_range(lm.num_hidden_layers) if sa is not None else None
         self._pending_sa_text: Tensor | None = None
 
@@ -127,11 +171,14 @@ class LLMCodecTrainingModule(nn.Module):
         """Audio rows of the LM + FTP heads (recipe ``opt_embed``)."""
         return [self.lm.audio_embeddings, *self.ftp.parameters()]
 
-    def trainable_state_dict(self) -> dict[str, Tensor]:
-        """Everything training changes (codec, bridge, heads, audio rows, SA bank); not the frozen LM body."""
+    def trainable_state_dict(self, state_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Everything training changes (codec, bridge, heads, audio rows, SA bank); not the frozen LM body.
+
+        ``state_dict``: filter this one (e.g. the full state the Trainer gathered under FSDP) instead of ours."""
+        state_dict = self.state_dict() if state_dict is None else state_dict
         return {
             k: v.detach().contiguous().clone()
-            for k, v in self.state_dict().items()
+            for k, v in state_dict.items()
             if not k.startswith(("lm.lm.", "recon."))
         }
 
@@ -171,7 +218,6 @@ class LLMCodecTrainingModule(nn.Module):
         tau: float = 1.0,
         run_lm: bool = True,
         run_sa: bool = True,
-        strict_llm_losses: bool = False,
         run_bridge: bool = True,
         **_: Any,
     ) -> dict[str, Any]:
@@ -180,49 +226,56 @@ class LLMCodecTrainingModule(nn.Module):
 
         Returns a dict: ``recon`` (B, 1, L) clamped reconstruction; ``codes`` (B, T); ``codes_mask`` (B, T);
         unweighted scalar terms ``mel``, ``ms_mel``, ``mr_stft``, ``cstft``, ``vq``, ``bridge`` and, when
-        computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,); ``lm_error`` (str or None).
+        computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,).
         ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
+        A failure in the LM block raises :class:`LMBlockError` naming the part (no silent zeroing).
+        In eval mode the SA text features are not kept for the bank (``evaluate`` must not feed it).
         """
-        out = self.codec(input_values=input_values)
-        wav = input_values
-        recon = prepare_reconstruction(out.audio_values, wav.shape[-1], clamp=self.recon_clamp)
+        device_type = input_values.device.type
+        dtype = self.codec_autocast_dtype
+        with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = self.codec(input_values=input_values, codebook_domain=self.codebook_domain)
+        with torch.autocast(device_type, enabled=False):  # explicit precision after the codec (recipe §6.12)
+            return self._losses_after_codec(out, input_values, text_input_ids, text_attention_mask, tau,
+                                            run_lm, run_sa, run_bridge)
+
+    def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
+                            text_attention_mask: Tensor | None, tau: float, run_lm: bool, run_sa: bool,
+                            run_bridge: bool) -> dict[str, Any]:
+        recon = prepare_reconstruction(out.audio_values.float(), wav.shape[-1], clamp=self.recon_clamp)
         terms = self.recon(wav, recon, mel_weight=1.0)
         result: dict[str, Any] = {
             "recon": recon, "codes": out.audio_codes, "codes_mask": out.audio_codes_mask,
-            "projected": out.projected_latents.detach(),
+            "projected": out.projected_latents.detach().float(),
             "mel": terms["mel"], "ms_mel": terms["ms_mel"], "mr_stft": terms["mr_stft"], "cstft": terms["cstft"],
-            "vq": out.loss if out.loss is not None else recon.new_zeros(()),
-            "lm_error": None,
+            "vq": out.loss.float() if out.loss is not None else recon.new_zeros(()),
         }
         if not run_bridge and not run_lm:
             return result
-        bridge_out = self.bridge(out.latents, self.lm.audio_embedding_rows(), tau=tau)
+        bridge_out = self.bridge(out.latents.float(), self.lm.audio_embedding_rows(), tau=tau)
         result["bridge"] = bridge_cross_entropy(bridge_out.logits, out.audio_codes.clamp_min(0), out.audio_codes_mask)
         if not run_lm:
             return result
-        try:
-            embeds = bridge_out.inputs_embeds
-            if self.ftp.prepend_start_token:
-                start = self.lm.lm.get_input_embeddings().weight[self.start_token_id].detach()
-                embeds = prepend_start_embedding(embeds, start)
+        device = wav.device
+        embeds = bridge_out.inputs_embeds
+        if self.ftp.prepend_start_token:
+            start = self.lm.lm.get_input_embeddings().weight[self.start_token_id].detach()
+            embeds = prepend_start_embedding(embeds, start)
+        with lm_block_part("the frozen LM forward for FTP", device):
             # Hidden states only (the decoder, no lm_head): FTP and SA never read the LM's logits.
             hidden = self.lm.hidden_states(inputs_embeds=embeds)
+        with lm_block_part("the FTP heads", device):
             ftp = self.ftp(hidden[-1], out.audio_codes.clamp_min(0), out.audio_codes_mask)
-            result["ftp"], result["ftp_accuracy"] = ftp.loss, ftp.per_head_accuracy
-            if run_sa and self.sa is not None and text_input_ids is not None:
-                with torch.no_grad():  # the text side is a frozen target
-                    text_hidden = self.lm.hidden_states(input_ids=text_input_ids, attention_mask=text_attention_mask)
+        result["ftp"], result["ftp_accuracy"] = ftp.loss, ftp.per_head_accuracy
+        if run_sa and self.sa is not None and text_input_ids is not None:
+            with lm_block_part("the SA text pass", device), torch.no_grad():  # the text side is a frozen target
+                text_hidden = self.lm.hidden_states(input_ids=text_input_ids, attention_mask=text_attention_mask)
                 text = select_text_features(text_hidden, text_attention_mask, self.sa_layers)
-                sa = self.sa(select_audio_features(hidden, self.sa_layers), text)
-                result["sa_cos"], result["sa_ctr"] = sa.cosine_loss, sa.contrastive_loss
-                # The bank is in this graph: push only after backward (``flush_sa_bank``), not in place now.
-                self._pending_sa_text = text.detach()
-        except (RuntimeError, ValueError) as error:  # upstream's try/except around the LM block (quirk 16)
-            if strict_llm_losses:
-                raise
-            result["lm_error"] = f"{type(error).__name__}: {error}"
-            for key in ("ftp", "sa_cos", "sa_ctr", "ftp_accuracy"):
-                result.pop(key, None)
+            with lm_block_part("the SA loss", device):
+                sa = self.sa(select_audio_features(hidden, self.sa_layers).float(), text.float())
+            result["sa_cos"], result["sa_ctr"] = sa.cosine_loss, sa.contrastive_loss
+            if self.training:  # the bank is in this graph: push only after backward (``flush_sa_bank``)
+                self._pending_sa_text = text.detach().float()
         return result
 
 
