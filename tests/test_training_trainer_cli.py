@@ -35,11 +35,11 @@ def test_parse_overrides_types():
 
 
 def test_configs_resolve_with_overrides(tmp_path):
-    recipe = load_training_arguments(RECIPE, {"output_dir": str(tmp_path)})
-    assert (recipe.max_steps, recipe.gradient_accumulation_steps, recipe.per_device_train_batch_size) == (25000, 10, 1)
+    recipe = load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True})  # bf16 needs a GPU or use_cpu
+    assert recipe.bf16 and (recipe.max_steps, recipe.gradient_accumulation_steps, recipe.per_device_train_batch_size) == (25000, 10, 1)
     assert (recipe.lr_codec, recipe.lr_embed, recipe.lr_disc, recipe.max_grad_norm) == (5e-6, 1e-4, 1e-4, 15.0)
     assert (recipe.d_only_steps, recipe.lr_total_steps, recipe.segment_seconds) == (10000, 200000, 4.0)
-    assert recipe.lm_name_or_path == "Qwen/Qwen3-4B-Instruct-2507" and recipe.codec_init == "llm-codec/auv"
+    assert recipe.lm_name_or_path == "Qwen/Qwen3-4B-Instruct-2507" and recipe.codec_init == "SWivid/AUV"
     tiny = load_training_arguments(TINY, {"max_steps": 7, "lambda_ftp": 0.5, "output_dir": str(tmp_path)})
     assert tiny.max_steps == 7 and tiny.lambda_ftp == 0.5 and tiny.codec_config["codebook_size"] == 256
     with pytest.raises(ValueError, match="unknown training argument"):
@@ -66,6 +66,50 @@ def test_cli_missing_text_column_is_a_clear_error(tmp_path, capsys):
     code = main(["train", TINY, *FAST, "--dataset", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out")])
     assert code == 2
     assert "text" in capsys.readouterr().err
+
+
+def test_the_default_codec_init_is_the_recipe_base_auv_pt(tmp_path, monkeypatch):
+    import torch
+
+    from codec_testing import reference_auv, speechlike
+    from llmcodec.training.trainer import LLMCodecTrainingArguments, load_codec_for_training
+    from test_hub_loading import _fake_hub
+
+    repo = tmp_path / "SWivid--AUV"
+    repo.mkdir()
+    reference = reference_auv(released=False, seed=5)
+    torch.save(reference.state_dict(), repo / "auv.pt")
+    calls = _fake_hub(monkeypatch, {"SWivid/AUV": repo})
+    codec = load_codec_for_training(LLMCodecTrainingArguments(output_dir=str(tmp_path / "o")))
+    assert calls == [("SWivid/AUV", "auv.pt")]
+    clip = speechlike(6000)
+    with torch.inference_mode():
+        assert torch.equal(codec.encode(clip[None, None]).audio_codes, reference.tokenizer(clip[None])["tokens"][0])
+    assert load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True}).codec_init == "SWivid/AUV"
+
+
+def test_cli_load_failures_are_one_line_naming_the_part(tmp_path, capsys):
+    from llmcodec.tokenizer import tiny_random_qwen3
+
+    lm_dir = tmp_path / "lm"
+    tiny_random_qwen3(seed=0).config.save_pretrained(lm_dir)
+    (lm_dir / "model.safetensors").write_bytes(b"not a safetensors file")  # a truncated download
+    out = ["--output_dir", str(tmp_path / "out")]
+    assert main(["train", TINY, *FAST, *out, "--lm_name_or_path", str(lm_dir), "--tokenizer_name_or_path", "offline"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lm_name_or_path" in err[0] and str(lm_dir) in err[0]
+    assert main(["train", TINY, *FAST, *out, "--codec_init", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "codec_init" in err[0] and "missing.pt" in err[0]
+    assert main(["train", TINY, *FAST, *out, "--tokenizer_name_or_path", str(tmp_path / "no-tokenizer")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "tokenizer_name_or_path" in err[0]
+
+
+def test_cli_refuses_trainer_fields_our_optimizers_ignore(tmp_path, capsys):
+    assert main(["train", TINY, "--learning_rate", "1e-4", "--output_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "learning_rate" in err[0] and "lr_codec" in err[0]
 
 
 def test_cli_tiny_run_exports(tmp_path):
