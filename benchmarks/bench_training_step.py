@@ -2,6 +2,12 @@
 
     python benchmarks/bench_training_step.py [--config configs/tiny-cpu.yaml] [--steps 10] [--threads 1]
         [--dataset synthetic] [--key value ...]   # any training-argument override
+    python benchmarks/bench_training_step.py --recipe [--lm-layers 2] [--steps 2] [--segment_seconds 4.0]
+
+``--recipe``: the real dimensions with random weights, no download: the released codec config (122.6 M),
+a Qwen3 with Qwen3-4B's hidden size 2560, 32 heads / 8 KV heads, head dim 128, FFN 9728, tied embeddings
+and the extended vocabulary 151,669 + 20,480 = 172,149 rows (bf16), but ``--lm-layers`` layers (36 = the
+real depth); batch 1 x GA 2 (the recipe's 10 shortened) of 4 s crops, FTP K = 5, SA, GAN, every phase on.
 
 Two measurements:
 
@@ -30,11 +36,40 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _median_time(fn, repeats: int) -> float:
     times = []
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)  # GPU work is asynchronous
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def _recipe_components(overrides: dict, lm_layers: int):
+    """Released codec + a Qwen3-4B-shaped LM with ``lm_layers`` layers, random weights, recipe arguments."""
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
+    from llmcodec.tokenizer import extend_tokenizer, load_offline_qwen3_tokenizer
+    from llmcodec.training.trainer import LLMCodecTrainingArguments, build_components
+
+    tokenizer, _ = extend_tokenizer(load_offline_qwen3_tokenizer(), n_audio_tokens=20_480, warn_non_qwen=False)
+    values = dict(codec_init="random", lm_name_or_path="qwen3-4b-shaped", lm_dtype="bfloat16", dataset="synthetic",
+                  synthetic_num_examples=8, per_device_train_batch_size=1, gradient_accumulation_steps=2,
+                  segment_seconds=4.0, use_cpu=not torch.cuda.is_available())
+    values.update(overrides)
+    args = LLMCodecTrainingArguments(**values)
+    torch.manual_seed(args.seed)
+    codec = LLMCodecModel(LLMCodecConfig())  # the released configuration
+    config = Qwen3Config(hidden_size=2560, intermediate_size=9728, num_hidden_layers=lm_layers, num_attention_heads=32,
+                         num_key_value_heads=8, head_dim=128, vocab_size=len(tokenizer), tie_word_embeddings=True,
+                         max_position_embeddings=4096)
+    lm = Qwen3ForCausalLM(config).to(torch.bfloat16)
+    print(f"recipe dimensions: codec {sum(p.numel() for p in codec.parameters()) / 1e6:.1f} M parameters; LM "
+          f"{lm_layers} layer(s), hidden 2560, vocabulary {len(tokenizer):,}, "
+          f"{sum(p.numel() for p in lm.parameters()) / 1e6:.0f} M parameters (bf16)")
+    return args, build_components(args, codec=codec, lm=lm, tokenizer=tokenizer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--recipe", action="store_true", help="real dimensions, random weights (see above)")
+    parser.add_argument("--lm-layers", type=int, default=2, help="--recipe: decoder layers of the Qwen3-4B-sized LM")
     # Without an override the tiny config would synthesise its corpus into ./data: use the in-memory fallback.
     default_data = ["--dataset", "synthetic", "--build_corpus_if_missing", "false"]
     a, extra = parser.parse_known_args(argv)
@@ -58,8 +95,11 @@ def main(argv: list[str] | None = None) -> int:
                      export_at_end=False, d_only_steps=0, ftp_delay_steps=0, ftp_ramp_steps=0, sa_delay_steps=0,
                      sa_ramp_steps=1, logging_steps=1000, torch_num_threads=a.threads)
     overrides.update(parse_overrides(extra))
-    args = load_training_arguments(a.config, overrides)
-    c = build_components(args)
+    if a.recipe:
+        args, c = _recipe_components(overrides, a.lm_layers)
+    else:
+        args = load_training_arguments(a.config, overrides)
+        c = build_components(args)
     trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
 
     # ---- 1. end to end ---------------------------------------------------------------------------
@@ -79,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     micro = args.per_device_train_batch_size
     seg = args.segment_seconds
-    print(f"config {Path(a.config).name}: batch {micro} x GA {args.gradient_accumulation_steps} x {seg} s crops, "
+    print(f"config {'--recipe (random weights)' if a.recipe else Path(a.config).name}: batch {micro} x GA {args.gradient_accumulation_steps} x {seg} s crops, "
           f"codebook {c.module.codec.config.codebook_size}, {a.threads} thread(s), device {args.device}")
     print(f"end to end: {steps_per_s:.3f} optimizer steps/s ({1 / steps_per_s:.2f} s/step) over {len(timed) - 1} steps")
     print(f"peak RSS {peak_rss_mb:.0f} MB" + (f", peak CUDA {torch.cuda.max_memory_allocated() / 2**20:.0f} MB"
@@ -109,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     codes, cmask = out.audio_codes.clamp_min(0), out.audio_codes_mask
 
     def lm_fwd():
-        hs = m.lm(inputs_embeds=embeds, output_hidden_states=True, use_cache=False).hidden_states
+        hs = m.lm.hidden_states(inputs_embeds=embeds)
         loss = m.ftp(hs[-1], codes, cmask).loss
         if m.sa is not None and texts is not None:
             from llmcodec.training.semantic_alignment import encode_text_features, select_audio_features
@@ -132,12 +172,21 @@ def main(argv: list[str] | None = None) -> int:
         parts["discriminator step (no R1)"] = _median_time(d_step, a.repeats)
         trainer.state.global_step = 0  # R1 due
         parts["discriminator step with R1"] = _median_time(d_step, a.repeats)
+    for p in m.parameters():  # gradients of one micro-batch, then the chained optimizer step (+ zero_grad)
+        p.grad = torch.zeros_like(p) if p.requires_grad else None
+    optimizer = trainer.optimizer if trainer.optimizer is not None else trainer.create_optimizer()
+    parts["generator optimizer step"] = _median_time(optimizer.step, a.repeats)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     total = sum(v for k, v in parts.items() if k != "discriminator step with R1")
     print(f"\nbreakdown per micro-batch (batch {micro}, median of {a.repeats}):")
     for k, v in parts.items():
         print(f"  {k:<34s} {1000 * v:8.1f} ms  {100 * v / total:5.1f} %" if k != "discriminator step with R1"
               else f"  {k:<34s} {1000 * v:8.1f} ms  (every {args.r1_every} steps)")
     print(f"  {'sum (one micro-batch + D step)':<34s} {1000 * total:8.1f} ms")
+    peak = (f"peak CUDA {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if torch.cuda.is_available()
+            else f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    print(f"peak memory over the whole run: {peak}")
     return 0
 
 
