@@ -116,15 +116,18 @@ def test_cli_default_path_windows_long_files_with_context(trained, tmp_path, cap
     assert "1 of 1 file(s) done" in capsys.readouterr().err
     cli_codes = torch.from_numpy(np.load(out / "long.npy")).long()
     cli_audio, rate = soundfile.read(out / "long.wav", dtype="float32")
-    x = audio[None, None]
+    assert cli_codes.shape == (62 * 50,) and rate == 16000 and cli_audio.shape == (62 * 16000,)
+    # The last window is frames [3000, 3100) with 5 s of left context: exactly the encoding of the audio from
+    # 55 s on, frames 250.. of it. Without windowing (whole-file codes) or without context (the encoding of
+    # the last 2 s alone) these codes differ, since the trained model's codes depend on their context.
+    last = audio[55 * 16000 :][None, None]
     with torch.inference_mode():
-        windowed = trained.encode(x, chunk_length_s=60, chunk_context_s=5).audio_codes[0]
-        whole = trained.encode(x).audio_codes[0]
-        decoded = trained.decode(windowed[None], chunk_length_s=60, chunk_context_s=5).audio_values[0, 0]
-    assert cli_codes.shape == (62 * 50,) and rate == 16000
-    assert torch.equal(cli_codes, windowed)
-    assert not torch.equal(cli_codes, whole)  # discriminating: it did window (codes depend on the window)
-    np.testing.assert_allclose(cli_audio, decoded.clamp(-1, 1).numpy(), atol=2 / 32768)  # 16-bit wav
+        expected = trained.encode(last).audio_codes[0, 250:]
+        expected_audio = trained.decode(cli_codes[None, 2750:]).audio_values[0, 0, 250 * 320 :]
+        no_context = trained.encode(audio[60 * 16000 :][None, None]).audio_codes[0]
+    assert torch.equal(cli_codes[3000:], expected)
+    assert not torch.equal(cli_codes[3000:], no_context)  # discriminating
+    np.testing.assert_allclose(cli_audio[60 * 16000 :], expected_audio.clamp(-1, 1).numpy(), atol=2 / 32768)
 
 
 def test_windowed_decode_of_a_padded_batch_matches_items_alone(trained):
