@@ -20,6 +20,8 @@ recipe config and on for training from scratch.
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -63,19 +65,28 @@ class CodebookRestarter(nn.Module):
         return float(self.frames) / self.usage.numel()
 
     @torch.no_grad()
-    def update(self, codes: torch.Tensor, mask: torch.Tensor | None = None) -> None:
-        """Adds one step of usage. `codes` `(B, T)` int, `mask` `(B, T)` bool (True = valid frame)."""
+    def update(self, codes: torch.Tensor, mask: torch.Tensor | None = None,
+               reduce: Callable[[torch.Tensor], Any] | None = None) -> None:
+        """Adds one step of usage. `codes` `(B, T)` int, `mask` `(B, T)` bool (True = valid frame).
+
+        `reduce`: sums a tensor over the processes in place (DDP), so every rank adds every rank's counts."""
         valid = codes[mask] if mask is not None else codes.reshape(-1)
         valid = valid[valid >= 0]
-        counts = torch.bincount(valid.long(), minlength=self.usage.numel()).to(self.usage)
+        counts = torch.bincount(valid.long(), minlength=self.usage.numel())
+        n_valid = valid.numel()
+        if reduce is not None:  # one collective: the counts and the frame count (int64, exact)
+            packed = torch.cat([counts, counts.new_tensor([n_valid])])
+            reduce(packed)
+            counts, n_valid = packed[:-1], int(packed[-1])
+        counts = counts.to(self.usage)
         if int(self.steps) == 0:
             # Every code starts with a credit of 30 % of the expected usage: a code that is never chosen is
             # dead after ~120 steps (decay 0.99, threshold 0.1), early enough to undo the collapse onto a few
             # dozen codes that a randomly initialised encoder goes through in its first hundred steps.
-            self.frames.fill_(float(valid.numel()))
+            self.frames.fill_(float(n_valid))
             self.usage.fill_(self.initial_credit * self.expected_usage)
         self.usage.mul_(self.decay).add_(counts, alpha=1.0 - self.decay)
-        self.frames.mul_(self.decay).add_(float(valid.numel()), alpha=1.0 - self.decay)
+        self.frames.mul_(self.decay).add_(float(n_valid), alpha=1.0 - self.decay)
         self.steps += 1
 
     def dead_codes(self) -> torch.Tensor:

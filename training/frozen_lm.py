@@ -166,9 +166,7 @@ class FrozenCausalLM(nn.Module):
     def _substitute_audio_rows(self, module: nn.Module, args: tuple, output: Tensor) -> Tensor:
         input_ids = args[0]
         offset = input_ids - self.first_audio_token_id
-        is_audio = (offset >= 0) & (offset < self.codebook_size)
-        if not bool(is_audio.any()):
-            return output
+        is_audio = (offset >= 0) & (offset < self.codebook_size)  # no early exit: `any()` would read the device
         trained = self.audio_embeddings[offset.clamp(0, self.codebook_size - 1)].to(output.dtype)
         return torch.where(is_audio.unsqueeze(-1), trained, output)
 

@@ -50,7 +50,9 @@ from .reconstruction_losses import ReconstructionLosses, ReconstructionLossWeigh
 from .schedules import cosine_with_warmup_lambda, r1_due
 from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range
 from .trainer_args import LLMCodecTrainingArguments
-from .trainer_data import RepeatedDataset, SeededCropCollator, build_train_dataset
+from .trainer_data import RepeatedDataset, SeededCropCollator, build_train_dataset, build_validation_dataset
+from .trainer_distributed import (all_reduce_sum_, exclude_synced_state_from_ddp_broadcast, restart_codes_in_sync,
+                                  sa_bank_gather, unsupported_setup)
 from .trainer_model import ChainedOptimizer, LLMCodecTrainingModule, named_clip_groups
 
 logger = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ STATE_FILE = "training_state.safetensors"
 DISC_FILE = "discriminator.safetensors"
 DISC_OPT_FILE = "discriminator_optimizer.pt"
 EXTRAS_FILE = "llmcodec_trainer.json"
+# What upstream's resume does not restore (quirk 9): bridge, FTP heads, SA bank (and the RNG state).
+LOSSY_RESUME_FRESH = ("bridge.", "ftp.", "sa.")
 # Terms and the fixed weight (or schedule key) they get in the total.
 TERM_WEIGHTS = {
     "mel": "lambda_mel", "ms_mel": "lambda_ms_mel", "mr_stft": "lambda_mr_stft", "cstft": "lambda_cstft",
@@ -273,18 +277,13 @@ def _check_dataset(dataset: Any, args: LLMCodecTrainingArguments) -> None:
 
 
 class _LLMCodecCallback(TrainerCallback):
-    """Applies the step gates before each optimizer step and shows key losses in the progress bar."""
+    """Observes only: shows key losses in the progress bar. (The step gates run in ``training_step`` and the
+    codebook restarts in an optimizer post-step hook, both owned by the trainer.)"""
 
     SHOWN = ("loss", "loss_mel", "loss_ftp", "loss_bridge", "loss_d", "tau")
 
     def __init__(self, trainer: "LLMCodecTrainer") -> None:
         self.trainer = trainer
-
-    def on_pre_optimizer_step(self, args, state, control, **kwargs):
-        self.trainer._apply_step_gates()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.trainer._maybe_restart_codes()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         for cb in self.trainer.callback_handler.callbacks:
@@ -334,7 +333,6 @@ class LLMCodecTrainer(Trainer):
         self.counters = {"nonfinite_terms": 0, "skipped_steps": 0, "disc_steps": 0, "disc_nonfinite": 0,
                          "sa_skipped_batches": 0}
         self._nonfinite_in_window = False
-        self._gated_step = -1
         self._d_batch: tuple[Tensor, Tensor] | None = None
         self._restart_batch: tuple[Tensor, Tensor] | None = None
         if args.codebook_restart_every > 0 and not hasattr(model, "codebook_restarter"):
@@ -344,6 +342,12 @@ class LLMCodecTrainer(Trainer):
                 threshold=args.codebook_restart_threshold, every=args.codebook_restart_every,
                 max_fraction=args.codebook_restart_max_fraction,
             ).to(args.device)
+        # The SA bank and restart statistics get the same updates on every rank; DDP's per-forward buffer
+        # broadcast from rank 0 would otherwise overwrite rank 1's pushes and counts (trainer_distributed).
+        exclude_synced_state_from_ddp_broadcast(model)
+        problem = unsupported_setup(self.accelerator, args)  # FSDP silently dropped on CPU, independent copies ...
+        if problem:
+            raise TrainingSetupError(problem)
         self.add_callback(_LLMCodecCallback(self))
 
     # ------------------------------------------------------------------------------ optimizer / LR
@@ -371,6 +375,8 @@ class LLMCodecTrainer(Trainer):
         embed = torch.optim.AdamW([{"params": m.embed_parameters(), "name": "embed"}], lr=a.lr_embed,
                                   betas=(a.embed_beta1, a.embed_beta2), weight_decay=a.embed_weight_decay)
         self.optimizer = ChainedOptimizer([codec_opt(codec_groups), embed])
+        # Dead-code restarts follow the generator step they belong to (and only a step that was taken).
+        self.optimizer.register_step_post_hook(lambda *_: self._maybe_restart_codes(self.state.global_step + 1))
         return self.optimizer
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
@@ -428,15 +434,18 @@ class LLMCodecTrainer(Trainer):
             if training and self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it
                 self._d_batch = (wav.detach(), out["recon"].detach())
         total = wav.new_zeros((), dtype=torch.float32)
-        for name, value in terms.items():
-            if not bool(torch.isfinite(value.detach()).all()):
+        # One host read for every term's finiteness (a GPU sync each otherwise); logged values stay on the device
+        # until `log` averages them.
+        finite = torch.stack([torch.isfinite(v.detach()).all() for v in terms.values()]).tolist() if terms else []
+        for (name, value), ok in zip(terms.items(), finite):
+            if not ok:
                 self.counters["nonfinite_terms"] += int(training)
                 metrics[f"nonfinite_{name}"].append(1.0)
                 continue  # replaced by 0
             weight = w[TERM_WEIGHTS[name]]
             if weight != 0.0:
                 total = total + weight * value.float()
-            metrics[f"loss_{name}"].append(float(value.detach()))
+            metrics[f"loss_{name}"].append(value.detach().float())
         if not bool(torch.isfinite(total.detach())):
             self._nonfinite_in_window |= training
             total = out["recon"].sum() * 0.0  # keeps the graph (DDP) but carries no gradient; the step is dropped
@@ -464,21 +473,28 @@ class LLMCodecTrainer(Trainer):
         for key in ("tau", "lambda_mel", "lambda_ftp", "lambda_sa_cos", "lambda_sa_ctr", "codec_update"):
             self._metrics[key].append(w[key])
         if "ftp_accuracy" in out:
-            for j, acc in enumerate(out["ftp_accuracy"].tolist()):
+            for j, acc in enumerate(out["ftp_accuracy"].detach().unbind(0)):
                 self._metrics[f"ftp_acc_head{j}"].append(acc)
         restarter = getattr(self.training_module, "codebook_restarter", None)
         if restarter is not None:
-            restarter.update(out["codes"], out["codes_mask"])
+            reduce = all_reduce_sum_ if self.accelerator.num_processes > 1 else None  # every rank's usage
+            restarter.update(out["codes"], out["codes_mask"], reduce=reduce)
             self._restart_batch = (out["projected"], out["codes_mask"])
-        codes = out["codes"][out["codes_mask"]].detach().cpu()
-        self._code_hist += torch.bincount(codes.clamp_min(0), minlength=self._code_hist.numel())[: self._code_hist.numel()]
+        codes, valid = out["codes"].detach().flatten(), out["codes_mask"].detach().flatten()
+        if self._code_hist.device != codes.device:
+            self._code_hist = self._code_hist.to(codes.device)
+        # index_add_ of the mask, not bincount(codes[mask]): neither a boolean index nor bincount's size reads the device
+        self._code_hist.index_add_(0, codes.clamp(0, self._code_hist.numel() - 1).long(), valid.long())
 
     # -------------------------------------------------------------------------- D step and gates
     def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)
-        self.training_module.flush_sa_bank()
-        if self.discriminator is not None and self.accelerator.sync_gradients:
-            self._discriminator_step()
+        sa = self.training_module.sa  # DDP: every rank pushes every rank's items (trainer_distributed)
+        self.training_module.flush_sa_bank(sa_bank_gather(sa) if sa is not None and self.accelerator.num_processes > 1 else None)
+        if self.accelerator.sync_gradients:  # the window's gradients are complete: gate them before clip and step
+            self._apply_step_gates()
+            if self.discriminator is not None:
+                self._discriminator_step()
         return loss
 
     def _discriminator_step(self) -> None:
@@ -494,10 +510,10 @@ class LLMCodecTrainer(Trainer):
         with torch.autocast(wav.device.type, enabled=False):  # fp32, whatever the surrounding context
             real_out, fake_out = d(wav.float()), d(fake.float())
         d_loss = discriminator_adversarial_loss([l for l, _ in real_out], [l for l, _ in fake_out], a.gan_loss)
-        self._metrics["loss_d"].append(float(d_loss.detach()))
+        self._metrics["loss_d"].append(d_loss.detach())
         if r1_due(step, a.r1_every) and a.r1_gamma > 0:
             r1 = r1_penalty(d, wav, a.r1_gamma)
-            self._metrics["loss_r1"].append(float(r1.detach()))
+            self._metrics["loss_r1"].append(r1.detach())
             d_loss = d_loss + r1
         finite = torch.isfinite(d_loss.detach()).float()
         if self.accelerator.num_processes > 1:  # every rank must agree to skip
@@ -512,34 +528,33 @@ class LLMCodecTrainer(Trainer):
         opt.zero_grad(set_to_none=True)
         self.counters["disc_steps"] += 1
 
-    def _maybe_restart_codes(self) -> None:
-        """After an optimizer step: revive dead codes (identically on every rank: rank 0's choice wins)."""
+    def _maybe_restart_codes(self, completed: int) -> None:
+        """After optimizer step number ``completed`` (1-based): revive dead codes (identically on every rank:
+        rank 0's choice wins)."""
         module = self.training_module
         restarter = getattr(module, "codebook_restarter", None)
-        completed = self.state.global_step  # on_step_end: the step just taken has index completed - 1
         if restarter is None or self._restart_batch is None or completed - 1 < self.args.d_only_steps:
             return
         if completed % self.args.codebook_restart_every != 0:
             return
         codebook = module.codec.quantizer.codebook.weight
-        restarted = restarter.restart(codebook.data, *self._restart_batch)
-        if self.accelerator.num_processes > 1:
-            dist.broadcast(codebook.data, src=0)
+        # DDP: candidates from every rank, the same dead codes everywhere, rank 0's rows (trainer_distributed)
+        restarted = restart_codes_in_sync(restarter, codebook.data, *self._restart_batch)
         self._metrics["codebook_restarts"].append(float(restarted))
 
     def _apply_step_gates(self) -> None:
-        """Before the generator optimizer step: drop every gradient of a non-finite window, and the
-        codec + bridge gradients during the discriminator-only warm-up. Idempotent per step."""
+        """After the window's last backward, before clipping and the generator step: drop every gradient of a
+        non-finite window, and the codec + bridge gradients during the discriminator-only warm-up. The only
+        place gradients are gated."""
         step = self.state.global_step
-        if self._gated_step == step:
-            return
-        self._gated_step = step
         module = self.training_module
-        skip = torch.tensor(float(self._nonfinite_in_window), device=self.args.device)
-        if self.accelerator.num_processes > 1:
-            dist.all_reduce(skip, op=dist.ReduceOp.MAX)
+        skip = self._nonfinite_in_window  # a host flag: no device read on one process
+        if self.accelerator.num_processes > 1:  # any rank's non-finite window drops the step everywhere
+            flag = torch.tensor(float(skip), device=self.args.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            skip = bool(flag.item() > 0)
         self._nonfinite_in_window = False
-        if skip.item() > 0:
+        if skip:
             self.counters["skipped_steps"] += 1
             for p in module.parameters():
                 p.grad = None
@@ -551,24 +566,37 @@ class LLMCodecTrainer(Trainer):
                 p.grad = None
 
     def _clip_grad_norm(self, model: nn.Module) -> Tensor:
-        self._apply_step_gates()
-        if not self.args.clip_per_group:
+        """Per recipe optimizer group (``clip_per_group``); under a GradScaler the gradients are unscaled once
+        first (as ``accelerator.clip_grad_norm_`` does, which cannot be called per group). Sharded parameters (FSDP) have no per-group global norm here: they
+        get the Trainer's joint clip over the whole model, with a warning."""
+        from accelerate.utils import DistributedType
+
+        sharded = self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
+        if sharded and self.args.clip_per_group and not getattr(self, "_warned_joint_clip", False):
+            logger.warning("clip_per_group: parameters are sharded (%s); clipping the joint gradient norm instead",
+                           self.accelerator.distributed_type)
+            self._warned_joint_clip = True
+        if not self.args.clip_per_group or sharded:
             return super()._clip_grad_norm(model)
+        if self.accelerator.scaler is not None:
+            self.accelerator.unscale_gradients()
         norms = []
         for name, params in named_clip_groups(self.training_module).items():
             with_grad = [p for p in params if p.grad is not None]
             if with_grad:
                 norm = torch.nn.utils.clip_grad_norm_(with_grad, self.args.max_grad_norm)
                 norms.append(norm.float())
-                self._metrics[f"grad_norm_{name}"].append(float(norm))
+                self._metrics[f"grad_norm_{name}"].append(norm.detach().float())
         return torch.stack(norms).pow(2).sum().sqrt() if norms else torch.zeros((), device=self.args.device)
 
     # ----------------------------------------------------------------------------------- logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # training logs (eval logs pass through)
             for key, values in self._metrics.items():
-                if values:
-                    logs[key] = sum(values) / len(values) if not key.startswith("nonfinite_") else float(sum(values))
+                if values:  # floats and device scalars: one host read per key per logging step
+                    device = next((v.device for v in values if isinstance(v, Tensor)), torch.device("cpu"))
+                    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in values])
+                    logs[key] = float(stacked.sum() if key.startswith("nonfinite_") else stacked.mean())
             self._metrics.clear()
             hist = self._code_hist.float()
             if hist.sum() > 0:
@@ -588,7 +616,51 @@ class LLMCodecTrainer(Trainer):
                     logs[f"lr_{group.get('name', 'group')}"] = group["lr"]
         super().log(logs, start_time)
 
+    # ----------------------------------------------------------------------------- validation
+    @torch.no_grad()
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """The recipe's periodic validation (``val_every``): the mel loss of the codec alone on ``val_batches``
+        batches of centred crops (no jitter: the same audio every time), logged as ``{prefix}_mel``; the first
+        item of each batch is written to ``output_dir/val/step-N/``. Touches no training state."""
+        import soundfile as sf
+
+        from .collator import SpeechCollator
+
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if dataset is None:
+            raise ValueError("evaluate() needs a validation dataset: set val_every (and validation_split)")
+        module = self.training_module
+        rate = int(module.codec.config.sampling_rate)
+        collate = SpeechCollator(int(round(self.args.segment_seconds * rate)), random_crop=False, phase_jitter=0)
+        batch_size = self.args.per_device_eval_batch_size
+        was_training = module.training
+        module.eval()
+        losses, out_dir = [], os.path.join(self.args.output_dir, "val", f"step-{self.state.global_step}")
+        try:
+            for b in range(self.args.val_batches):
+                items = [dataset[i] for i in range(b * batch_size, min(len(dataset), (b + 1) * batch_size))]
+                if not items:
+                    break
+                wav = collate(items)["input_values"].to(self.args.device)
+                out = module(input_values=wav, run_lm=False, run_sa=False, run_bridge=False)
+                losses.append(out["mel"].float())
+                if self.args.should_save:
+                    os.makedirs(out_dir, exist_ok=True)
+                    sf.write(os.path.join(out_dir, f"batch{b}.wav"), out["recon"][0, 0].float().cpu().numpy(), rate)
+        finally:
+            module.train(was_training)
+        if not losses:
+            raise ValueError("the validation dataset is empty")
+        metrics = {f"{metric_key_prefix}_mel": float(torch.stack(losses).mean()), f"{metric_key_prefix}_batches": len(losses)}
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
     # ---------------------------------------------------------------------------- checkpoints
+    def _load_rng_state(self, checkpoint: Any) -> None:
+        if self.args.full_resume:  # upstream (full_resume false) does not restore the RNG (quirk 9)
+            super()._load_rng_state(checkpoint)
+
     def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
         if self.args.write_head0_to_rows_on_save:  # on every rank, so replicas stay equal
             self.training_module.write_head0_to_rows()
@@ -619,6 +691,9 @@ class LLMCodecTrainer(Trainer):
             raise FileNotFoundError(f"{resume_from_checkpoint} is not an LLM-Codec training checkpoint (no {STATE_FILE})")
         module = self.training_module
         state = load_file(path, device=str(next(module.codec.parameters()).device))
+        if not self.args.full_resume:  # upstream's lossy resume (quirk 9): these keep their fresh values
+            fresh = module.trainable_state_dict()
+            state.update({k: v for k, v in fresh.items() if k.startswith(LOSSY_RESUME_FRESH)})
         module.load_trainable_state_dict(state)
         if self.discriminator is not None:
             dpath = os.path.join(resume_from_checkpoint, DISC_FILE)
@@ -681,8 +756,9 @@ def run_training(args: LLMCodecTrainingArguments, resume_from_checkpoint: str | 
     if args.torch_num_threads:
         torch.set_num_threads(args.torch_num_threads)
     components = components or build_components(args)
+    eval_dataset = build_validation_dataset(args) if args.val_every > 0 else None
     trainer = LLMCodecTrainer(components.module, args, components.train_dataset, components.tokenizer,
-                              components.discriminator)
+                              components.discriminator, eval_dataset=eval_dataset)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     if args.export_at_end:
         trainer.export()

@@ -13,6 +13,7 @@ Model / data fields (``codec_init``, ``lm_name_or_path``, ``dataset`` …) live 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,13 @@ REPLACED_TRAINER_FIELDS = {
     "lr_scheduler_kwargs": "lr_warmup_steps / lr_total_steps",
     "fp16": "bf16 (the recipe's codec autocast; fp16 would need a GradScaler the per-group clipping does not use)",
 }
+# Measured with deepspeed 0.19.8 (ZeRO-2, 2 CPU gloo processes): it runs, but trains wrongly, so it is refused.
+DEEPSPEED_REFUSAL = (
+    "DeepSpeed is not supported by LLMCodecTrainer (use DDP: accelerate launch --multi_gpu): ZeRO steps the "
+    "optimizer once per parameter group, so the chained codec SGD + audio-row AdamW would update every group once "
+    "per group (4 updates a step) and the dead-code restarts would run 4 times; and accelerate steps the DeepSpeed "
+    "engine inside backward, before the D-only codec gate and the non-finite step skip can drop any gradient"
+)
 
 
 @dataclass
@@ -169,7 +177,16 @@ class LLMCodecTrainingArguments(TrainingArguments):
     torch_num_threads: int | None = field(default=None, metadata={
         "help": "torch.set_num_threads for the run (1 avoids stalls on small shared CPUs); None = torch's default"})
 
-    # ---- export ----------------------------------------------------------------------------------------
+    # ---- validation, resume, export ----------------------------------------------------------------------
+    val_every: int = field(default=0, metadata={
+        "help": "the recipe's periodic validation (--val_every 2000): every N optimizer steps the mel loss on "
+                "val_batches batches of validation_split is logged as val_mel and the first item of each batch "
+                "is written to output_dir/val/step-N/; 0 = off. Sets eval_strategy=steps, eval_steps=N"})
+    val_batches: int = 8
+    validation_split: str = field(default="validation", metadata={"help": "split (or folder) used by val_every"})
+    full_resume: bool = field(default=True, metadata={
+        "help": "resume restores the bridge, FTP heads, SA bank and RNG state too (fix of quirk 9); false "
+                "reproduces upstream's lossy resume (those start fresh, the RNG is not restored)"})
     export_at_end: bool = True
 
     # ---- TrainingArguments defaults changed for the recipe ---------------------------------------------
@@ -187,6 +204,12 @@ class LLMCodecTrainingArguments(TrainingArguments):
         if replaced:  # before super(): it normalises some of these fields
             raise ValueError("LLMCodecTrainer uses its own optimizers and LR schedule, so these TrainingArguments "
                              "fields would be ignored: " + "; ".join(replaced))
+        if self.deepspeed or os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() in ("1", "true"):
+            raise ValueError(DEEPSPEED_REFUSAL)  # before super(): it would build the DeepSpeed config
+        if self.val_every < 0 or self.val_batches < 1:
+            raise ValueError(f"val_every must be >= 0 and val_batches >= 1, got {self.val_every} and {self.val_batches}")
+        if self.val_every > 0:  # the Trainer's own evaluation schedule runs LLMCodecTrainer.evaluate (mel only)
+            self.eval_strategy, self.eval_steps = "steps", self.val_every
         super().__post_init__()
         problems = []
         if self.bridge_mode not in ("gumbel", "ste", "detach"):

@@ -30,7 +30,8 @@ from .collator import SpeechCollator
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RepeatedDataset", "SeededCropCollator", "synthetic_speechlike_dataset", "build_train_dataset"]
+__all__ = ["RepeatedDataset", "SeededCropCollator", "synthetic_speechlike_dataset", "build_train_dataset",
+           "build_validation_dataset"]
 
 
 def _crop_seed(seed: int, index: int) -> int:
@@ -167,23 +168,35 @@ def build_train_dataset(args: Any) -> Any:
     ``build_corpus_if_missing`` synthesises the offline corpus there first.
     Raises :class:`~llmcodec.training.audio_dataset.DataError` for empty data / missing columns.
     """
+    return _build_split(args, args.train_split, validation=False)
+
+
+def build_validation_dataset(args: Any) -> Any:
+    """``validation_split`` of ``dataset`` (what ``val_every`` scores); never built or mixed with ``extra_datasets``.
+
+    ``dataset: synthetic`` gives a fresh synthetic set (another seed). Raises ``DataError`` when the split is missing.
+    """
+    return _build_split(args, args.validation_split, validation=True)
+
+
+def _build_split(args: Any, split: str, validation: bool) -> Any:
     from .data import DataConfig, build_datasets
 
-    require_text = bool(args.sa_enabled)
+    require_text = bool(args.sa_enabled) and not validation
     if args.dataset == "synthetic":
         from .audio_dataset import SpeechDataset
 
-        rows = synthetic_speechlike_dataset(args.synthetic_num_examples, seed=args.seed)
+        rows = synthetic_speechlike_dataset(args.synthetic_num_examples, seed=args.seed + int(validation))
         return SpeechDataset(rows, text_column=args.text_column or "text", require_text=require_text)
     path = os.path.expanduser(args.dataset)
     # "owner/name" could be a Hub id or a relative folder: with build_corpus_if_missing it is a folder.
     looks_local = path.startswith((".", "/", "~")) or os.path.isdir(path) or args.build_corpus_if_missing
-    if looks_local and args.build_corpus_if_missing and not _has_corpus(path):
+    if not validation and looks_local and args.build_corpus_if_missing and not _has_corpus(path):
         _synthesise_corpus(path, args)
-    if args.extra_datasets:
+    if args.extra_datasets and not validation:
         return _mixed_local_folders([path, *args.extra_datasets], args, require_text)
     cfg = DataConfig(dataset=path if looks_local else args.dataset, config_name=args.dataset_config,
-                     train_split=args.train_split, eval_split=None, audio_column=args.audio_column,
+                     train_split=split, eval_split=None, audio_column=args.audio_column,
                      text_column=args.text_column, require_text=require_text, streaming=args.streaming,
                      segment_seconds=args.segment_seconds, phase_jitter=args.phase_jitter)
     train, _ = build_datasets(cfg)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import resource
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -192,11 +192,17 @@ class LLMCodecTrainingModule(nn.Module):
         self.load_state_dict(state, strict=False)
 
     @torch.no_grad()
-    def flush_sa_bank(self) -> None:
-        """Push the last forward's text features into the SA bank (call after that forward's backward)."""
-        if self.sa is not None and self._pending_sa_text is not None:
-            self.sa.push(self._pending_sa_text)
-        self._pending_sa_text = None
+    def flush_sa_bank(self, gather: Callable[[Tensor | None], list[Tensor]] | None = None) -> None:
+        """Push the last forward's text features into the SA bank (call after that forward's backward).
+
+        ``gather`` (DDP, ``trainer_distributed.sa_bank_gather``): every rank's features, in rank order; each is
+        pushed as one micro-batch, so every rank's bank gets every rank's items and stays identical. With a
+        gather every rank must call this, also one without features."""
+        pending, self._pending_sa_text = self._pending_sa_text, None
+        if self.sa is None:
+            return
+        for features in ([pending] if pending is not None else []) if gather is None else gather(pending):
+            self.sa.push(features)
 
     @torch.no_grad()
     def write_head0_to_rows(self) -> None:
