@@ -52,14 +52,15 @@ def _recipe_components(overrides: dict, lm_layers: int):
 
     from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
     from llmcodec.tokenizer import extend_tokenizer, load_offline_qwen3_tokenizer
-    from llmcodec.training.trainer import LLMCodecTrainingArguments, build_components
+    from llmcodec.training.trainer import build_components
+    from llmcodec.training.trainer.arguments import parse_training_arguments
 
     tokenizer, _ = extend_tokenizer(load_offline_qwen3_tokenizer(), n_audio_tokens=20_480, warn_non_qwen=False)
     values = dict(codec_init="random", lm_name_or_path="qwen3-4b-shaped", lm_dtype="bfloat16", dataset="synthetic",
                   synthetic_num_examples=8, per_device_train_batch_size=1, gradient_accumulation_steps=2,
                   segment_seconds=4.0, use_cpu=not torch.cuda.is_available())
     values.update(overrides)
-    args = LLMCodecTrainingArguments(**values)
+    margs, dargs, args = parse_training_arguments(values)
     torch.manual_seed(args.seed)
     codec = LLMCodecModel(LLMCodecConfig())  # the released configuration
     config = Qwen3Config(hidden_size=2560, intermediate_size=9728, num_hidden_layers=lm_layers, num_attention_heads=32,
@@ -69,7 +70,7 @@ def _recipe_components(overrides: dict, lm_layers: int):
     print(f"recipe dimensions: codec {sum(p.numel() for p in codec.parameters()) / 1e6:.1f} M parameters; LM "
           f"{lm_layers} layer(s), hidden 2560, vocabulary {len(tokenizer):,}, "
           f"{sum(p.numel() for p in lm.parameters()) / 1e6:.0f} M parameters (bf16)")
-    return args, build_components(args, codec=codec, lm=lm, tokenizer=tokenizer)
+    return args, build_components(margs, dargs, args, codec=codec, lm=lm, tokenizer=tokenizer)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
 
     from llmcodec.cli_train import load_training_arguments, parse_overrides
-    from llmcodec.training.trainer import LLMCodecTrainer, build_components
+    from llmcodec.training.trainer import build_components
 
     out = tempfile.mkdtemp(prefix="bench-train-")
     overrides = dict(output_dir=out, max_steps=a.steps + 2, save_strategy="no", report_to=[], disable_tqdm=True,
@@ -98,9 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.recipe:
         args, c = _recipe_components(overrides, a.lm_layers)
     else:
-        args = load_training_arguments(a.config, overrides)
-        c = build_components(args)
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+        margs, dargs, args = load_training_arguments(a.config, overrides)
+        c = build_components(margs, dargs, args)
+    trainer = c.trainer(args)
 
     # ---- 1. end to end ---------------------------------------------------------------------------
     stamps: list[float] = []
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_s = (len(timed) - 1) / (timed[-1] - timed[0]) if len(timed) > 1 else float("nan")
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     micro = args.per_device_train_batch_size
-    seg = args.segment_seconds
+    seg = c.data_collator.segment_samples / c.module.codec.config.sampling_rate
     print(f"config {'--recipe (random weights)' if a.recipe else Path(a.config).name}: batch {micro} x GA {args.gradient_accumulation_steps} x {seg} s crops, "
           f"codebook {c.module.codec.config.codebook_size}, {a.threads} thread(s), device {args.device}")
     print(f"end to end: {steps_per_s:.3f} optimizer steps/s ({1 / steps_per_s:.2f} s/step) over {len(timed) - 1} steps")
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         hs = m.lm.hidden_states(inputs_embeds=embeds)
         loss = m.ftp(hs[-1], codes, cmask).loss
         if m.sa is not None and texts is not None:
-            from llmcodec.training.semantic_alignment import encode_text_features, select_audio_features
+            from llmcodec.training.objectives.semantic_alignment import encode_text_features, select_audio_features
 
             text = encode_text_features(m.lm, texts[0], texts[1], m.sa_layers)
             loss = loss + m.sa(select_audio_features(hs, m.sa_layers), text).cosine_loss

@@ -9,8 +9,8 @@ import sys
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``corpus build`` and ``corpus voices``."""
-    from llmcodec.training.corpus_synthesis import DEFAULT_VALIDATION_SPEAKERS, CorpusConfig
-    from llmcodec.training.corpus_voices import ENGINES
+    from llmcodec.training.data.corpus.synthesis import DEFAULT_VALIDATION_SPEAKERS, CorpusConfig
+    from llmcodec.training.data.corpus.voices import ENGINES
 
     defaults = CorpusConfig()
     corpus = subparsers.add_parser("corpus", help="offline synthetic speech corpus (espeak-ng, flite, festival)")
@@ -32,7 +32,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--max-voices", type=int, default=None, help="use only N voices, spread over engines")
     build.set_defaults(func=_cmd_build)
 
-    from llmcodec.training.corpus_recorded import DEFAULT_VALIDATION_SOURCES, SOURCES
+    from llmcodec.training.data.corpus.recorded import DEFAULT_VALIDATION_SOURCES, SOURCES
 
     recorded = sub.add_parser("recorded", help="real recorded speech from installed packages into OUT_DIR "
                                                "(fillets-ng dialogue, asterisk G.722 prompts; resumable)")
@@ -51,8 +51,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from llmcodec.training.corpus_synthesis import CorpusConfig, build_corpus
-    from llmcodec.training.corpus_voices import SynthesisError
+    from llmcodec.training.data.corpus.synthesis import CorpusConfig, build_corpus
+    from llmcodec.training.data.corpus.voices import SynthesisError
 
     cfg = CorpusConfig(
         utterances_per_voice=args.utterances_per_voice, seed=args.seed, engines=tuple(args.engines),
@@ -80,7 +80,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_recorded(args: argparse.Namespace) -> int:
-    from llmcodec.training.corpus_recorded import build_recorded_corpus
+    from llmcodec.training.data.corpus.recorded import build_recorded_corpus
 
     try:
         report = build_recorded_corpus(args.out_dir, args.sources, args.validation_sources, args.max_files_per_source)
@@ -100,8 +100,8 @@ def _cmd_recorded(args: argparse.Namespace) -> int:
 
 
 def _cmd_voices(args: argparse.Namespace) -> int:
-    from llmcodec.training.corpus_synthesis import working_voices
-    from llmcodec.training.corpus_voices import SynthesisError
+    from llmcodec.training.data.corpus.synthesis import working_voices
+    from llmcodec.training.data.corpus.voices import SynthesisError
 
     try:
         ok, failed = working_voices(args.engines, workers=args.workers)
@@ -117,7 +117,7 @@ def _cmd_voices(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the corpus subcommands alone (``python -m llmcodec.training.corpus_synthesis build OUT``)."""
+    """Run the corpus subcommands alone (``python -m llmcodec.training.data.corpus.synthesis build OUT``)."""
     parser = argparse.ArgumentParser(prog="llmcodec-corpus")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_subcommands(sub)

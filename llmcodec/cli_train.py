@@ -1,7 +1,7 @@
 """``llmcodec train CONFIG.yaml [--key value ...]``: run the LLM-Codec training recipe.
 
-The YAML file holds :class:`~llmcodec.training.trainer_args.LLMCodecTrainingArguments` fields (the
-recipe knobs plus any ``transformers.TrainingArguments`` field). Each ``--key value`` override replaces
+The YAML file holds the fields of ``ModelArguments``, ``DataArguments`` and ``LLMCodecTrainingArguments``
+(``llmcodec.training.trainer.arguments``: the recipe knobs plus any ``transformers.TrainingArguments`` field). Each ``--key value`` override replaces
 one field; values are parsed as YAML (``--max_steps 10``, ``--report_to '[tensorboard]'``,
 ``--codec_config '{hidden_size: 64}'``). ``--resume [CHECKPOINT]`` resumes (the latest checkpoint in
 ``output_dir`` when no path is given). Works under ``accelerate launch`` (``python -m llmcodec.cli train …``).
@@ -60,12 +60,11 @@ def parse_overrides(tokens: list[str]) -> dict[str, Any]:
 
 
 def load_training_arguments(config: str, overrides: dict[str, Any] | None = None):
-    """YAML file + overrides -> ``LLMCodecTrainingArguments`` (unknown keys raise ``ValueError``)."""
-    import dataclasses
-
+    """YAML file + overrides -> ``(ModelArguments, DataArguments, LLMCodecTrainingArguments)``, parsed with
+    ``HfArgumentParser`` (unknown keys raise ``ValueError``)."""
     import yaml
 
-    from llmcodec.training.trainer_args import LLMCodecTrainingArguments
+    from llmcodec.training.trainer.arguments import parse_training_arguments
 
     with open(config) as fh:
         values = yaml.safe_load(fh) or {}
@@ -73,11 +72,7 @@ def load_training_arguments(config: str, overrides: dict[str, Any] | None = None
         raise ValueError(f"{config} must hold a mapping of argument names to values")
     values = {k: _coerce(v) for k, v in values.items()}
     values.update(overrides or {})
-    known = {f.name for f in dataclasses.fields(LLMCodecTrainingArguments) if f.init}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown training argument(s): {', '.join(unknown)} (see LLMCodecTrainingArguments)")
-    return LLMCodecTrainingArguments(**values)
+    return parse_training_arguments(values)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -85,18 +80,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides = parse_overrides(args.overrides)
         resume = overrides.pop("resume", None)
         print_config = bool(overrides.pop("print_config", False))
-        targs = load_training_arguments(args.config, overrides)
+        model_args, data_args, targs = load_training_arguments(args.config, overrides)
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if print_config:
-        print(targs.to_json_string())
+        import dataclasses
+        import json
+
+        print(json.dumps({"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
+                          "training": json.loads(targs.to_json_string())}, indent=2))
         return 0
-    from llmcodec.training.audio_dataset import DataError
+    from llmcodec.training.data.audio_dataset import DataError
     from llmcodec.training.trainer import TrainingSetupError, run_training
 
     try:
-        trainer = run_training(targs, resume_from_checkpoint=resume)
+        trainer = run_training(model_args, data_args, targs, resume_from_checkpoint=resume)
     except (TrainingSetupError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

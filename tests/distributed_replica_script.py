@@ -1,4 +1,4 @@
-"""Run under ``accelerate launch`` by tests/test_training_distributed.py (not a test module itself).
+"""Run under ``accelerate launch`` by tests/test_training_trainer_distributed.py (not a test module itself).
 
 ``python distributed_replica_script.py CONFIG.yaml [--key value ...]`` trains like ``llmcodec train`` and then
 writes ``output_dir/replica-rank{R}.pt`` on every rank: the rank's whole trainable state (codec, bridge, FTP
@@ -31,10 +31,10 @@ def main(argv: list[str]) -> None:
     from llmcodec.cli_train import load_training_arguments, parse_overrides
     from llmcodec.training.trainer import LLMCodecTrainer, build_components
 
-    args = load_training_arguments(argv[0], parse_overrides(argv[1:]))
+    margs, dargs, args = load_training_arguments(argv[0], parse_overrides(argv[1:]))
     torch.set_num_threads(1)
-    c = build_components(args)
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    c = build_components(margs, dargs, args)
+    trainer = c.trainer(args)
     module, local_sa, local_frames = c.module, [], []
 
     flush = module.flush_sa_bank

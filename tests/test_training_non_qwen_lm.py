@@ -12,9 +12,9 @@ from non_qwen_lm_testing import make_tiny_llama, save_tiny_llama_folder
 from test_training_trainer_helpers import tiny_args
 from transformers import LlamaForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
-from llmcodec.training.frozen_lm import truncate_decoder_layers
-from llmcodec.training.semantic_alignment import sa_layer_range
-from llmcodec.training.trainer import LLMCodecTrainer, TrainingSetupError, build_components
+from llmcodec.training.objectives.frozen_lm import truncate_decoder_layers
+from llmcodec.training.objectives.semantic_alignment import sa_layer_range
+from llmcodec.training.trainer import TrainingSetupError, build_components
 
 torch.set_num_threads(1)
 N_CODES = 64  # tiny codec of test_training_trainer_helpers
@@ -40,8 +40,8 @@ def _count_calls(module: torch.nn.Module) -> list[int]:
 
 
 def test_trainer_runs_ftp_and_sa_against_a_llama_with_its_own_tokenizer(llama_dir, tmp_path):
-    args = _args(tmp_path, llama_dir)
-    c = build_components(args)  # loads tokenizer and LM from the folder, as a config would
+    margs, dargs, args = _args(tmp_path, llama_dir)
+    c = build_components(margs, dargs, args)  # loads tokenizer and LM from the folder, as a config would
     tok, m = c.tokenizer, c.module
     assert isinstance(m.lm.lm, LlamaForCausalLM)
     assert len(tok) == 320 + N_CODES and tok.convert_tokens_to_ids("<CODEC_0>") == 320
@@ -56,7 +56,7 @@ def test_trainer_runs_ftp_and_sa_against_a_llama_with_its_own_tokenizer(llama_di
     rows = m.lm.audio_embeddings.detach().clone()
     head_calls = _count_calls(m.lm.lm.lm_head)
     layer_calls = _count_calls(m.lm.lm.model.layers[0])
-    trainer = LLMCodecTrainer(m, args, c.train_dataset, tok, c.discriminator)
+    trainer = c.trainer(args)
     trainer.train()
 
     logs = [h for h in trainer.state.log_history if "loss_ftp" in h]
@@ -77,7 +77,7 @@ def test_trainer_runs_ftp_and_sa_against_a_llama_with_its_own_tokenizer(llama_di
 
 def test_hidden_states_path_gives_the_same_losses_as_the_full_lm(llama_dir, tmp_path):
     """The decoder-only LM block (no lm_head) reproduces what the full causal LM's hidden states gave."""
-    c = build_components(_args(tmp_path, llama_dir))
+    c = build_components(*_args(tmp_path, llama_dir))
     m = c.module.train()
     wav = torch.randn(2, 1, 8000) * 0.1
     enc = c.tokenizer(["hello world", "the sea shore and the fox"], return_tensors="pt", padding=True,
@@ -130,11 +130,11 @@ def test_sa_range_maps_onto_the_used_depth(llama_dir, tmp_path):
     assert sa_layer_range(36) == (12, 28)  # Qwen3-4B, the recipe
     assert sa_layer_range(30) == (10, 24)  # SmolLM2-135M, all layers
     assert sa_layer_range(12) == (4, 9)  # SmolLM2-135M, a 12-layer prefix
-    c = build_components(_args(tmp_path, llama_dir, lm_num_layers=4))
+    c = build_components(*_args(tmp_path, llama_dir, lm_num_layers=4))
     m = c.module
     assert m.lm.num_hidden_layers == 4 and len(m.lm.lm.model.layers) == 4
     assert m.sa_layers == sa_layer_range(4) == (1, 3) and m.sa.num_layers == 2
     with pytest.raises(TrainingSetupError, match="between 1 and the LM's 6 layers"):
-        build_components(_args(tmp_path, llama_dir, lm_num_layers=7))
+        build_components(*_args(tmp_path, llama_dir, lm_num_layers=7))
     with pytest.raises(ValueError, match="lm_num_layers must be >= 1"):
         _args(tmp_path, llama_dir, lm_num_layers=0)

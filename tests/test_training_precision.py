@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from llmcodec.training.trainer import LLMCodecTrainer, build_components
+from llmcodec.training.trainer import build_components
 from test_training_trainer_helpers import tiny_args
 
 torch.set_num_threads(1)
@@ -19,9 +19,9 @@ def setup(tmp_path_factory):
     from llmcodec.tokenizer import extend_tokenizer, load_offline_qwen3_tokenizer
 
     tok, _ = extend_tokenizer(load_offline_qwen3_tokenizer(), n_audio_tokens=64, warn_non_qwen=False)
-    args = tiny_args(tmp_path_factory.mktemp("p"), bf16=True, lm_dtype="bfloat16")
-    c = build_components(args, tokenizer=tok)
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    margs, dargs, args = tiny_args(tmp_path_factory.mktemp("p"), bf16=True, lm_dtype="bfloat16")
+    c = build_components(margs, dargs, args, tokenizer=tok)
+    trainer = c.trainer(args)
     return trainer, tok
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from llmcodec.training.trainer import LLMCodecTrainer
+
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_RSS_BOUND_GB = 10.5  # measured 8.9 GB (the bench with its breakdown: 9.1 GB)
@@ -67,7 +67,7 @@ def test_recipe_steps_at_real_dimensions(tmp_path):
                "audio rows": lambda: [m.lm.audio_embeddings]}
     trained_before = {k: _digests(enumerate(f())) for k, f in trained.items()}
 
-    trainer = LLMCodecTrainer(m, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer = c.trainer(args)
     trainer.train()
 
     logs = [h for h in trainer.state.log_history if "loss" in h]

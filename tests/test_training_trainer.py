@@ -25,9 +25,11 @@ def tokenizer():
     return tok
 
 
-def _train(args, tokenizer, callbacks=(), resume=None):
-    c = build_components(args, tokenizer=tokenizer)
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator, callbacks=list(callbacks))
+def _train(run, tokenizer, callbacks=(), resume=None):
+    """``run``: the (model, data, training) arguments of ``tiny_args``."""
+    args = run[2]
+    c = build_components(*run, tokenizer=tokenizer)
+    trainer = c.trainer(args, callbacks=list(callbacks))
     trainer.train(resume_from_checkpoint=resume)
     return trainer
 
@@ -37,9 +39,9 @@ def _losses(trainer, key="loss"):
 
 
 def test_short_run_reconstruction_and_ftp_losses_fall(tokenizer, tmp_path):
-    args = tiny_args(tmp_path, max_steps=16, lr_codec=3e-3, lr_embed=1e-2, enable_gan=False, lambda_ftp=1.0,
+    margs, dargs, args = tiny_args(tmp_path, max_steps=16, lr_codec=3e-3, lr_embed=1e-2, enable_gan=False, lambda_ftp=1.0,
                      lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
-    trainer = _train(args, tokenizer)
+    trainer = _train((margs, dargs, args), tokenizer)
     mel, ftp = _losses(trainer, "loss_mel"), _losses(trainer, "loss_ftp")
     first = lambda d: sum(list(d.values())[:3]) / 3  # noqa: E731
     last = lambda d: sum(list(d.values())[-3:]) / 3  # noqa: E731
@@ -50,15 +52,15 @@ def test_short_run_reconstruction_and_ftp_losses_fall(tokenizer, tmp_path):
 
 
 def test_gate_disc_once_per_step_and_frozen_lm(tokenizer, tmp_path):
-    args = tiny_args(tmp_path, max_steps=2, gradient_accumulation_steps=3, d_only_steps=100, per_device_train_batch_size=1)
-    c = build_components(args, tokenizer=tokenizer)
+    margs, dargs, args = tiny_args(tmp_path, max_steps=2, gradient_accumulation_steps=3, d_only_steps=100, per_device_train_batch_size=1)
+    c = build_components(margs, dargs, args, tokenizer=tokenizer)
     m = c.module
     before = {n: p.detach().clone() for n, p in m.named_parameters()}
     lm_before = {n: p.detach().clone() for n, p in m.lm.lm.named_parameters()}
     d_before = [p.detach().clone() for p in c.discriminator.parameters()]
     calls = []
 
-    trainer = LLMCodecTrainer(m, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer = c.trainer(args)
     orig = trainer._discriminator_step
     trainer._discriminator_step = lambda: (calls.append(trainer.state.global_step), orig())[1]
     trainer.train()
@@ -74,16 +76,16 @@ def test_gate_disc_once_per_step_and_frozen_lm(tokenizer, tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(d_before, c.discriminator.parameters()))
 
     # After the gate the codec moves.
-    args2 = tiny_args(tmp_path / "b", max_steps=1, gradient_accumulation_steps=1, d_only_steps=0)
-    c2 = build_components(args2, tokenizer=tokenizer)
+    args2_m, args2_d, args2 = tiny_args(tmp_path / "b", max_steps=1, gradient_accumulation_steps=1, d_only_steps=0)
+    c2 = build_components(args2_m, args2_d, args2, tokenizer=tokenizer)
     enc0 = [p.detach().clone() for p in c2.module.codec.parameters()]
-    LLMCodecTrainer(c2.module, args2, c2.train_dataset, c2.tokenizer, c2.discriminator).train()
+    c2.trainer(args2).train()
     assert any(not torch.equal(a, b) for a, b in zip(enc0, c2.module.codec.parameters()))
 
 
 def test_nonfinite_term_is_zeroed_and_nonfinite_total_skips_the_step(tokenizer, tmp_path):
-    args = tiny_args(tmp_path, max_steps=2, gradient_accumulation_steps=1, enable_gan=False)
-    c = build_components(args, tokenizer=tokenizer)
+    margs, dargs, args = tiny_args(tmp_path, max_steps=2, gradient_accumulation_steps=1, enable_gan=False)
+    c = build_components(margs, dargs, args, tokenizer=tokenizer)
     recon_forward = c.module.recon.forward
 
     def nan_ms_mel(wav, recon, mel_weight=1.0):
@@ -92,16 +94,16 @@ def test_nonfinite_term_is_zeroed_and_nonfinite_total_skips_the_step(tokenizer, 
         return terms
 
     c.module.recon.forward = nan_ms_mel
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer = c.trainer(args)
     trainer.train()
     assert trainer.counters["nonfinite_terms"] == 2 and trainer.counters["skipped_steps"] == 0
     assert all(math.isfinite(v) for v in _losses(trainer).values())
 
     # A non-finite total (here: through a NaN weight) drops the whole step.
-    args = tiny_args(tmp_path / "b", max_steps=1, gradient_accumulation_steps=1, enable_gan=False, lambda_vq=float("inf"))
-    c = build_components(args, tokenizer=tokenizer)
+    margs, dargs, args = tiny_args(tmp_path / "b", max_steps=1, gradient_accumulation_steps=1, enable_gan=False, lambda_vq=float("inf"))
+    c = build_components(margs, dargs, args, tokenizer=tokenizer)
     before = [p.detach().clone() for p in c.module.parameters()]
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer = c.trainer(args)
     trainer.train()
     assert trainer.counters["skipped_steps"] == 1
     assert all(torch.equal(a, b) for a, b in zip(before, c.module.parameters()))
@@ -139,9 +141,9 @@ def test_run_training_exports_codec_and_lm(tokenizer, tmp_path):
 
     from llmcodec.hub import load_codec
 
-    args = tiny_args(tmp_path, max_steps=1, gradient_accumulation_steps=1, export_at_end=True, report_to=["tensorboard"])
-    c = build_components(args, tokenizer=tokenizer)
-    run_training(args, components=c)
+    margs, dargs, args = tiny_args(tmp_path, max_steps=1, gradient_accumulation_steps=1, export_at_end=True, report_to=["tensorboard"])
+    c = build_components(margs, dargs, args, tokenizer=tokenizer)
+    run_training(margs, dargs, args, components=c)
     codec = load_codec(tmp_path / "export")
     assert codec.config.codebook_size == 64
     lm = AutoModelForCausalLM.from_pretrained(tmp_path / "export" / "lm")
@@ -156,42 +158,42 @@ def test_bad_input_errors_before_training(tokenizer, tmp_path):
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from llmcodec.tokenizer import load_offline_qwen3_tokenizer
-    from llmcodec.training.audio_dataset import DataError, SpeechDataset
-    from llmcodec.training.trainer_data import synthetic_speechlike_dataset
+    from llmcodec.training.data.audio_dataset import DataError, SpeechDataset
+    from llmcodec.training.data.training_data import synthetic_speechlike_dataset
 
-    args = tiny_args(tmp_path)
+    margs, dargs, args = tiny_args(tmp_path)
     with pytest.raises(TrainingSetupError, match="no codec tokens"):
-        build_components(tiny_args(tmp_path, extend_tokenizer=False), tokenizer=load_offline_qwen3_tokenizer())
+        build_components(*tiny_args(tmp_path, extend_tokenizer=False), tokenizer=load_offline_qwen3_tokenizer())
     small = Qwen3ForCausalLM(Qwen3Config(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
                                          num_attention_heads=4, num_key_value_heads=2, head_dim=8))
     with pytest.raises(TrainingSetupError, match="size mismatch"):
-        build_components(tiny_args(tmp_path, resize_lm_embeddings=False), tokenizer=tokenizer, lm=small)
+        build_components(*tiny_args(tmp_path, resize_lm_embeddings=False), tokenizer=tokenizer, lm=small)
     with pytest.raises(TrainingSetupError, match="size mismatch"):
-        build_components(args, tokenizer=tokenizer, lm=small)
+        build_components(margs, dargs, args, tokenizer=tokenizer, lm=small)
     with pytest.raises((DataError, TrainingSetupError), match="empty"):
-        c = build_components(args, tokenizer=tokenizer, train_dataset=[])
-        LLMCodecTrainer(c.module, args, [], tokenizer, c.discriminator)
+        c = build_components(margs, dargs, args, tokenizer=tokenizer, train_dataset=[])
+        LLMCodecTrainer(c.module, args, [], tokenizer, c.discriminator, data_collator=c.data_collator)
     rows = [{"audio": r["audio"]} for r in synthetic_speechlike_dataset(2)]
     no_text = SpeechDataset(rows, text_column=None, require_text=False)
-    c = build_components(args, tokenizer=tokenizer, train_dataset=no_text)
+    c = build_components(margs, dargs, args, tokenizer=tokenizer, train_dataset=no_text)
     with pytest.raises(TrainingSetupError, match="no text column"):
-        LLMCodecTrainer(c.module, args, no_text, tokenizer, c.discriminator)
+        LLMCodecTrainer(c.module, args, no_text, tokenizer, c.discriminator, data_collator=c.data_collator)
     (tmp_path / "audio_only").mkdir()
     import numpy as np
     import soundfile as sf
 
     sf.write(tmp_path / "audio_only" / "a.wav", np.zeros(1600, dtype=np.float32), 16000)
     with pytest.raises(DataError, match="text|transcript"):
-        build_components(tiny_args(tmp_path, dataset=str(tmp_path / "audio_only"), train_split="train",
+        build_components(*tiny_args(tmp_path, dataset=str(tmp_path / "audio_only"), train_split="train",
                                    dataset_config=None), tokenizer=tokenizer)
     # without SA the same data is fine
-    LLMCodecTrainer(c.module, tiny_args(tmp_path, lambda_sa_cosine=0.0, lambda_sa_contrast=0.0), no_text, tokenizer,
-                    c.discriminator)
+    LLMCodecTrainer(c.module, tiny_args(tmp_path, lambda_sa_cosine=0.0, lambda_sa_contrast=0.0)[2], no_text, tokenizer,
+                    c.discriminator, data_collator=c.data_collator)
 
 
 def test_bridge_is_skipped_when_nothing_uses_it(tokenizer, tmp_path):
     # Its Gumbel sampling over every code cost ~40 % of a small CPU step although its weight was 0.
-    from llmcodec.training.gumbel_bridge import GumbelBridge
+    from llmcodec.training.objectives.gumbel_bridge import GumbelBridge
 
     calls = []
     original = GumbelBridge.forward
@@ -202,13 +204,13 @@ def test_bridge_is_skipped_when_nothing_uses_it(tokenizer, tmp_path):
 
     GumbelBridge.forward = counting
     try:
-        off = tiny_args(tmp_path / "off", max_steps=2, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0,
+        off_m, off_d, off = tiny_args(tmp_path / "off", max_steps=2, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0,
                         lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
-        trainer = _train(off, tokenizer)
+        trainer = _train((off_m, off_d, off), tokenizer)
         assert calls == [] and not _losses(trainer, "loss_bridge")
-        on = tiny_args(tmp_path / "on", max_steps=2, enable_gan=False, lambda_ftp=0.0, lambda_bridge=1.0,
+        on_m, on_d, on = tiny_args(tmp_path / "on", max_steps=2, enable_gan=False, lambda_ftp=0.0, lambda_bridge=1.0,
                        lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
-        trainer = _train(on, tokenizer)
+        trainer = _train((on_m, on_d, on), tokenizer)
         assert len(calls) == 2 and len(_losses(trainer, "loss_bridge")) == 2
     finally:
         GumbelBridge.forward = original
@@ -224,12 +226,12 @@ def test_the_lr_schedule_reaches_the_optimizers_that_step(tokenizer, tmp_path):
         seen.append([g["lr"] for g in self.param_groups])
         return original(self, *a, **k)
 
-    args = tiny_args(tmp_path, max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
+    margs, dargs, args = tiny_args(tmp_path, max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
                      lambda_sa_contrast=0.0, gradient_accumulation_steps=1, codec_optimizer="adamw", lr_codec=1e-3,
                      lr_warmup_steps=10, lr_total_steps=100)
     torch.optim.AdamW.step = recording
     try:
-        trainer = _train(args, tokenizer)
+        trainer = _train((margs, dargs, args), tokenizer)
     finally:
         torch.optim.AdamW.step = original
     codec_lrs = [lrs[0] for lrs in seen if len(lrs) > 1]  # the codec optimizer (encoder, bridge, decoder groups)

@@ -35,13 +35,13 @@ def test_parse_overrides_types():
 
 
 def test_configs_resolve_with_overrides(tmp_path):
-    recipe = load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True})  # bf16 needs a GPU or use_cpu
+    recipe_m, recipe_d, recipe = load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True})  # bf16 needs a GPU or use_cpu
     assert recipe.bf16 and (recipe.max_steps, recipe.gradient_accumulation_steps, recipe.per_device_train_batch_size) == (25000, 10, 1)
     assert (recipe.lr_codec, recipe.lr_embed, recipe.lr_disc, recipe.max_grad_norm) == (5e-6, 1e-4, 1e-4, 15.0)
-    assert (recipe.d_only_steps, recipe.lr_total_steps, recipe.segment_seconds) == (10000, 200000, 4.0)
-    assert recipe.lm_name_or_path == "Qwen/Qwen3-4B-Instruct-2507" and recipe.codec_init == "SWivid/AUV"
-    tiny = load_training_arguments(TINY, {"max_steps": 7, "lambda_ftp": 0.5, "output_dir": str(tmp_path)})
-    assert tiny.max_steps == 7 and tiny.lambda_ftp == 0.5 and tiny.codec_config["codebook_size"] == 256
+    assert (recipe.d_only_steps, recipe.lr_total_steps, recipe_d.segment_seconds) == (10000, 200000, 4.0)
+    assert recipe_m.lm_name_or_path == "Qwen/Qwen3-4B-Instruct-2507" and recipe_m.codec_init == "SWivid/AUV"
+    tiny_m, tiny_d, tiny = load_training_arguments(TINY, {"max_steps": 7, "lambda_ftp": 0.5, "output_dir": str(tmp_path)})
+    assert tiny.max_steps == 7 and tiny.lambda_ftp == 0.5 and tiny_m.codec_config["codebook_size"] == 256
     with pytest.raises(ValueError, match="unknown training argument"):
         load_training_arguments(TINY, {"max_stepz": 3})
     with pytest.raises(ValueError, match="bridge_mode"):
@@ -51,7 +51,8 @@ def test_configs_resolve_with_overrides(tmp_path):
 def test_cli_print_config_and_errors(tmp_path, capsys):
     assert main(["train", TINY, "--print-config", "--max_steps", "3", "--output_dir", str(tmp_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["max_steps"] == 3 and printed["lm_name_or_path"] == "tiny-random-qwen3"
+    assert printed["training"]["max_steps"] == 3 and printed["model"]["lm_name_or_path"] == "tiny-random-qwen3"
+    assert printed["data"]["segment_seconds"] == 0.5 and "dataset" not in printed["training"]
     assert main(["train", TINY, "--no_such_key", "1"]) == 2
     assert "unknown training argument" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
@@ -72,7 +73,8 @@ def test_the_default_codec_init_is_the_recipe_base_auv_pt(tmp_path, monkeypatch)
     import torch
 
     from codec_testing import reference_auv, speechlike
-    from llmcodec.training.trainer import LLMCodecTrainingArguments, load_codec_for_training
+    from llmcodec.training.trainer.arguments import ModelArguments
+    from llmcodec.training.trainer.builders import load_codec_for_training
     from test_hub_loading import _fake_hub
 
     repo = tmp_path / "SWivid--AUV"
@@ -80,12 +82,12 @@ def test_the_default_codec_init_is_the_recipe_base_auv_pt(tmp_path, monkeypatch)
     reference = reference_auv(released=False, seed=5)
     torch.save(reference.state_dict(), repo / "auv.pt")
     calls = _fake_hub(monkeypatch, {"SWivid/AUV": repo})
-    codec = load_codec_for_training(LLMCodecTrainingArguments(output_dir=str(tmp_path / "o")))
+    codec = load_codec_for_training(ModelArguments())
     assert calls == [("SWivid/AUV", "auv.pt")]
     clip = speechlike(6000)
     with torch.inference_mode():
         assert torch.equal(codec.encode(clip[None, None]).audio_codes, reference.tokenizer(clip[None])["tokens"][0])
-    assert load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True}).codec_init == "SWivid/AUV"
+    assert load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True})[0].codec_init == "SWivid/AUV"
 
 
 def test_cli_load_failures_are_one_line_naming_the_part(tmp_path, capsys):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from llmcodec.training.trainer import LLMCodecTrainer, build_components
+from llmcodec.training.trainer import build_components
 from test_training_trainer_helpers import tiny_args
 
 torch.set_num_threads(1)
@@ -29,12 +29,12 @@ class _CodebookSnapshots(TrainerCallback):
 
 
 def test_restarts_move_dead_codes_only_after_the_codec_gate(tokenizer, tmp_path):
-    args = tiny_args(tmp_path, max_steps=4, d_only_steps=2, codebook_restart_every=2, codebook_restart_threshold=10.0, codebook_restart_decay=0.1,
+    margs, dargs, args = tiny_args(tmp_path, max_steps=4, d_only_steps=2, codebook_restart_every=2, codebook_restart_threshold=10.0, codebook_restart_decay=0.1,
                      enable_gan=False, lambda_ftp=0.0, lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, lr_codec=0.0,
                      lr_embed=0.0, gradient_accumulation_steps=1, save_strategy="steps", save_steps=4)
-    c = build_components(args, tokenizer=tokenizer)
+    c = build_components(margs, dargs, args, tokenizer=tokenizer)
     before = c.module.codec.quantizer.codebook.weight.detach().clone()
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    trainer = c.trainer(args)
     snapshots = _CodebookSnapshots(c.module)
     trainer.add_callback(snapshots)
     trainer.train()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcodec.training.trainer import LLMCodecTrainingArguments, build_components
+from llmcodec.training.trainer import build_components
+from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments, ModelArguments, parse_training_arguments
 
 TINY_CODEC = dict(hidden_size=32, encoder_num_layers=1, decoder_num_layers=1, num_attention_heads=2, head_dim=16,
                   conv_kernel_size=7, codebook_size=64, codebook_partitions={"speech": [0, 64]})
 
 
-def tiny_args(output_dir: Any, **overrides: Any) -> LLMCodecTrainingArguments:
+def tiny_args(output_dir: Any, **overrides: Any) -> tuple[ModelArguments, DataArguments, LLMCodecTrainingArguments]:
+    """``(model_args, data_args, training_args)`` of the tiny setup with ``overrides`` (any field of the three)."""
     values = dict(
         output_dir=str(output_dir), codec_init="random", codec_config=dict(TINY_CODEC),
         lm_name_or_path="tiny-random-qwen3", tokenizer_name_or_path="offline", lm_dtype="float32",
@@ -21,8 +23,10 @@ def tiny_args(output_dir: Any, **overrides: Any) -> LLMCodecTrainingArguments:
         use_cpu=True, disable_tqdm=True, export_at_end=False, logging_steps=1,
     )
     values.update(overrides)
-    return LLMCodecTrainingArguments(**values)
+    return parse_training_arguments(values)
 
 
-def tiny_components(args: LLMCodecTrainingArguments, tokenizer: Any):
-    return build_components(args, tokenizer=tokenizer)
+def tiny_trainer(tokenizer: Any, output_dir: Any, **overrides: Any):
+    """An ``LLMCodecTrainer`` over the tiny setup (``overrides``: any argument of the three)."""
+    model_args, data_args, args = tiny_args(output_dir, **overrides)
+    return build_components(model_args, data_args, args, tokenizer=tokenizer).trainer(args)

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from llmcodec.training.trainer import LLMCodecTrainer, _LLMCodecCallback, build_components, run_training
-from test_training_trainer_helpers import tiny_args
+from llmcodec.training.trainer import build_components, run_training
+from llmcodec.training.trainer.llmcodec_trainer import _LLMCodecCallback
+from test_training_trainer_helpers import tiny_args, tiny_trainer
 
 torch.set_num_threads(1)
 PROJECT = str(Path(__file__).resolve().parents[1])
-TRAINER_FILE = str(Path(PROJECT) / "training" / "trainer.py")
+TRAINER_FILES = {str(p) for p in (Path(PROJECT) / "training" / "trainer").glob("*.py")}  # the trainer package
 HOST_READS = ("item", "tolist", "__bool__", "__float__", "__int__", "cpu", "numpy")
 
 
@@ -29,9 +30,7 @@ def tokenizer():
 
 
 def _trainer(tokenizer, tmp_path, **overrides):
-    args = tiny_args(tmp_path, **overrides)
-    c = build_components(args, tokenizer=tokenizer)
-    return LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    return tiny_trainer(tokenizer, tmp_path, **overrides)
 
 
 def test_a_micro_batch_reads_the_device_at_most_three_times_in_the_trainer(tokenizer, tmp_path, monkeypatch):
@@ -49,9 +48,9 @@ def test_a_micro_batch_reads_the_device_at_most_three_times_in_the_trainer(token
         def read(self, *args, **kwargs):
             stack = traceback.extract_stack()[:-1]
             ours = [f for f in stack if f.filename.startswith(PROJECT) and "site-packages" not in f.filename]
-            # a read made by a line of trainer.py itself (not by the codec or a torch optimizer it calls)
-            if ours and ours[-1] is stack[-1] and ours[-1].filename == TRAINER_FILE:
-                reads[(name, stack[-1].lineno)] += 1
+            # a read made by a line of the trainer package itself (not by the codec or a torch optimizer it calls)
+            if ours and ours[-1] is stack[-1] and ours[-1].filename in TRAINER_FILES:
+                reads[(Path(stack[-1].filename).name, name, stack[-1].lineno)] += 1
             return original(self, *args, **kwargs)
         return read
 
@@ -61,6 +60,7 @@ def test_a_micro_batch_reads_the_device_at_most_three_times_in_the_trainer(token
     monkeypatch.undo()
     assert trainer.counters["disc_steps"] == 1  # the D step ran inside the counted call
     assert sum(reads.values()) <= 3, reads
+    assert str(Path(PROJECT) / "training" / "trainer" / "llmcodec_trainer.py") in TRAINER_FILES
 
 
 def test_callbacks_only_observe_and_the_gate_runs_without_clipping(tokenizer, tmp_path):
@@ -105,11 +105,11 @@ def test_sharded_parameters_get_the_joint_clip(tokenizer, tmp_path, monkeypatch)
 
 
 def test_val_every_logs_the_mel_loss_and_writes_audio(tokenizer, tmp_path):
-    args = tiny_args(tmp_path, max_steps=4, gradient_accumulation_steps=1, val_every=2, val_batches=2,
+    margs, dargs, args = tiny_args(tmp_path, max_steps=4, gradient_accumulation_steps=1, val_every=2, val_batches=2,
                      per_device_eval_batch_size=2, enable_gan=False)
     assert (args.eval_strategy, args.eval_steps) == ("steps", 2)
-    c = build_components(args, tokenizer=tokenizer)
-    trainer = run_training(args, components=c)
+    c = build_components(margs, dargs, args, tokenizer=tokenizer)
+    trainer = run_training(margs, dargs, args, components=c)
     vals = [h for h in trainer.state.log_history if "eval_mel" in h]
     assert [h["step"] for h in vals] == [2, 4]
     assert all(h["eval_batches"] == 2 and h["eval_mel"] > 0 for h in vals)

@@ -10,8 +10,8 @@ import math
 import pytest
 import torch
 
-from llmcodec.training.trainer import LLMCodecTrainer, LLMCodecTrainingArguments, build_components
-from test_training_trainer_helpers import tiny_args
+from llmcodec.training.trainer import LLMCodecTrainingArguments
+from test_training_trainer_helpers import tiny_args, tiny_trainer
 
 torch.set_num_threads(1)
 
@@ -25,9 +25,7 @@ def tokenizer():
 
 
 def _trainer(tokenizer, tmp_path, **overrides):
-    args = tiny_args(tmp_path, **overrides)
-    c = build_components(args, tokenizer=tokenizer)
-    return LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    return tiny_trainer(tokenizer, tmp_path, **overrides)
 
 
 def _batch(trainer):

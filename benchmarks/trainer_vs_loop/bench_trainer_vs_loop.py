@@ -42,8 +42,8 @@ def cpu_description() -> str:
 
 
 def held_out_crops(folder: Path, n: int, seconds: float) -> torch.Tensor:
-    from llmcodec.training.audio_dataset import load_audio_text_dataset
-    from llmcodec.training.collator import crop_or_pad
+    from llmcodec.training.data.audio_dataset import load_audio_text_dataset
+    from llmcodec.training.data.collator import crop_or_pad
 
     ds = load_audio_text_dataset(str(folder), split="validation", require_text=False)
     step = max(1, len(ds) // n)
@@ -59,7 +59,7 @@ class Recorder:
     """
 
     def __init__(self, codec, crops: torch.Tensor, every: float) -> None:
-        from llmcodec.training.reconstruction_losses import MelL1Loss, prepare_reconstruction
+        from llmcodec.training.objectives.reconstruction import MelL1Loss, prepare_reconstruction
 
         self.codec, self.crops, self.every = codec, crops, every
         self.mel, self.prepare = MelL1Loss(), prepare_reconstruction
@@ -86,18 +86,18 @@ def run_arm(arm: str, a: argparse.Namespace) -> dict:
     from transformers import TrainerCallback
 
     from llmcodec.cli_train import load_training_arguments
-    from llmcodec.training.trainer import LLMCodecTrainer, build_components
+    from llmcodec.training.trainer import build_components
 
     overrides = dict(output_dir=str(a.out / f"run-{arm}"), max_steps=a.max_steps, save_strategy="no", report_to=[],
                      disable_tqdm=True, export_at_end=False, logging_steps=50, torch_num_threads=1,
                      lr_warmup_steps=a.warmup)
     if arm == "trainer-prefix":
         overrides["lambda_bridge"] = 1e-12
-    args = load_training_arguments(a.config, overrides)
+    margs, dargs, args = load_training_arguments(a.config, overrides)
     torch.set_num_threads(1)
-    c = build_components(args)
-    crops = held_out_crops(Path(args.dataset), a.eval_files, args.segment_seconds)
-    trainer = LLMCodecTrainer(c.module, args, c.train_dataset, c.tokenizer, c.discriminator)
+    c = build_components(margs, dargs, args)
+    crops = held_out_crops(Path(dargs.dataset), a.eval_files, dargs.segment_seconds)
+    trainer = c.trainer(args)
     rec = Recorder(c.module.codec, crops, a.eval_every)
     budget = a.minutes * 60
 

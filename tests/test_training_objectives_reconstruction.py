@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchaudio
 
-from llmcodec.training.reconstruction_losses import (
+from llmcodec.training.objectives.reconstruction import (
     ComplexSTFTLoss,
     MelL1Loss,
     MultiResolutionSTFTLoss,

@@ -11,14 +11,14 @@ import soundfile as sf
 import torch
 from datasets import Audio, Dataset, DatasetDict, IterableDataset
 
-from llmcodec.training.audio_dataset import (
+from llmcodec.training.data.audio_dataset import (
     DataError,
     IterableSpeechDataset,
     SpeechDataset,
     decode_audio,
     load_audio_text_dataset,
 )
-from llmcodec.training.collator import SpeechCollator, crop_or_pad, reflect_pad_centre
+from llmcodec.training.data.collator import SpeechCollator, crop_or_pad, reflect_pad_centre
 from llmcodec.training.data import DataConfig, build_collator, build_datasets
 
 SR = 16000

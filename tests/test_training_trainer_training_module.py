@@ -22,7 +22,7 @@ def tokenizer():
 
 @pytest.fixture(scope="module")
 def module(tokenizer, tmp_path_factory):
-    return build_components(tiny_args(tmp_path_factory.mktemp("m")), tokenizer=tokenizer).module
+    return build_components(*tiny_args(tmp_path_factory.mktemp("m")), tokenizer=tokenizer).module
 
 
 def _inputs(tokenizer):
@@ -72,10 +72,10 @@ def test_an_eval_forward_leaves_no_sa_text_for_the_bank(module, tokenizer):
 
 def test_codebook_domain_restricts_the_vq_search_in_training(tokenizer, tmp_path):
     codec = dict(TINY_CODEC, codebook_partitions={"speech": [0, 16], "other": [16, 64]})
-    m = build_components(tiny_args(tmp_path, codec_config=codec, codebook_domain="speech"), tokenizer=tokenizer).module
+    m = build_components(*tiny_args(tmp_path, codec_config=codec, codebook_domain="speech"), tokenizer=tokenizer).module
     codes = m.train()(input_values=torch.randn(2, 1, 8000) * 0.3, tau=0.7, run_lm=False)["codes"]
     assert int(codes.max()) < 16
-    free = build_components(tiny_args(tmp_path, codec_config=codec), tokenizer=tokenizer).module
+    free = build_components(*tiny_args(tmp_path, codec_config=codec), tokenizer=tokenizer).module
     assert int(free.train()(input_values=torch.randn(2, 1, 8000) * 0.3, run_lm=False)["codes"].max()) >= 16
     with pytest.raises(TrainingSetupError, match="codebook_domain"):
-        build_components(tiny_args(tmp_path, codec_config=codec, codebook_domain="birdsong"), tokenizer=tokenizer)
+        build_components(*tiny_args(tmp_path, codec_config=codec, codebook_domain="birdsong"), tokenizer=tokenizer)

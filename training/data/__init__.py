@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .audio_dataset import (
+from llmcodec.training.data.audio_dataset import (
     SAMPLE_RATE,
     AudioDecodeError,
     DataError,
@@ -29,7 +29,7 @@ from .audio_dataset import (
     load_local_folder,
     to_mono,
 )
-from .collator import SpeechCollator, crop_or_pad, reflect_pad_centre
+from llmcodec.training.data.collator import SpeechCollator, crop_or_pad, reflect_pad_centre
 
 __all__ = [
     "SAMPLE_RATE", "AudioDecodeError", "DataConfig", "DataError", "IterableSpeechDataset", "SpeechCollator",

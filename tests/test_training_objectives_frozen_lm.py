@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from llmcodec.training.frozen_lm import FrozenCausalLM, find_audio_token_range
+from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, find_audio_token_range
 
 torch.set_num_threads(1)
 FIRST, N_AUDIO = 300, 64

@@ -7,7 +7,7 @@ jitter of each example come from a generator seeded by ``(seed, virtual index)``
 * :class:`RepeatedDataset` presents ``repeats`` passes over a map-style dataset as one long epoch; the
   virtual index ``k`` maps to item ``k % n`` and carries ``crop_seed = hash(seed, k)``, so every pass
   gets fresh crops, yet a resumed run sees exactly the crops the uninterrupted one saw;
-* :class:`SeededCropCollator` wraps :class:`~llmcodec.training.collator.SpeechCollator` with a
+* :class:`SeededCropCollator` wraps :class:`~llmcodec.training.data.collator.SpeechCollator` with a
   generator seeded from the batch's ``crop_seed`` values.
 
 ``dataset: synthetic`` is a documented tiny fallback for machines without the speech synthesizers:
@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .collator import SpeechCollator
+from llmcodec.training.data.collator import SpeechCollator
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def _mixed_local_folders(paths: list[str], args: Any, require_text: bool) -> Any
     """One map-style dataset over several local corpus folders (their ``audio`` and ``text`` columns)."""
     from datasets import concatenate_datasets
 
-    from .audio_dataset import DataError, SpeechDataset, load_local_folder
+    from llmcodec.training.data.audio_dataset import DataError, SpeechDataset, load_local_folder
 
     text = args.text_column or "text"
     parts = []
@@ -135,9 +135,9 @@ def _has_corpus(path: str) -> bool:
 
 def _synthesise_corpus(path: str, args: Any) -> None:
     """``llmcodec corpus build`` with the synthesizers installed here; a failed build leaves no empty folder."""
-    from .audio_dataset import DataError
-    from .corpus_synthesis import CorpusConfig, build_corpus
-    from .corpus_voices import APT_PACKAGES, ENGINES, installed_engines
+    from llmcodec.training.data.audio_dataset import DataError
+    from llmcodec.training.data.corpus.synthesis import CorpusConfig, build_corpus
+    from llmcodec.training.data.corpus.voices import APT_PACKAGES, ENGINES, installed_engines
 
     engines = installed_engines()
     if not engines:
@@ -161,32 +161,32 @@ def _synthesise_corpus(path: str, args: Any) -> None:
         raise
 
 
-def build_train_dataset(args: Any) -> Any:
-    """The (map-style or streaming) training dataset described by ``LLMCodecTrainingArguments``.
+def build_train_dataset(data_args: Any, training_args: Any) -> Any:
+    """The (map-style or streaming) training dataset described by ``DataArguments`` (transcripts are required when
+    the ``LLMCodecTrainingArguments`` enable SA; ``seed`` seeds the synthetic fallback).
 
     ``dataset: synthetic`` gives the in-memory fallback; a missing local folder with
     ``build_corpus_if_missing`` synthesises the offline corpus there first.
-    Raises :class:`~llmcodec.training.audio_dataset.DataError` for empty data / missing columns.
+    Raises :class:`~llmcodec.training.data.audio_dataset.DataError` for empty data / missing columns.
     """
-    return _build_split(args, args.train_split, validation=False)
+    return _build_split(data_args, data_args.train_split, False, bool(training_args.sa_enabled), training_args.seed)
 
 
-def build_validation_dataset(args: Any) -> Any:
+def build_validation_dataset(data_args: Any, training_args: Any) -> Any:
     """``validation_split`` of ``dataset`` (what ``val_every`` scores); never built or mixed with ``extra_datasets``.
 
     ``dataset: synthetic`` gives a fresh synthetic set (another seed). Raises ``DataError`` when the split is missing.
     """
-    return _build_split(args, args.validation_split, validation=True)
+    return _build_split(data_args, data_args.validation_split, True, False, training_args.seed + 1)
 
 
-def _build_split(args: Any, split: str, validation: bool) -> Any:
-    from .data import DataConfig, build_datasets
+def _build_split(args: Any, split: str, validation: bool, require_text: bool, seed: int) -> Any:
+    from llmcodec.training.data import DataConfig, build_datasets
 
-    require_text = bool(args.sa_enabled) and not validation
     if args.dataset == "synthetic":
-        from .audio_dataset import SpeechDataset
+        from llmcodec.training.data.audio_dataset import SpeechDataset
 
-        rows = synthetic_speechlike_dataset(args.synthetic_num_examples, seed=args.seed + int(validation))
+        rows = synthetic_speechlike_dataset(args.synthetic_num_examples, seed=seed)
         return SpeechDataset(rows, text_column=args.text_column or "text", require_text=require_text)
     path = os.path.expanduser(args.dataset)
     # "owner/name" could be a Hub id or a relative folder: with build_corpus_if_missing it is a folder.

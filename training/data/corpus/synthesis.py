@@ -1,7 +1,7 @@
 """Build the offline default speech corpus: synthesised English speech with transcripts.
 
 Layout written under ``out_dir`` (loadable with ``datasets.load_dataset("audiofolder", data_dir=out_dir)``
-or :func:`llmcodec.training.audio_dataset.load_audio_text_dataset`)::
+or :func:`llmcodec.training.data.audio_dataset.load_audio_text_dataset`)::
 
     out_dir/train/metadata.jsonl              one JSON object per utterance (see METADATA_FIELDS)
     out_dir/train/<voice-slug>/<file>.wav     16 kHz mono PCM-16
@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import soundfile as sf
 
-from .corpus_text import sentence_for
-from .corpus_voices import ENGINES, Voice, default_voices, has_pitch, probe_voice, require_engine, synthesize
+from llmcodec.training.data.corpus.text import sentence_for
+from llmcodec.training.data.corpus.voices import ENGINES, Voice, default_voices, has_pitch, probe_voice, require_engine, synthesize
 
 SAMPLE_RATE = 16000
 METADATA_FIELDS = (

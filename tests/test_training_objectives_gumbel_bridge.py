@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from llmcodec.training.frozen_lm import FrozenCausalLM
-from llmcodec.training.gumbel_bridge import GumbelBridge, bridge_cross_entropy, gumbel_temperature
+from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
+from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy, gumbel_temperature
 
 torch.set_num_threads(1)
 N, D, H = 64, 16, 32

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from llmcodec.training.codebook_restart import CodebookRestarter
+from llmcodec.training.objectives.codebook_restart import CodebookRestarter
 
 
 def test_dead_codes_move_onto_encoder_outputs():

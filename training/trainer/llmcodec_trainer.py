@@ -17,21 +17,15 @@ returns the per-micro-batch total (the Trainer divides it by the accumulation co
   to ``max_grad_norm`` separately (``clip_per_group``); the logged ``grad_norm`` is their joint norm;
 * LR: one LambdaLR (warm-up cosine over ``lr_total_steps``) on every generator group; D is constant.
 
-Checkpoints (``checkpoint-N/``): ``training_state.safetensors`` (codec, bridge, FTP heads, audio rows,
-SA bank), ``discriminator.safetensors``, ``discriminator_optimizer.pt``, ``llmcodec_trainer.json``
-(counters), plus the Trainer's optimizer/scheduler/RNG/trainer state. ``resume_from_checkpoint``
-restores all of it (fix of quirk 9). At the end ``output_dir/export/`` holds the Hub-ready codec folder
-and ``export/lm/`` the Qwen-compatible LM folder.
+Checkpoints, resume and export: ``checkpoints.CheckpointMixin``; the recipe's periodic mel validation:
+``validation.MelValidationMixin``; everything built from the arguments: ``builders``; DDP helpers: ``distributed``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -40,40 +34,22 @@ from torch import Tensor, nn
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from .adversarial_losses import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss, r1_penalty
-from .codebook_restart import CodebookRestarter
-from .discriminators import CombinedDiscriminator
-from .frozen_lm import FrozenCausalLM, truncate_decoder_layers
-from .future_token_prediction import FutureTokenPredictionHeads
-from .gumbel_bridge import GumbelBridge
-from .reconstruction_losses import ReconstructionLosses, ReconstructionLossWeights
-from .schedules import cosine_with_warmup_lambda, r1_due
-from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range
-from .trainer_args import LLMCodecTrainingArguments
-from .trainer_data import RepeatedDataset, SeededCropCollator, build_train_dataset, build_validation_dataset
-from .trainer_distributed import (all_reduce_sum_, exclude_synced_state_from_ddp_broadcast, restart_codes_in_sync,
+from llmcodec.training.objectives.adversarial import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss, r1_penalty
+from llmcodec.training.objectives.codebook_restart import CodebookRestarter
+from llmcodec.training.objectives.schedules import cosine_with_warmup_lambda, r1_due
+from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments
+from llmcodec.training.data.training_data import RepeatedDataset, SeededCropCollator
+from llmcodec.training.trainer.distributed import (all_reduce_sum_, exclude_synced_state_from_ddp_broadcast, restart_codes_in_sync,
                                   sa_bank_gather, unsupported_setup)
-from .trainer_model import ChainedOptimizer, LLMCodecTrainingModule, named_clip_groups
+from llmcodec.training.trainer.training_module import ChainedOptimizer, LLMCodecTrainingModule, named_clip_groups
+
+from llmcodec.training.trainer.builders import TrainingSetupError, _check_dataset
+from llmcodec.training.trainer.checkpoints import CheckpointMixin
+from llmcodec.training.trainer.validation import MelValidationMixin
+from llmcodec.training.trainer.distributed import all_reduce_mean_
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "LLMCodecTrainer",
-    "LLMCodecTrainingArguments",
-    "TrainingSetupError",
-    "TrainingComponents",
-    "build_components",
-    "build_training_module",
-    "export_artifacts",
-    "run_training",
-]
-
-STATE_FILE = "training_state.safetensors"
-DISC_FILE = "discriminator.safetensors"
-DISC_OPT_FILE = "discriminator_optimizer.pt"
-EXTRAS_FILE = "llmcodec_trainer.json"
-# What upstream's resume does not restore (quirk 9): bridge, FTP heads, SA bank (and the RNG state).
-LOSSY_RESUME_FRESH = ("bridge.", "ftp.", "sa.")
 # Terms and the fixed weight (or schedule key) they get in the total.
 TERM_WEIGHTS = {
     "mel": "lambda_mel", "ms_mel": "lambda_ms_mel", "mr_stft": "lambda_mr_stft", "cstft": "lambda_cstft",
@@ -81,199 +57,6 @@ TERM_WEIGHTS = {
     "sa_ctr": "lambda_sa_ctr", "gan_g": "lambda_gan", "fm": "lambda_fm",
 }
 
-
-class TrainingSetupError(ValueError):
-    """Bad input detected before training starts (data, tokenizer, LM)."""
-
-
-def _load(what: str, load: Any, *args: Any) -> Any:
-    """``load(*args)``; any failure but our own setup errors becomes one line naming the argument at fault
-    (a truncated safetensors file, an unreachable Hub, a broken tokenizer.json ...)."""
-    try:
-        return load(*args)
-    except TrainingSetupError:
-        raise
-    except Exception as error:  # noqa: BLE001 - many libraries, many exception types; chained for --debug
-        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise TrainingSetupError(f"cannot load {what}: {first}") from error
-
-
-# ---------------------------------------------------------------------------------------------- building
-
-
-def _lm_dtype(name: str) -> torch.dtype:
-    return {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[name]
-
-
-def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, args: LLMCodecTrainingArguments) -> LLMCodecTrainingModule:
-    """Check tokenizer / LM / codec against each other and assemble the trainable system.
-
-    Raises :class:`TrainingSetupError` for a tokenizer without codec tokens, a tokenizer/LM size
-    mismatch, a codebook-size mismatch, or an ``lm_num_layers`` the LM cannot be cut to. With
-    ``lm_num_layers`` the LM keeps only its first N decoder layers (in place).
-    """
-    n_codes = int(codec.config.codebook_size)
-    try:
-        if args.lm_num_layers is not None:  # a prefix of the LM (in place); the SA range follows its depth
-            truncate_decoder_layers(lm, args.lm_num_layers)
-        wrapped = FrozenCausalLM.from_tokenizer(
-            lm, tokenizer, codebook_size=n_codes, token_prefix=getattr(codec.config, "token_prefix", "<CODEC_"),
-            audio_rows_dtype=torch.float32 if args.fp32_master_embed else None,
-        )
-    except ValueError as error:
-        raise TrainingSetupError(str(error)) from error
-    if wrapped.num_hidden_layers < 2 and args.sa_enabled:
-        raise TrainingSetupError(f"SA needs an LM with >= 2 layers, got {wrapped.num_hidden_layers}")
-    bridge = GumbelBridge(int(codec.config.hidden_size), n_codes, mode=args.bridge_mode)
-    ftp = FutureTokenPredictionHeads(wrapped.hidden_size, n_codes, args.ftp_num_heads, prepend_start_token=args.ftp_prepend_bos)
-    ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())  # quirk 3: the new (random) rows
-    ftp.heads.to(wrapped.audio_embeddings.dtype)  # not the head_weights buffer: bf16 would make its sum 0.9985
-    sa = None
-    if args.sa_enabled:
-        start, end = sa_layer_range(wrapped.num_hidden_layers)
-        sa = SemanticAlignmentLoss(end - start, wrapped.hidden_size, args.sa_queue_size, args.sa_ema_momentum,
-                                   args.sa_logit_scale, bank=args.sa_bank)
-    recon = ReconstructionLosses(
-        ReconstructionLossWeights(args.lambda_ms_mel, args.lambda_mr_stft, args.lambda_cstft),
-        cstft_phase_weight=args.cstft_phase_weight, distinct_mr_stft=args.distinct_mr_stft,
-        sample_rate=int(codec.config.sampling_rate),
-    )
-    start_id = getattr(tokenizer, "bos_token_id", None)
-    if start_id is None:
-        start_id = getattr(tokenizer, "eos_token_id", None)
-    if args.codebook_domain is not None:
-        try:
-            codec._resolve_partitions(args.codebook_domain, 1)
-        except ValueError as error:
-            raise TrainingSetupError(f"codebook_domain: {error}") from error
-    return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
-                                  recon_clamp=args.recon_clamp, codebook_domain=args.codebook_domain,
-                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None)
-
-
-def load_codec_for_training(args: LLMCodecTrainingArguments) -> nn.Module:
-    """``codec_init``: 'random' (``LLMCodecConfig(**codec_config)``) or anything ``llmcodec.hub.load_codec`` takes."""
-    from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
-
-    if args.codec_init == "random":
-        torch.manual_seed(args.seed)
-        return LLMCodecModel(LLMCodecConfig(**args.codec_config))
-    from llmcodec.hub import load_codec
-
-    codec = load_codec(args.codec_init)
-    for key, value in args.codec_config.items():  # e.g. freeze_batchnorm_in_training
-        setattr(codec.config, key, value)
-    return codec
-
-
-def load_tokenizer_for_training(args: LLMCodecTrainingArguments, n_codes: int) -> Any:
-    """The extended tokenizer: a folder/Hub id/'offline', extended with ``n_codes`` tokens if allowed.
-
-    Any LM's own tokenizer works (e.g. SmolLM2's byte-level BPE: ``<CODEC_0>`` lands at its length, 49,152);
-    one without a pad token pads SA transcripts with its eos token."""
-    from llmcodec.tokenizer import extend_tokenizer, find_codec_like_tokens, load_offline_qwen3_tokenizer
-
-    source = args.tokenizer_name_or_path or args.lm_name_or_path
-    if source == "offline" or source == "tiny-random-qwen3":
-        tokenizer = load_offline_qwen3_tokenizer()
-    else:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    if args.extend_tokenizer and not find_codec_like_tokens(tokenizer).get("<CODEC_"):
-        tokenizer, _ = extend_tokenizer(tokenizer, n_audio_tokens=n_codes, warn_non_qwen=False)
-    if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # SA pads transcripts (e.g. Llama-2 style)
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
-def load_lm_for_training(args: LLMCodecTrainingArguments, tokenizer: Any, n_codes: int | None = None) -> nn.Module:
-    """The frozen causal LM, resized to the extended tokenizer when ``resize_lm_embeddings``.
-
-    ``n_codes``: the codec's codebook size (the number of ``<CODEC_n>`` tokens; None = the released 20,480)."""
-    if args.lm_name_or_path == "tiny-random-qwen3":
-        from llmcodec.tokenizer import tiny_random_qwen3
-
-        lm = tiny_random_qwen3(seed=args.seed)
-    else:
-        from transformers import AutoModelForCausalLM
-
-        lm = AutoModelForCausalLM.from_pretrained(args.lm_name_or_path, dtype=_lm_dtype(args.lm_dtype))
-    lm.to(_lm_dtype(args.lm_dtype))
-    rows = lm.get_input_embeddings().weight.shape[0]
-    if args.resize_lm_embeddings and len(tokenizer) > rows:
-        from llmcodec.tokenizer import AudioTokenMap, AudioTokensMeta, resize_lm_for_audio_tokens
-
-        try:
-            amap = AudioTokenMap.from_tokenizer(tokenizer, **({"n_codes": n_codes} if n_codes else {}))
-            resize_lm_for_audio_tokens(lm, tokenizer, AudioTokensMeta(amap.prefix, amap.n_codes, amap.first_id))
-        except ValueError as error:
-            raise TrainingSetupError(str(error)) from error
-    return lm
-
-
-@dataclass
-class TrainingComponents:
-    module: LLMCodecTrainingModule
-    tokenizer: Any
-    discriminator: nn.Module | None
-    train_dataset: Any
-
-
-def build_discriminator(args: LLMCodecTrainingArguments) -> nn.Module | None:
-    if not args.enable_gan:
-        return None
-    torch.manual_seed(args.seed + 1)
-    return CombinedDiscriminator(tuple(args.disc_periods), args.disc_num_scales, tuple(args.disc_channels),
-                                 tuple(args.disc_channels), init_std=args.disc_init_std)
-
-
-def build_components(args: LLMCodecTrainingArguments, *, codec: nn.Module | None = None, lm: nn.Module | None = None,
-                     tokenizer: Any = None, train_dataset: Any = None) -> TrainingComponents:
-    """Everything a run needs, from ``args`` (any piece may be passed in instead, e.g. by tests).
-
-    Data is checked first (cheap, the most common mistake), then the tokenizer and LM.
-    """
-    if train_dataset is None:
-        train_dataset = build_train_dataset(args)
-    if codec is None:
-        codec = _load(f"the codec (codec_init={args.codec_init!r})", load_codec_for_training, args)
-    n_codes = int(codec.config.codebook_size)
-    if tokenizer is None:
-        source = args.tokenizer_name_or_path or args.lm_name_or_path
-        tokenizer = _load(f"the tokenizer (tokenizer_name_or_path={source!r})", load_tokenizer_for_training, args, n_codes)
-    if lm is None:
-        lm = _load(f"the frozen LM (lm_name_or_path={args.lm_name_or_path!r})", load_lm_for_training, args, tokenizer, n_codes)
-    module = build_training_module(codec, lm, tokenizer, args)
-    return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset)
-
-
-def _check_dataset(dataset: Any, args: LLMCodecTrainingArguments) -> None:
-    if dataset is None:
-        raise TrainingSetupError("no training dataset")
-    if hasattr(dataset, "__len__") and len(dataset) == 0:
-        raise TrainingSetupError("the training dataset is empty (0 examples)")
-    if args.sa_enabled:
-        text_column = getattr(dataset, "text_column", "text")
-        require = getattr(dataset, "require_text", None)
-        if text_column is None or require is False:
-            raise TrainingSetupError(
-                "semantic alignment is enabled (lambda_sa_cosine/lambda_sa_contrast > 0) but the dataset has no text "
-                "column; give one (text_column) or set lambda_sa_cosine=0 and lambda_sa_contrast=0"
-            )
-        if require is None and hasattr(dataset, "__getitem__"):
-            try:
-                first = dataset[0]
-            except Exception:  # noqa: BLE001 - an unreadable first item is the data layer's business
-                first = None
-            if isinstance(first, dict) and "text" not in first:
-                raise TrainingSetupError(
-                    "semantic alignment is enabled but the dataset's examples have no 'text'; "
-                    "set lambda_sa_cosine=0 and lambda_sa_contrast=0 or provide transcripts"
-                )
-
-
-# ----------------------------------------------------------------------------------------------- trainer
 
 
 class _LLMCodecCallback(TrainerCallback):
@@ -292,7 +75,7 @@ class _LLMCodecCallback(TrainerCallback):
                 bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.SHOWN if isinstance(logs.get(k), (int, float))})
 
 
-class LLMCodecTrainer(Trainer):
+class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
     """``Trainer`` running the LLM-Codec recipe on an :class:`LLMCodecTrainingModule`.
 
     Args:
@@ -302,6 +85,8 @@ class LLMCodecTrainer(Trainer):
             wrapped in a :class:`RepeatedDataset` for deterministic crops) or an iterable one.
         tokenizer: the extended tokenizer (SA transcripts, export).
         discriminator: MPD + MSD (None disables the GAN terms).
+        data_collator: crops (``TrainingComponents.data_collator``, from ``DataArguments``); None = the recipe's
+            4 s crops with 24-sample jitter. ``TrainingComponents.trainer(args)`` passes everything.
     """
 
     loss_is_scaled_for_ga = False  # compute_loss returns a per-micro-batch mean; Trainer divides by GA
@@ -316,8 +101,10 @@ class LLMCodecTrainer(Trainer):
                 * args.world_size
             repeats = math.ceil(needed / len(train_dataset)) + 1 if args.max_steps > 0 else 1
             train_dataset = RepeatedDataset(train_dataset, repeats, args.seed)
-        segment = int(round(args.segment_seconds * model.codec.config.sampling_rate))
-        kwargs.setdefault("data_collator", SeededCropCollator(segment, args.phase_jitter))
+        if kwargs.get("data_collator") is None:  # the recipe's crops (DataArguments defaults: 4 s, jitter 24)
+            data = DataArguments()
+            kwargs["data_collator"] = SeededCropCollator(
+                int(round(data.segment_seconds * model.codec.config.sampling_rate)), data.phase_jitter)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         self.tokenizer = tokenizer
         self.schedule = args.recipe_schedule()
@@ -615,151 +402,3 @@ class LLMCodecTrainer(Trainer):
                 for group in self.optimizer.param_groups:
                     logs[f"lr_{group.get('name', 'group')}"] = group["lr"]
         super().log(logs, start_time)
-
-    # ----------------------------------------------------------------------------- validation
-    @torch.no_grad()
-    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        """The recipe's periodic validation (``val_every``): the mel loss of the codec alone on ``val_batches``
-        batches of centred crops (no jitter: the same audio every time), logged as ``{prefix}_mel``; the first
-        item of each batch is written to ``output_dir/val/step-N/``. Touches no training state."""
-        import soundfile as sf
-
-        from .collator import SpeechCollator
-
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        if dataset is None:
-            raise ValueError("evaluate() needs a validation dataset: set val_every (and validation_split)")
-        module = self.training_module
-        rate = int(module.codec.config.sampling_rate)
-        collate = SpeechCollator(int(round(self.args.segment_seconds * rate)), random_crop=False, phase_jitter=0)
-        batch_size = self.args.per_device_eval_batch_size
-        was_training = module.training
-        module.eval()
-        losses, out_dir = [], os.path.join(self.args.output_dir, "val", f"step-{self.state.global_step}")
-        try:
-            for b in range(self.args.val_batches):
-                items = [dataset[i] for i in range(b * batch_size, min(len(dataset), (b + 1) * batch_size))]
-                if not items:
-                    break
-                wav = collate(items)["input_values"].to(self.args.device)
-                out = module(input_values=wav, run_lm=False, run_sa=False, run_bridge=False)
-                losses.append(out["mel"].float())
-                if self.args.should_save:
-                    os.makedirs(out_dir, exist_ok=True)
-                    sf.write(os.path.join(out_dir, f"batch{b}.wav"), out["recon"][0, 0].float().cpu().numpy(), rate)
-        finally:
-            module.train(was_training)
-        if not losses:
-            raise ValueError("the validation dataset is empty")
-        metrics = {f"{metric_key_prefix}_mel": float(torch.stack(losses).mean()), f"{metric_key_prefix}_batches": len(losses)}
-        self.log(metrics)
-        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-        return metrics
-
-    # ---------------------------------------------------------------------------- checkpoints
-    def _load_rng_state(self, checkpoint: Any) -> None:
-        if self.args.full_resume:  # upstream (full_resume false) does not restore the RNG (quirk 9)
-            super()._load_rng_state(checkpoint)
-
-    def _save_checkpoint(self, model: nn.Module, trial: Any) -> None:
-        if self.args.write_head0_to_rows_on_save:  # on every rank, so replicas stay equal
-            self.training_module.write_head0_to_rows()
-        super()._save_checkpoint(model, trial)
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Checkpoint the trainable state, the discriminator and its optimizer (not the frozen LM body)."""
-        from safetensors.torch import save_file
-
-        output_dir = output_dir if output_dir is not None else self.args.output_dir
-        if not self.args.should_save:
-            return
-        os.makedirs(output_dir, exist_ok=True)
-        # The Trainer passes the (e.g. FSDP-gathered) full state when it has one: save that, not our local view.
-        save_file(self.training_module.trainable_state_dict(state_dict), os.path.join(output_dir, STATE_FILE))
-        if self.discriminator is not None:
-            save_file({k: v.contiguous() for k, v in self.discriminator.state_dict().items()}, os.path.join(output_dir, DISC_FILE))
-            torch.save(self.disc_optimizer.state_dict(), os.path.join(output_dir, DISC_OPT_FILE))
-        with open(os.path.join(output_dir, EXTRAS_FILE), "w") as fh:
-            json.dump({"counters": self.counters}, fh, indent=1)
-        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        from safetensors.torch import load_file
-
-        path = os.path.join(resume_from_checkpoint, STATE_FILE)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{resume_from_checkpoint} is not an LLM-Codec training checkpoint (no {STATE_FILE})")
-        module = self.training_module
-        state = load_file(path, device=str(next(module.codec.parameters()).device))
-        if not self.args.full_resume:  # upstream's lossy resume (quirk 9): these keep their fresh values
-            fresh = module.trainable_state_dict()
-            state.update({k: v for k, v in fresh.items() if k.startswith(LOSSY_RESUME_FRESH)})
-        module.load_trainable_state_dict(state)
-        if self.discriminator is not None:
-            dpath = os.path.join(resume_from_checkpoint, DISC_FILE)
-            if not os.path.isfile(dpath):
-                raise FileNotFoundError(f"{resume_from_checkpoint} has no {DISC_FILE} but the GAN is enabled")
-            self.discriminator.load_state_dict(load_file(dpath, device=str(self.args.device)))
-            opt_state = torch.load(os.path.join(resume_from_checkpoint, DISC_OPT_FILE), map_location=self.args.device,
-                                   weights_only=True)
-            self.disc_optimizer.load_state_dict(opt_state)
-        extras = os.path.join(resume_from_checkpoint, EXTRAS_FILE)
-        if os.path.isfile(extras):
-            with open(extras) as fh:
-                self.counters.update(json.load(fh).get("counters", {}))
-
-    # ---------------------------------------------------------------------------------- export
-    def export(self, out_dir: str | None = None) -> str:
-        """Hub-ready codec folder at ``out_dir`` (default ``output_dir/export``) and the LM at ``out_dir/lm``."""
-        out_dir = out_dir or os.path.join(self.args.output_dir, "export")
-        if self.args.should_save:
-            export_artifacts(self.training_module, self.tokenizer, out_dir, self.args.write_head0_to_rows_on_save)
-        self.accelerator.wait_for_everyone()
-        return out_dir
-
-
-def all_reduce_mean_(tensors: list[Tensor], world_size: int) -> None:
-    """Average ``tensors`` over the process group in place with one bucketed all-reduce (D has ~118 tensors:
-    one collective each was ~118 latency-bound calls per step)."""
-    if not tensors:
-        return
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= world_size
-    offset = 0
-    for t in tensors:
-        t.copy_(flat[offset: offset + t.numel()].view_as(t))
-        offset += t.numel()
-
-
-def export_artifacts(module: LLMCodecTrainingModule, tokenizer: Any, out_dir: str, head0_to_rows: bool = True) -> str:
-    """``save_codec_folder`` (codec, at ``out_dir``) + ``build_lm_artifact`` (LM with trained rows, at ``out_dir/lm``)."""
-    from llmcodec.hub import save_codec_folder
-    from llmcodec.tokenizer import AudioTokensMeta, build_lm_artifact
-
-    if head0_to_rows:  # upstream exports head 0 as the <CODEC_*> rows (quirk 2)
-        module.write_head0_to_rows()
-    codec = module.codec
-    was_training = codec.training
-    save_codec_folder(codec.eval(), out_dir, source="fine-tuned with llmcodec train", overwrite=True)
-    codec.train(was_training)
-    module.lm.sync_audio_rows_to_lm()
-    meta = AudioTokensMeta(getattr(codec.config, "token_prefix", "<CODEC_"), module.lm.codebook_size,
-                           module.lm.first_audio_token_id)
-    build_lm_artifact(module.lm.lm, tokenizer, os.path.join(out_dir, "lm"), meta=meta, overwrite=True)
-    return out_dir
-
-
-def run_training(args: LLMCodecTrainingArguments, resume_from_checkpoint: str | bool | None = None,
-                 components: TrainingComponents | None = None) -> LLMCodecTrainer:
-    """Build everything from ``args``, train, export (``export_at_end``). Returns the trainer."""
-    if args.torch_num_threads:
-        torch.set_num_threads(args.torch_num_threads)
-    components = components or build_components(args)
-    eval_dataset = build_validation_dataset(args) if args.val_every > 0 else None
-    trainer = LLMCodecTrainer(components.module, args, components.train_dataset, components.tokenizer,
-                              components.discriminator, eval_dataset=eval_dataset)
-    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
-    if args.export_at_end:
-        trainer.export()
-    return trainer

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from llmcodec.training.semantic_alignment import (
+from llmcodec.training.objectives.semantic_alignment import (
     SemanticAlignmentLoss,
     encode_text_features,
     last_token_indices,

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .schedules import gumbel_temperature
+from llmcodec.training.objectives.schedules import gumbel_temperature
 
 __all__ = ["BridgeMode", "BridgeOutput", "GumbelBridge", "bridge_cross_entropy", "gumbel_temperature"]
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from llmcodec.training.corpus_synthesis import CorpusConfig, build_corpus, plan_jobs, split_of
-from llmcodec.training.corpus_text import make_sentences, sentence_for
-from llmcodec.training.corpus_voices import (
+from llmcodec.training.data.corpus.synthesis import CorpusConfig, build_corpus, plan_jobs, split_of
+from llmcodec.training.data.corpus.text import make_sentences, sentence_for
+from llmcodec.training.data.corpus.voices import (
     ENGINES,
     SynthesisError,
     Voice,
@@ -108,7 +108,7 @@ def test_tiny_build_writes_16k_speech_metadata_and_resumes(tmp_path):
     # The corpus loads both through the project's loader and as a `datasets` audiofolder.
     from datasets import load_dataset
 
-    from llmcodec.training.audio_dataset import load_audio_text_dataset
+    from llmcodec.training.data.audio_dataset import load_audio_text_dataset
 
     val = load_audio_text_dataset(str(tmp_path), split="validation")
     assert len(val) == 2 and val[0]["text"] == rows["validation"][0]["text"]

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
-from llmcodec.training.frozen_lm import FrozenCausalLM
-from llmcodec.training.future_token_prediction import (
+from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
+from llmcodec.training.objectives.future_token_prediction import (
     FutureTokenPredictionHeads,
     ftp_head_weights,
     prepend_start_embedding,

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from llmcodec.training import corpus_recorded
-from llmcodec.training.corpus_recorded import RecordedSource, available_sources, build_recorded_corpus
+from llmcodec.training.data.corpus import recorded as corpus_recorded
+from llmcodec.training.data.corpus.recorded import RecordedSource, available_sources, build_recorded_corpus
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (scripts/setup.sh installs it)")
 
@@ -85,21 +85,21 @@ def test_unknown_or_uninstalled_sources_are_named(fake_sources, tmp_path):
 
 @needs_ffmpeg
 def test_extra_datasets_mix_folders_into_one_training_set(fake_sources, tmp_path):
-    from llmcodec.training.trainer_data import build_train_dataset
+    from llmcodec.training.data.training_data import build_train_dataset
     from test_training_trainer_helpers import tiny_args
 
     a, b = tmp_path / "a", tmp_path / "b"
     build_recorded_corpus(str(a), sources=["game-cs"], validation_sources=())
     build_recorded_corpus(str(b), sources=["prompts"], validation_sources=())
-    args = tiny_args(tmp_path / "run", dataset=str(a), extra_datasets=[str(b)], train_split="train",
+    margs, dargs, args = tiny_args(tmp_path / "run", dataset=str(a), extra_datasets=[str(b)], train_split="train",
                      lambda_sa_cosine=0.0, lambda_sa_contrast=0.0)
-    ds = build_train_dataset(args)
+    ds = build_train_dataset(dargs, args)
     assert len(ds) == 4 + 3
     lengths = sorted(round(ds[i]["audio"].shape[-1] / 16000, 2) for i in range(len(ds)))
     assert lengths[:3] == pytest.approx([0.5, 0.75, 1.0], abs=0.02) and lengths[3:] == pytest.approx([1.0] * 4, abs=0.02)
     with pytest.raises(ValueError, match="data folder not found"):
-        build_train_dataset(tiny_args(tmp_path / "run", dataset=str(a), extra_datasets=[str(tmp_path / "typo")],
-                                      train_split="train", lambda_sa_cosine=0.0, lambda_sa_contrast=0.0))
+        build_train_dataset(*tiny_args(tmp_path / "run", dataset=str(a), extra_datasets=[str(tmp_path / "typo")],
+                                       train_split="train", lambda_sa_cosine=0.0, lambda_sa_contrast=0.0)[1:])
 
 
 # ------------------------------------------------------------------ building the synthetic corpus on first use
@@ -114,8 +114,8 @@ def _corpus_args(tmp_path, path, **kw):
 
 def test_first_use_builds_with_the_installed_synthesizers_only(tmp_path, monkeypatch):
     # A machine without flite: the corpus is built with what is there instead of ending in a traceback.
-    import llmcodec.training.corpus_voices as voices
-    from llmcodec.training.trainer_data import build_train_dataset
+    import llmcodec.training.data.corpus.voices as voices
+    from llmcodec.training.data.training_data import build_train_dataset
 
     if not voices.installed_engines(["espeak-ng"]):
         pytest.skip("espeak-ng not installed (scripts/setup.sh installs it)")
@@ -123,7 +123,7 @@ def test_first_use_builds_with_the_installed_synthesizers_only(tmp_path, monkeyp
     monkeypatch.setattr(voices.shutil, "which", lambda name: None if name in ("flite", "text2wave") else real_which(name))
     assert voices.installed_engines() == ["espeak-ng"]
     path = tmp_path / "corpus"
-    ds = build_train_dataset(_corpus_args(tmp_path, path))
+    ds = build_train_dataset(*_corpus_args(tmp_path, path)[1:])
     assert len(ds) >= 1
     engines = {json.loads(line)["engine"] for split in ("train", "validation") if (path / split / "metadata.jsonl").exists()
                for line in (path / split / "metadata.jsonl").read_text().splitlines()}
@@ -131,19 +131,19 @@ def test_first_use_builds_with_the_installed_synthesizers_only(tmp_path, monkeyp
 
 
 def test_a_failed_build_leaves_no_empty_corpus_and_an_empty_folder_is_rebuilt(tmp_path, monkeypatch):
-    import llmcodec.training.corpus_voices as voices
-    from llmcodec.training.audio_dataset import DataError
-    from llmcodec.training.trainer_data import build_train_dataset
+    import llmcodec.training.data.corpus.voices as voices
+    from llmcodec.training.data.audio_dataset import DataError
+    from llmcodec.training.data.training_data import build_train_dataset
 
     path = tmp_path / "corpus"
     real_which = shutil.which
     monkeypatch.setattr(voices.shutil, "which", lambda name: None)
     with pytest.raises(DataError, match="no speech synthesizer.*apt-get install"):
-        build_train_dataset(_corpus_args(tmp_path, path))
+        build_train_dataset(*_corpus_args(tmp_path, path)[1:])
     assert not path.exists()
     # A folder left empty by an older failed build is built into, not reported as "no audio files".
     monkeypatch.setattr(voices.shutil, "which", real_which)
     if not voices.installed_engines(["espeak-ng"]):
         pytest.skip("espeak-ng not installed (scripts/setup.sh installs it)")
     path.mkdir()
-    assert len(build_train_dataset(_corpus_args(tmp_path, path))) >= 1
+    assert len(build_train_dataset(*_corpus_args(tmp_path, path)[1:])) >= 1

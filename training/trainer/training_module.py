@@ -20,11 +20,11 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from .frozen_lm import FrozenCausalLM
-from .future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
-from .gumbel_bridge import GumbelBridge, bridge_cross_entropy
-from .reconstruction_losses import ReconstructionLosses, prepare_reconstruction
-from .semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
+from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
+from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
+from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.reconstruction import ReconstructionLosses, prepare_reconstruction
+from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
 
 logger = logging.getLogger(__name__)
 

@@ -3,23 +3,23 @@
 ``from llmcodec.training.objectives import GumbelBridge, FutureTokenPredictionHeads, ...``
 """
 
-from .adversarial_losses import (
+from llmcodec.training.objectives.adversarial import (
     discriminator_adversarial_loss,
     feature_matching_loss,
     generator_adversarial_loss,
     r1_penalty,
 )
-from .discriminators import (
+from llmcodec.training.objectives.discriminators import (
     CombinedDiscriminator,
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
     PeriodDiscriminator,
     ScaleDiscriminator,
 )
-from .frozen_lm import FrozenCausalLM, find_audio_token_range
-from .future_token_prediction import FTPOutput, FutureTokenPredictionHeads, ftp_head_weights, prepend_start_embedding
-from .gumbel_bridge import BridgeOutput, GumbelBridge, bridge_cross_entropy
-from .reconstruction_losses import (
+from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, find_audio_token_range
+from llmcodec.training.objectives.future_token_prediction import FTPOutput, FutureTokenPredictionHeads, ftp_head_weights, prepend_start_embedding
+from llmcodec.training.objectives.gumbel_bridge import BridgeOutput, GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.reconstruction import (
     ComplexSTFTLoss,
     MelL1Loss,
     MultiResolutionSTFTLoss,
@@ -28,7 +28,7 @@ from .reconstruction_losses import (
     ReconstructionLossWeights,
     prepare_reconstruction,
 )
-from .schedules import (
+from llmcodec.training.objectives.schedules import (
     RecipeSchedule,
     codec_update_enabled,
     cosine_with_warmup_factor,
@@ -40,7 +40,7 @@ from .schedules import (
     r1_due,
     sa_weights,
 )
-from .semantic_alignment import (
+from llmcodec.training.objectives.semantic_alignment import (
     SAOutput,
     SemanticAlignmentLoss,
     encode_text_features,

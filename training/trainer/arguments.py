@@ -6,8 +6,9 @@ wd 1e-4), LM audio rows + FTP heads AdamW 1e-4 (betas 0.9/0.99, wd 0), discrimin
 codec updates gated for ``d_only_steps`` = 10k, λ_FTP 0 -> 0.2 over 10k..12k, SA from 12,001, Gumbel τ
 1.0 -> 0.3 over 20k, λ_mel 1.5 -> 0.75 over 50k, GAN hinge 1.0 + feature matching 1.5, R1 every 16 steps.
 
-Model / data fields (``codec_init``, ``lm_name_or_path``, ``dataset`` …) live here too, so one YAML file
-(``configs/*.yaml``) describes a whole run and ``llmcodec train CONFIG.yaml --key value`` overrides any field.
+As in transformers' example scripts, the model settings (``ModelArguments``: codec, frozen LM, tokenizer) and the data
+settings (``DataArguments``) are separate dataclasses; :func:`parse_training_arguments` reads one flat mapping (a
+``configs/*.yaml`` file plus ``--key value`` overrides) into all three with ``HfArgumentParser``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-from .schedules import RecipeSchedule
+from llmcodec.training.objectives.schedules import RecipeSchedule
 
-__all__ = ["LLMCodecTrainingArguments"]
+__all__ = ["DataArguments", "LLMCodecTrainingArguments", "ModelArguments", "parse_training_arguments"]
 
 # TrainingArguments fields that our own optimizers / LR schedule override, and what to set instead. A
 # non-default value is refused: the Trainer would silently ignore it.
@@ -49,15 +50,9 @@ DEEPSPEED_REFUSAL = (
 
 
 @dataclass
-class LLMCodecTrainingArguments(TrainingArguments):
-    """TrainingArguments + the LLM-Codec recipe. Trainer-level overrides of the defaults:
-    ``max_grad_norm=15``, ``remove_unused_columns=False``, ``learning_rate=lr_codec`` (informational: every
-    group has its own LR below), ``seed=1337``, ``logging_steps=1``. The TrainingArguments fields our
-    optimizers override (``REPLACED_TRAINER_FIELDS``: ``learning_rate``, ``optim``, ``weight_decay``,
-    ``warmup_steps``, ``lr_scheduler_type`` …) are refused when set, naming the field to use instead.
-    ``bf16: true`` runs only the codec forward under bf16 autocast (recipe §6.12)."""
+class ModelArguments:
+    """The codec to fine-tune, the frozen LM and its tokenizer."""
 
-    # ---- model / tokenizer ------------------------------------------------------------------------
     codec_init: str = field(default="SWivid/AUV", metadata={"help": "codec to fine-tune: Hub id (the recipe's "
                             "base SWivid/AUV = its auv.pt, converted in memory), folder, raw .pt, or 'random' (a "
                             "fresh LLMCodecConfig(**codec_config))"})
@@ -80,7 +75,18 @@ class LLMCodecTrainingArguments(TrainingArguments):
         "help": "use only the first N decoder layers of the frozen LM (CPU time); the SA layer range maps onto "
                 "N layers and export/lm/ holds the truncated LM; None = all layers"})
 
-    # ---- data ---------------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if self.lm_dtype not in ("bfloat16", "float32", "float16"):
+            raise ValueError(f"invalid model arguments: lm_dtype must be bfloat16|float32|float16, got {self.lm_dtype!r}")
+        if self.lm_num_layers is not None and self.lm_num_layers < 1:
+            raise ValueError(f"invalid model arguments: lm_num_layers must be >= 1 (or null for all layers), got "
+                             f"{self.lm_num_layers}")
+
+
+@dataclass
+class DataArguments:
+    """Where the audio (and transcripts) come from and how they are cropped."""
+
     dataset: str = field(default="openslr/librispeech_asr", metadata={
         "help": "Hub id, local folder, save_to_disk folder, or 'synthetic' (tiny in-memory fallback)"})
     dataset_config: str | None = "clean"
@@ -98,6 +104,17 @@ class LLMCodecTrainingArguments(TrainingArguments):
     corpus_max_voices: int | None = 8
     corpus_utterances_per_voice: int = 2
     synthetic_num_examples: int = 16
+    validation_split: str = field(default="validation", metadata={"help": "split (or folder) used by val_every"})
+
+
+@dataclass
+class LLMCodecTrainingArguments(TrainingArguments):
+    """TrainingArguments + the LLM-Codec recipe. Trainer-level overrides of the defaults:
+    ``max_grad_norm=15``, ``remove_unused_columns=False``, ``learning_rate=lr_codec`` (informational: every
+    group has its own LR below), ``seed=1337``, ``logging_steps=1``. The TrainingArguments fields our
+    optimizers override (``REPLACED_TRAINER_FIELDS``: ``learning_rate``, ``optim``, ``weight_decay``,
+    ``warmup_steps``, ``lr_scheduler_type`` …) are refused when set, naming the field to use instead.
+    ``bf16: true`` runs only the codec forward under bf16 autocast (recipe §6.12)."""
 
     # ---- optimizers / LR ------------------------------------------------------------------------------
     lr_codec: float = 5e-6
@@ -170,6 +187,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
     disc_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
     disc_num_scales: int = 3
     disc_channels: list[int] = field(default_factory=lambda: [64, 128, 256, 512, 1024])
+    disc_init: str | None = field(default=None, metadata={
+        "help": "start D from a previous run: its checkpoint folder (discriminator.safetensors inside) or that file; "
+                "the shapes must match disc_periods / disc_num_scales / disc_channels. None = fresh init"})
     disc_init_std: float | None = field(default=None, metadata={
         "help": "discriminator conv init: None = Kaiming normal (variance-preserving: D starts with logits of order "
                 "1 and learns); a number = N(0, std) (0.01 left narrow discriminators with ~1e-10 logits, stuck)"})
@@ -183,7 +203,6 @@ class LLMCodecTrainingArguments(TrainingArguments):
                 "val_batches batches of validation_split is logged as val_mel and the first item of each batch "
                 "is written to output_dir/val/step-N/; 0 = off. Sets eval_strategy=steps, eval_steps=N"})
     val_batches: int = 8
-    validation_split: str = field(default="validation", metadata={"help": "split (or folder) used by val_every"})
     full_resume: bool = field(default=True, metadata={
         "help": "resume restores the bridge, FTP heads, SA bank and RNG state too (fix of quirk 9); false "
                 "reproduces upstream's lossy resume (those start fresh, the RNG is not restored)"})
@@ -220,14 +239,10 @@ class LLMCodecTrainingArguments(TrainingArguments):
             problems.append(f"gan_loss must be hinge|lsgan, got {self.gan_loss!r}")
         if self.codec_optimizer not in ("sgd", "adamw"):
             problems.append(f"codec_optimizer must be sgd|adamw, got {self.codec_optimizer!r}")
-        if self.lm_dtype not in ("bfloat16", "float32", "float16"):
-            problems.append(f"lm_dtype must be bfloat16|float32|float16, got {self.lm_dtype!r}")
         if self.lr_total_steps <= self.lr_warmup_steps:
             problems.append(f"lr_total_steps ({self.lr_total_steps}) must exceed lr_warmup_steps ({self.lr_warmup_steps})")
         if self.ftp_num_heads < 1:
             problems.append("ftp_num_heads must be >= 1")
-        if self.lm_num_layers is not None and self.lm_num_layers < 1:
-            problems.append(f"lm_num_layers must be >= 1 (or null for all layers), got {self.lm_num_layers}")
         if problems:
             raise ValueError("invalid LLM-Codec training arguments: " + "; ".join(problems))
 
@@ -246,3 +261,18 @@ class LLMCodecTrainingArguments(TrainingArguments):
             sa_delay=self.sa_delay_steps, sa_ramp=self.sa_ramp_steps, sa_cosine_max=self.lambda_sa_cosine,
             sa_contrastive_max=self.lambda_sa_contrast, r1_every=self.r1_every,
         )
+
+
+def parse_training_arguments(values: dict[str, Any]) -> tuple[ModelArguments, DataArguments, "LLMCodecTrainingArguments"]:
+    """One flat mapping of field names -> ``(ModelArguments, DataArguments, LLMCodecTrainingArguments)``.
+
+    Unknown names raise ``ValueError`` naming them (``HfArgumentParser.parse_dict`` with ``allow_extra_keys=False``)."""
+    from transformers import HfArgumentParser
+
+    classes = (ModelArguments, DataArguments, LLMCodecTrainingArguments)
+    known = {f.name for cls in classes for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown training argument(s): {', '.join(unknown)} (see ModelArguments, DataArguments and "
+                         "LLMCodecTrainingArguments)")
+    return HfArgumentParser(classes).parse_dict(values, allow_extra_keys=False)

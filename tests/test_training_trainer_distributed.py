@@ -1,5 +1,5 @@
 """Distributed training: 2 gloo CPU processes through ``accelerate launch`` keep identical replicas, and every
-rank's items reach the SA bank and the restart statistics (``training/trainer_distributed.py``)."""
+rank's items reach the SA bank and the restart statistics (``training/trainer/distributed.py``)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _assert_identical(r0: dict, r1: dict) -> None:
 
 
 def _expected_recipe_bank(pushes: list[torch.Tensor], queue: int, n_layers: int, hidden: int) -> torch.Tensor:
-    from llmcodec.training.semantic_alignment import SemanticAlignmentLoss
+    from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss
 
     sa = SemanticAlignmentLoss(n_layers, hidden, queue_size=queue, ema_momentum=0.99)
     for features in pushes:
@@ -97,9 +97,9 @@ def test_ddp_two_gloo_processes_keep_identical_replicas_and_share_the_sa_bank(tm
 
 
 def test_restart_usage_takes_the_summed_counts_and_the_bank_every_gathered_item():
-    from llmcodec.training.codebook_restart import CodebookRestarter
-    from llmcodec.training.semantic_alignment import SemanticAlignmentLoss
-    from llmcodec.training.trainer_distributed import all_gather_along
+    from llmcodec.training.objectives.codebook_restart import CodebookRestarter
+    from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss
+    from llmcodec.training.trainer.distributed import all_gather_along
 
     codes = torch.tensor([[0, 1, 1, 3]])
     summed, twice = CodebookRestarter(8), CodebookRestarter(8)
@@ -109,7 +109,7 @@ def test_restart_usage_takes_the_summed_counts_and_the_bank_every_gathered_item(
 
     from test_training_trainer_helpers import tiny_args
     from llmcodec.training.trainer import build_components
-    c = build_components(tiny_args("unused", sa_queue_size=8))
+    c = build_components(*tiny_args("unused", sa_queue_size=8))
     sa = c.module.sa
     mine, theirs = torch.randn(sa.num_layers, 2, sa.hidden_size), torch.randn(sa.num_layers, 3, sa.hidden_size)
     c.module._pending_sa_text = mine
@@ -149,7 +149,7 @@ def test_fsdp_with_codebook_restarts_is_refused(monkeypatch):
 
     from accelerate.utils import DistributedType
 
-    from llmcodec.training.trainer_distributed import unsupported_setup
+    from llmcodec.training.trainer.distributed import unsupported_setup
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     fsdp = SimpleNamespace(distributed_type=DistributedType.FSDP, num_processes=2)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from llmcodec.training.schedules import (
+from llmcodec.training.objectives.schedules import (
     RecipeSchedule,
     codec_update_enabled,
     cosine_with_warmup_factor,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from llmcodec.training.discriminators import (
+from llmcodec.training.objectives.discriminators import (
     CombinedDiscriminator,
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
@@ -72,7 +72,7 @@ def test_default_init_is_variance_preserving_so_narrow_discriminators_start_aliv
 
 
 def test_narrow_discriminator_learns_to_tell_clean_from_degraded_speech():
-    from llmcodec.training.adversarial_losses import discriminator_adversarial_loss
+    from llmcodec.training.objectives.adversarial import discriminator_adversarial_loss
 
     torch.manual_seed(0)
     t = torch.arange(3200) / 16000

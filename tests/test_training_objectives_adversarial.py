@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from llmcodec.training.adversarial_losses import (
+from llmcodec.training.objectives.adversarial import (
     discriminator_adversarial_loss,
     feature_matching_loss,
     generator_adversarial_loss,
     r1_penalty,
 )
-from llmcodec.training.discriminators import CombinedDiscriminator
+from llmcodec.training.objectives.discriminators import CombinedDiscriminator
 
 torch.set_num_threads(1)
 
