@@ -40,6 +40,8 @@ def test_configs_resolve_with_overrides(tmp_path):
     assert (recipe.lr_codec, recipe.lr_embed, recipe.lr_disc, recipe.max_grad_norm) == (5e-6, 1e-4, 1e-4, 15.0)
     assert (recipe.d_only_steps, recipe.lr_total_steps, recipe_d.segment_seconds) == (10000, 200000, 4.0)
     assert recipe_m.lm_name_or_path == "Qwen/Qwen3-4B-Instruct-2507" and recipe_m.codec_init == "SWivid/AUV"
+    assert (recipe.val_every, recipe.eval_strategy, recipe.eval_steps, recipe_d.validation_split) == (
+        2000, "steps", 2000, "validation")
     tiny_m, tiny_d, tiny = load_training_arguments(TINY, {"max_steps": 7, "lambda_ftp": 0.5, "output_dir": str(tmp_path)})
     assert tiny.max_steps == 7 and tiny.lambda_ftp == 0.5 and tiny_m.codec_config["codebook_size"] == 256
     with pytest.raises(ValueError, match="unknown training argument"):
