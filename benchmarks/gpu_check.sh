@@ -40,8 +40,8 @@ print(f"device {dev}: fp32 encode RTF {e32:.5f} decode RTF {d32:.5f}; bf16 encod
       f"bf16 codes equal to fp32: {(c32 == c16).float().mean().item():.4f}")
 PY
 if [[ $SMOKE == 1 ]]; then
-  STEP=(--recipe --lm-layers 1 --steps 1 --repeats 1 --segment_seconds 0.5 --threads 1)
-  echo "== 2. recipe step (smoke: 1 LM layer, 0.5 s crops)"
+  STEP=(--recipe --lm-layers 2 --steps 1 --repeats 1 --segment_seconds 0.5 --threads 1)  # SA needs >= 2 layers
+  echo "== 2. recipe step (smoke: 2 LM layers, 0.5 s crops)"
   timeout 900 "$PY" benchmarks/bench_training_step.py "${STEP[@]}"
   exit 0
 fi
