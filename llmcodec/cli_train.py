@@ -1,9 +1,9 @@
 """``llmcodec train CONFIG.yaml [--key value ...]``: run the LLM-Codec training recipe.
 
 The YAML file holds the fields of ``ModelArguments``, ``DataArguments`` and ``LLMCodecTrainingArguments``
-(``llmcodec.training.trainer.arguments``: the recipe knobs plus any ``transformers.TrainingArguments`` field). Each ``--key value`` override replaces
-one field; values are parsed as YAML (``--max_steps 10``, ``--report_to '[tensorboard]'``,
-``--codec_config '{hidden_size: 64}'``). ``--resume [CHECKPOINT]`` resumes (the latest checkpoint in
+(``llmcodec.training.trainer.arguments``: the recipe knobs plus any ``transformers.TrainingArguments`` field).
+Each ``--key value`` override replaces one field; values are parsed as YAML (``--max_steps 10``,
+``--report_to '[tensorboard]'``, ``--codec_config '{hidden_size: 64}'``). ``--resume [CHECKPOINT]`` resumes (the latest checkpoint in
 ``output_dir`` when no path is given). Works under ``accelerate launch`` (``python -m llmcodec.cli train …``).
 """
 

@@ -200,7 +200,7 @@ class LLMCodecTrainingArguments(TrainingArguments):
     # ---- validation, resume, export ----------------------------------------------------------------------
     val_every: int = field(default=0, metadata={
         "help": "the recipe's periodic validation (--val_every 2000): every N optimizer steps the mel loss on "
-                "val_batches batches of validation_split is logged as val_mel and the first item of each batch "
+                "val_batches batches of validation_split is logged as eval_mel and the first item of each batch "
                 "is written to output_dir/val/step-N/; 0 = off. Sets eval_strategy=steps, eval_steps=N"})
     val_batches: int = 8
     full_resume: bool = field(default=True, metadata={

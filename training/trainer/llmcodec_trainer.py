@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from accelerate.utils import DistributedType
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
@@ -356,8 +357,6 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         """Per recipe optimizer group (``clip_per_group``); under a GradScaler the gradients are unscaled once
         first (as ``accelerator.clip_grad_norm_`` does, which cannot be called per group). Sharded parameters (FSDP) have no per-group global norm here: they
         get the Trainer's joint clip over the whole model, with a warning."""
-        from accelerate.utils import DistributedType
-
         sharded = self.accelerator.distributed_type in (DistributedType.FSDP, DistributedType.DEEPSPEED)
         if sharded and self.args.clip_per_group and not getattr(self, "_warned_joint_clip", False):
             logger.warning("clip_per_group: parameters are sharded (%s); clipping the joint gradient norm instead",
