@@ -73,6 +73,9 @@ class SpeechCollator:
         phase_jitter: maximum circular shift in samples (24 in the recipe; 0 disables).
         generator: RNG for crops and jitter; ``None`` uses torch's global RNG, which DataLoader seeds
             differently in every worker (a shared generator would repeat crops across workers).
+        pitch_hop: > 0 adds ``pitch_f0`` (B, L // pitch_hop) float32, Praat F0 in Hz per codec frame of the
+            (jittered) crop, 0 where unvoiced (``pitch_targets.frame_f0``); 0 = no pitch targets.
+        sample_rate: rate of the audio (for the F0 tracker).
 
     Returns (from ``__call__``):
         ``input_values`` (B, 1, L) float32; ``padding_mask`` (B, L) int64, 1 on real samples and 0 on
@@ -82,7 +85,7 @@ class SpeechCollator:
     """
 
     def __init__(self, segment_samples: int = 64000, random_crop: bool = True, phase_jitter: int = 24,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, pitch_hop: int = 0, sample_rate: int = 16_000) -> None:
         if segment_samples <= 0:
             raise ValueError(f"segment_samples must be positive, got {segment_samples}")
         if phase_jitter < 0:
@@ -91,6 +94,9 @@ class SpeechCollator:
         self.random_crop = random_crop
         self.phase_jitter = phase_jitter
         self.generator = generator
+        if pitch_hop < 0:
+            raise ValueError(f"pitch_hop must be >= 0, got {pitch_hop}")
+        self.pitch_hop, self.sample_rate = pitch_hop, sample_rate
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if len(features) == 0:
@@ -113,7 +119,7 @@ class SpeechCollator:
             offsets[b] = off
             text = f.get("text")
             texts.append("" if text is None else str(text))
-        return {
+        batch = {
             "input_values": audio,
             "padding_mask": mask,
             "text": texts,
@@ -121,6 +127,11 @@ class SpeechCollator:
             "lengths": mask.sum(dim=1),
             "jitter": shifts,
         }
+        if self.pitch_hop:
+            from llmcodec.training.data.pitch_targets import batch_frame_f0
+
+            batch["pitch_f0"] = batch_frame_f0(audio, self.sample_rate, self.pitch_hop)
+        return batch
 
 
 def _as_1d(x: Any) -> torch.Tensor:

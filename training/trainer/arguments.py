@@ -147,6 +147,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
     distinct_mr_stft: bool = False
     recon_clamp: float = 1.2
     lambda_vq: float = 1.0
+    lambda_pitch: float = field(default=0.0, metadata={
+        "help": "weight of pitch supervision of the quantized latents (not in the recipe; the demo codec's codes "
+                "held no pitch without it): Praat F0 per crop, a training-only head. 0 = off"})
     lambda_bridge: float = 1.0
     bridge_mode: str = "gumbel"
     tau_start: float = 1.0

@@ -14,6 +14,7 @@ from llmcodec.training.objectives.discriminators import CombinedDiscriminator
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, truncate_decoder_layers
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge
+from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import ReconstructionLosses, ReconstructionLossWeights
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range
 from llmcodec.training.data.training_data import SeededCropCollator, build_train_dataset, build_validation_dataset
@@ -69,6 +70,7 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     ftp = FutureTokenPredictionHeads(wrapped.hidden_size, n_codes, args.ftp_num_heads, prepend_start_token=args.ftp_prepend_bos)
     ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())  # quirk 3: the new (random) rows
     ftp.heads.to(wrapped.audio_embeddings.dtype)  # not the head_weights buffer: bf16 would make its sum 0.9985
+    pitch = PitchSupervision(int(codec.config.hidden_size)) if args.lambda_pitch > 0 else None
     sa = None
     if args.sa_enabled:
         start, end = sa_layer_range(wrapped.num_hidden_layers)
@@ -89,7 +91,7 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
             raise TrainingSetupError(f"codebook_domain: {error}") from error
     return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
                                   recon_clamp=args.recon_clamp, codebook_domain=model_args.codebook_domain,
-                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None)
+                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, pitch=pitch)
 
 
 def load_codec_for_training(args: ModelArguments, seed: int = 1337) -> nn.Module:
@@ -215,8 +217,9 @@ def build_components(model_args: ModelArguments, data_args: DataArguments, args:
                    args.seed)
     module = build_training_module(codec, lm, tokenizer, m, args)
     segment = int(round(data_args.segment_seconds * codec.config.sampling_rate))
-    return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset,
-                              SeededCropCollator(segment, data_args.phase_jitter), eval_dataset)
+    collator = SeededCropCollator(segment, data_args.phase_jitter, sample_rate=int(codec.config.sampling_rate),
+                                  pitch_hop=int(codec.config.hop_length) if args.lambda_pitch > 0 else 0)
+    return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset, collator, eval_dataset)
 
 
 def _check_dataset(dataset: Any, args: LLMCodecTrainingArguments) -> None:

@@ -5,7 +5,7 @@ returns the per-micro-batch total (the Trainer divides it by the accumulation co
 ``loss_is_scaled_for_ga = False``)::
 
     L = λ_mel(s)·mel + 0.5·ms_mel + 0.5·mr_stft + 0.8·cstft + 1.0·vq + 1.0·bridge_CE
-      + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM
+      + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM  [+ λ_pitch·pitch, off by default]
 
 * a non-finite term is replaced by 0 and counted (``nonfinite_terms``); a non-finite total marks the
   whole optimizer step as skipped (every gradient dropped, ``skipped_steps``);
@@ -40,14 +40,13 @@ from llmcodec.training.objectives.codebook_restart import CodebookRestarter
 from llmcodec.training.objectives.schedules import cosine_with_warmup_lambda, r1_due
 from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments
 from llmcodec.training.data.training_data import RepeatedDataset, SeededCropCollator
-from llmcodec.training.trainer.distributed import (all_reduce_sum_, exclude_synced_state_from_ddp_broadcast, restart_codes_in_sync,
-                                  sa_bank_gather, unsupported_setup)
+from llmcodec.training.trainer.distributed import (all_reduce_mean_, all_reduce_sum_, exclude_synced_state_from_ddp_broadcast,
+                                  restart_codes_in_sync, sa_bank_gather, unsupported_setup)
 from llmcodec.training.trainer.training_module import ChainedOptimizer, LLMCodecTrainingModule, named_clip_groups
 
 from llmcodec.training.trainer.builders import TrainingSetupError, _check_dataset
 from llmcodec.training.trainer.checkpoints import CheckpointMixin
 from llmcodec.training.trainer.validation import MelValidationMixin
-from llmcodec.training.trainer.distributed import all_reduce_mean_
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ logger = logging.getLogger(__name__)
 TERM_WEIGHTS = {
     "mel": "lambda_mel", "ms_mel": "lambda_ms_mel", "mr_stft": "lambda_mr_stft", "cstft": "lambda_cstft",
     "vq": "lambda_vq", "bridge": "lambda_bridge", "ftp": "lambda_ftp", "sa_cos": "lambda_sa_cos",
-    "sa_ctr": "lambda_sa_ctr", "gan_g": "lambda_gan", "fm": "lambda_fm",
+    "sa_ctr": "lambda_sa_ctr", "gan_g": "lambda_gan", "fm": "lambda_fm", "pitch": "lambda_pitch",
 }
 
 
@@ -193,7 +192,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
             "lambda_ftp": w["lambda_ftp"], "lambda_sa_cos": w["lambda_sa_cos"], "lambda_sa_ctr": w["lambda_sa_ctr"],
             "lambda_gan": a.lambda_gan if self.discriminator is not None else 0.0,
             "lambda_fm": a.lambda_fm if self.discriminator is not None else 0.0,
-            "tau": w["tau"], "codec_update": w["codec_update"],
+            "lambda_pitch": a.lambda_pitch, "tau": w["tau"], "codec_update": w["codec_update"],
         }
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
@@ -214,9 +213,10 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         out = model(
             input_values=wav, text_input_ids=text[0] if text else None, text_attention_mask=text[1] if text else None,
             tau=w["tau"], run_lm=run_lm, run_sa=run_sa and text is not None, run_bridge=run_bridge,
+            pitch_f0=inputs.get("pitch_f0"),
         )
         metrics = self._metrics if training else defaultdict(list)  # eval values never reach the training logs
-        terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr") if k in out}
+        terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr", "pitch") if k in out}
         if self.discriminator is not None:
             terms.update(self._generator_adversarial_terms(wav, out["recon"]))
             if training and self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import ReconstructionLosses, prepare_reconstruction
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
 
@@ -129,6 +130,7 @@ class LLMCodecTrainingModule(nn.Module):
             (fp32 losses, mel filterbanks and bridge; the LM and heads in their own weights' dtype), also
             inside the autocast accelerate puts around ``forward``.
         codebook_domain: restrict the VQ search to this named partition of the codebook (e.g. ``speech``).
+        pitch: a :class:`PitchSupervision` head on the quantized latents (``lambda_pitch > 0``), or None.
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class LLMCodecTrainingModule(nn.Module):
         recon_clamp: float = 1.2,
         codec_autocast_dtype: torch.dtype | None = None,
         codebook_domain: str | None = None,
+        pitch: PitchSupervision | None = None,
     ) -> None:
         super().__init__()
         if lm.codebook_size != codec.config.codebook_size:
@@ -157,6 +160,7 @@ class LLMCodecTrainingModule(nn.Module):
         self.codec_autocast_dtype, self.codebook_domain = codec_autocast_dtype, codebook_domain
         self.sa_layers = sa_layer_range(lm.num_hidden_layers) if sa is not None else None
         self._pending_sa_text: Tensor | None = None
+        self.pitch = pitch
 
     # ------------------------------------------------------------------------------------- parameters
     def codec_encoder_parameters(self) -> list[nn.Parameter]:
@@ -168,8 +172,9 @@ class LLMCodecTrainingModule(nn.Module):
         return [p for p in self.codec.decoder.parameters() if p.requires_grad]
 
     def embed_parameters(self) -> list[nn.Parameter]:
-        """Audio rows of the LM + FTP heads (recipe ``opt_embed``)."""
-        return [self.lm.audio_embeddings, *self.ftp.parameters()]
+        """Audio rows of the LM + FTP heads (recipe ``opt_embed``), and the pitch head when there is one."""
+        pitch = list(self.pitch.parameters()) if self.pitch is not None else []
+        return [self.lm.audio_embeddings, *self.ftp.parameters(), *pitch]
 
     def trainable_state_dict(self, state_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Everything training changes (codec, bridge, heads, audio rows, SA bank); not the frozen LM body.
@@ -225,6 +230,7 @@ class LLMCodecTrainingModule(nn.Module):
         run_lm: bool = True,
         run_sa: bool = True,
         run_bridge: bool = True,
+        pitch_f0: Tensor | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         """input_values ``(B, 1, L)`` full crops (reflect padding is audio, so no padding mask is passed,
@@ -234,6 +240,7 @@ class LLMCodecTrainingModule(nn.Module):
         unweighted scalar terms ``mel``, ``ms_mel``, ``mr_stft``, ``cstft``, ``vq``, ``bridge`` and, when
         computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,).
         ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
+        ``pitch_f0`` (B, T) Hz per frame (0 = unvoiced) adds the ``pitch`` term when the module has a pitch head.
         A failure in the LM block raises :class:`LMBlockError` naming the part (no silent zeroing).
         In eval mode the SA text features are not kept for the bank (``evaluate`` must not feed it).
         """
@@ -242,8 +249,11 @@ class LLMCodecTrainingModule(nn.Module):
         with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = self.codec(input_values=input_values, codebook_domain=self.codebook_domain)
         with torch.autocast(device_type, enabled=False):  # explicit precision after the codec (recipe §6.12)
-            return self._losses_after_codec(out, input_values, text_input_ids, text_attention_mask, tau,
-                                            run_lm, run_sa, run_bridge)
+            result = self._losses_after_codec(out, input_values, text_input_ids, text_attention_mask, tau,
+                                              run_lm, run_sa, run_bridge)
+            if self.pitch is not None and pitch_f0 is not None:  # the quantized latents, so the codes carry F0
+                result["pitch"] = self.pitch(out.latents.float(), pitch_f0, out.audio_codes_mask)
+            return result
 
     def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
                             text_attention_mask: Tensor | None, tau: float, run_lm: bool, run_sa: bool,
