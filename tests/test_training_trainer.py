@@ -241,3 +241,33 @@ def test_the_lr_schedule_reaches_the_optimizers_that_step(tokenizer, tmp_path):
     assert codec_lrs[0] < codec_lrs[1] < codec_lrs[2]
     if expected is not None:
         assert codec_lrs == pytest.approx(expected, rel=1e-6)
+
+
+def test_pitch_supervision_trains_its_head_and_reaches_the_encoder_only(tokenizer, tmp_path):
+    # lambda_pitch > 0: the collator adds Praat F0 per frame, the head reads the quantized latents, and its loss
+    # is logged and falls; off by default (no head, no targets, no term).
+    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
+    assert off.module.pitch is None and off.data_collator.pitch_hop == 0
+    run = tiny_args(tmp_path / "on", max_steps=12, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
+                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_pitch=1.0, lr_embed=1e-2)
+    c = build_components(*run, tokenizer=tokenizer)
+    module = c.module
+    assert module.pitch is not None and c.data_collator.pitch_hop == module.codec.config.hop_length
+    head = {id(p) for p in module.pitch.parameters()}
+    assert head <= {id(p) for p in module.embed_parameters()}  # stepped by the auxiliary-heads AdamW, clipped with it
+    batch = c.data_collator([c.train_dataset[i] for i in range(2)])
+    assert batch["pitch_f0"].shape == (2, batch["input_values"].shape[-1] // module.codec.config.hop_length)
+    module.zero_grad()
+    out = module(batch["input_values"], run_lm=False, run_bridge=False, pitch_f0=batch["pitch_f0"])
+    out["pitch"].backward()
+    encoder_grads = [p.grad for p in module.codec.encoder.parameters() if p.grad is not None]
+    assert encoder_grads and any(g.abs().sum() > 0 for g in encoder_grads)  # through the straight-through estimator
+    assert all(p.grad is None for p in module.codec.decoder.parameters())
+    assert "pitch" not in module(batch["input_values"], run_lm=False, run_bridge=False)  # no targets: no term
+    before = {n: p.detach().clone() for n, p in module.pitch.named_parameters()}
+    trainer = c.trainer(run[2])
+    trainer.train()
+    pitch = _losses(trainer, "loss_pitch")
+    assert len(pitch) == 12 and all(math.isfinite(v) for v in pitch.values())
+    assert sum(list(pitch.values())[-3:]) < sum(list(pitch.values())[:3])
+    assert any(not torch.equal(before[n], p) for n, p in module.pitch.named_parameters())

@@ -30,10 +30,11 @@ from llmcodec.training.data.audio_dataset import (
     to_mono,
 )
 from llmcodec.training.data.collator import SpeechCollator, crop_or_pad, reflect_pad_centre
+from llmcodec.training.data.pitch_targets import batch_frame_f0, frame_f0
 
 __all__ = [
     "SAMPLE_RATE", "AudioDecodeError", "DataConfig", "DataError", "IterableSpeechDataset", "SpeechCollator",
-    "SpeechDataset", "build_collator", "build_datasets", "crop_or_pad", "decode_audio",
+    "SpeechDataset", "batch_frame_f0", "build_collator", "build_datasets", "crop_or_pad", "decode_audio", "frame_f0",
     "load_audio_text_dataset", "load_local_folder", "reflect_pad_centre", "to_mono",
 ]
 

@@ -19,6 +19,7 @@ from llmcodec.training.objectives.discriminators import (
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, find_audio_token_range
 from llmcodec.training.objectives.future_token_prediction import FTPOutput, FutureTokenPredictionHeads, ftp_head_weights, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import BridgeOutput, GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import (
     ComplexSTFTLoss,
     MelL1Loss,
@@ -64,6 +65,7 @@ __all__ = [
     "MultiScaleDiscriminator",
     "MultiScaleMelLoss",
     "PeriodDiscriminator",
+    "PitchSupervision",
     "RecipeSchedule",
     "ReconstructionLossWeights",
     "ReconstructionLosses",
