@@ -60,3 +60,10 @@ def test_gradients_reach_the_latents_and_the_head_learns_pitch_it_is_given():
     assert (torch.log2(pred[voiced] / f0[voiced]).abs() * 1200).median() < 50  # cents
     assert ((prob > 0.5) == voiced).float().mean() > 0.95
     assert math.isclose(head.reference_log2, math.log2(150.0), rel_tol=1e-6)
+
+
+def test_an_unknown_source_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="source must be"):
+        PitchSupervision(8, source="codes")

@@ -253,6 +253,7 @@ def test_pitch_supervision_trains_its_head_and_reaches_the_encoder_only(tokenize
     c = build_components(*run, tokenizer=tokenizer)
     module = c.module
     assert module.pitch is not None and c.data_collator.pitch_hop == module.codec.config.hop_length
+    assert module.pitch.source == "projected" and module.pitch.head[0].in_channels == module.codec.config.codebook_dim
     head = {id(p) for p in module.pitch.parameters()}
     assert head <= {id(p) for p in module.embed_parameters()}  # stepped by the auxiliary-heads AdamW, clipped with it
     batch = c.data_collator([c.train_dataset[i] for i in range(2)])
@@ -271,3 +272,15 @@ def test_pitch_supervision_trains_its_head_and_reaches_the_encoder_only(tokenize
     assert len(pitch) == 12 and all(math.isfinite(v) for v in pitch.values())
     assert sum(list(pitch.values())[-3:]) < sum(list(pitch.values())[:3])
     assert any(not torch.equal(before[n], p) for n, p in module.pitch.named_parameters())
+
+
+def test_the_pitch_head_can_read_the_quantized_latents_and_a_bad_source_is_named(tokenizer, tmp_path):
+    run = tiny_args(tmp_path, lambda_pitch=1.0, pitch_input="quantized")
+    c = build_components(*run, tokenizer=tokenizer)
+    assert c.module.pitch.head[0].in_channels == c.module.codec.config.hidden_size
+    batch = c.data_collator([c.train_dataset[i] for i in range(2)])
+    out = c.module(batch["input_values"], run_lm=False, run_bridge=False, pitch_f0=batch["pitch_f0"])
+    out["pitch"].backward()  # through the straight-through estimator into the encoder
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in c.module.codec.encoder.parameters())
+    with pytest.raises(TrainingSetupError, match="pitch_input must be"):
+        build_components(*tiny_args(tmp_path, lambda_pitch=1.0, pitch_input="latent"), tokenizer=tokenizer)

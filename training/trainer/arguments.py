@@ -150,6 +150,10 @@ class LLMCodecTrainingArguments(TrainingArguments):
     lambda_pitch: float = field(default=0.0, metadata={
         "help": "weight of pitch supervision of the quantized latents (not in the recipe; the demo codec's codes "
                 "held no pitch without it): Praat F0 per crop, a training-only head. 0 = off"})
+    pitch_input: str = field(default="projected", metadata={
+        "help": "what the pitch head reads: projected (the encoder's unit-normalised C-dim output, the direction the "
+                "cosine VQ quantizes: a direct gradient) | quantized (the D-dim latents after the straight-through "
+                "estimator: the encoder learns only as frames cross code boundaries, slow)"})
     lambda_bridge: float = 1.0
     bridge_mode: str = "gumbel"
     tau_start: float = 1.0

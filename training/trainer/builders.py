@@ -70,7 +70,10 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     ftp = FutureTokenPredictionHeads(wrapped.hidden_size, n_codes, args.ftp_num_heads, prepend_start_token=args.ftp_prepend_bos)
     ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())  # quirk 3: the new (random) rows
     ftp.heads.to(wrapped.audio_embeddings.dtype)  # not the head_weights buffer: bf16 would make its sum 0.9985
-    pitch = PitchSupervision(int(codec.config.hidden_size)) if args.lambda_pitch > 0 else None
+    if args.pitch_input not in ("projected", "quantized"):
+        raise TrainingSetupError(f"pitch_input must be 'projected' or 'quantized', got {args.pitch_input!r}")
+    width = codec.config.codebook_dim if args.pitch_input == "projected" else codec.config.hidden_size
+    pitch = PitchSupervision(int(width), source=args.pitch_input) if args.lambda_pitch > 0 else None
     sa = None
     if args.sa_enabled:
         start, end = sa_layer_range(wrapped.num_hidden_layers)

@@ -251,8 +251,8 @@ class LLMCodecTrainingModule(nn.Module):
         with torch.autocast(device_type, enabled=False):  # explicit precision after the codec (recipe §6.12)
             result = self._losses_after_codec(out, input_values, text_input_ids, text_attention_mask, tau,
                                               run_lm, run_sa, run_bridge)
-            if self.pitch is not None and pitch_f0 is not None:  # the quantized latents, so the codes carry F0
-                result["pitch"] = self.pitch(out.latents.float(), pitch_f0, out.audio_codes_mask)
+            if self.pitch is not None and pitch_f0 is not None:
+                result["pitch"] = self.pitch(self.pitch.features(out), pitch_f0, out.audio_codes_mask)
             return result
 
     def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
