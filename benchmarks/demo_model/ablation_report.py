@@ -1,0 +1,118 @@
+"""The miniature ablation over seeds (issue 10): mean and spread of each arm's token learnability and quality.
+
+    python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results
+
+Seed 0 is ``reproduce.sh``'s run (``runs/demo-model-eval/{eval,token-lm}-ARM``); further seeds come from
+``ablation_seeds.sh`` (``runs/demo-model-eval/ablation/seedN-ARM/{eval,token-lm}``). Writes
+``ablation_seeds.json`` (every seed's numbers), ``ablation_seeds.md`` (mean ± sample standard deviation, n seeds)
+and ``ablation_seeds.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import ARMS, unigram_stats  # noqa: E402 - the arm labels and the unigram statistics of reproduce.sh
+
+REPO = Path(__file__).resolve().parents[2]
+DOMAINS = ("real-speech", "heldout-real")
+STABILITY = ("noise", "int16", "gain", "windowed")
+
+
+def seed_dirs(work: Path, arm: str) -> dict[int, tuple[Path, Path]]:
+    """seed -> (evaluation folder, token-LM folder), for the seeds whose results exist."""
+    found = {0: (work / f"eval-{arm}", work / f"token-lm-{arm}")}
+    for folder in sorted((work / "ablation").glob(f"seed*-{arm}")):
+        seed = int(folder.name.removeprefix("seed").split("-")[0])
+        found[seed] = (folder / "eval", folder / "token-lm")
+    return {s: d for s, d in found.items() if (d[0] / "summary.json").is_file() and (d[1] / "token_lm.json").is_file()}
+
+
+def seed_numbers(eval_dir: Path, lm_dir: Path) -> dict[str, float]:
+    summary = json.loads((eval_dir / "summary.json").read_text())["systems"]["llmcodec"]
+    lm = json.loads((lm_dir / "token_lm.json").read_text())
+    unigram = unigram_stats(lm_dir / "codes" / "eval.jsonl", lm["codebook_size"])
+    row = {f"{d}_{m}": summary["domains"][d][m]["mean"] for d in DOMAINS for m in ("pesq", "stoi")}
+    row["code_perplexity"] = summary["codebook"]["perplexity"]
+    row.update({f"stability_{k}": summary["token_stability"]["mean"][k] for k in STABILITY})
+    row.update(token_lm_perplexity=lm["perplexity"], unigram_perplexity=unigram["unigram_perplexity"],
+               distinct_codes=unigram["distinct"], context_gain=unigram["unigram_perplexity"] / lm["perplexity"])
+    row.update({f"k{k + 1}_accuracy": a for k, a in enumerate(lm["k_step_accuracy"])})
+    return row
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else float("nan"))
+
+
+COLUMNS = [  # (key, header, format of one value)
+    ("real-speech_pesq", "ARCTIC + ALSA PESQ-WB", "{:.3f}"), ("real-speech_stoi", "ARCTIC + ALSA STOI", "{:.3f}"),
+    ("heldout-real_pesq", "held-out speaker PESQ-WB", "{:.3f}"), ("heldout-real_stoi", "held-out speaker STOI", "{:.3f}"),
+    ("code_perplexity", "code perplexity (eval speech)", "{:.0f}"), ("unigram_perplexity", "unigram perplexity", "{:.0f}"),
+    ("token_lm_perplexity", "token-LM perplexity", "{:.0f}"), ("context_gain", "context gain", "{:.2f}x"),
+    ("k1_accuracy", "1-step accuracy", "{:.2%}"), ("k3_accuracy", "3-step accuracy", "{:.2%}"),
+    ("stability_noise", "unchanged under -70 dBFS noise", "{:.1%}"), ("stability_gain", "unchanged under +1 dB", "{:.1%}"),
+]
+
+
+def table(results: dict) -> str:
+    rows = ["| arm | seeds | " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
+    for arm, label in ARMS.items():
+        seeds = results[arm]
+        cells = []
+        for key, _, fmt in COLUMNS:
+            mean, sd = mean_sd([row[key] for row in seeds.values()])
+            cells.append(f"{fmt.format(mean)} ± {fmt.format(sd)}" if sd == sd else fmt.format(mean))
+        rows.append(f"| {label} | {len(seeds)} ({', '.join(map(str, seeds))}) | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + ("\n\nMean ± sample standard deviation over the seeds (training seed of the stage-2 arm; "
+                              "the token LM uses the same seed). Same evaluation speech and held-out corpus as the "
+                              "one-seed table.\n")
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("token_lm_perplexity", "token-LM perplexity"), ("unigram_perplexity", "unigram perplexity"),
+            ("real-speech_stoi", "STOI, ARCTIC + ALSA"), ("heldout-real_stoi", "STOI, held-out speaker")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4))
+    for ax, (key, title) in zip(axes, keys):
+        for x, (arm, label) in enumerate(ARMS.items()):
+            values = [row[key] for row in results[arm].values()]
+            ax.scatter([x] * len(values), values, alpha=0.7)
+            ax.errorbar([x + 0.15], [statistics.fmean(values)], yerr=[statistics.stdev(values)] if len(values) > 1 else None,
+                        fmt="o", color="black", capsize=4)
+        ax.set_xticks(range(len(ARMS)), [label.split(" ")[0] for label in ARMS.values()])
+        ax.set_title(title)
+    fig.suptitle("stage-2 arms over seeds: (b) + bridge/FTP/SA, (a) GAN only")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, default=REPO / "runs" / "demo-model-eval")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "demo_model" / "results")
+    a = ap.parse_args(argv)
+    results = {arm: {s: seed_numbers(*d) for s, d in sorted(seed_dirs(a.work, arm).items())} for arm in ARMS}
+    missing = [arm for arm, seeds in results.items() if not seeds]
+    if missing:
+        print(f"error: no finished seed for arm(s) {', '.join(missing)} under {a.work}", file=sys.stderr)
+        return 2
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "ablation_seeds.json").write_text(json.dumps(results, indent=1) + "\n")
+    (a.out / "ablation_seeds.md").write_text(table(results))
+    plot(results, a.out / "ablation_seeds.png")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
