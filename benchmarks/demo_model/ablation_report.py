@@ -2,8 +2,10 @@
 
     python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results
 
-Seed 0 is ``reproduce.sh``'s run (``runs/demo-model-eval/{eval,token-lm}-ARM``); further seeds come from
-``ablation_seeds.sh`` (``runs/demo-model-eval/ablation/seedN-ARM/{eval,token-lm}``). Writes
+Seed 0 is ``reproduce.sh``'s run (``runs/demo-model-eval/eval-ARM``); further seeds come from ``ablation_seeds.sh``
+(``runs/demo-model-eval/ablation/seedN-ARM/eval``). Token learnability: ``--token-lm real`` (default) reads
+``ablation_token_lm_real.sh``'s token LMs (``token-lm-real``: learned on real speech, scored on a held-out real
+speaker), ``--token-lm synthetic`` the one-seed table's (``token-lm``: the small synthetic corpus). Writes
 ``ablation_seeds.json`` (every seed's numbers), ``ablation_seeds.md`` (mean ± sample standard deviation, n seeds)
 and ``ablation_seeds.png``.
 """
@@ -24,12 +26,12 @@ DOMAINS = ("real-speech", "heldout-real")
 STABILITY = ("noise", "int16", "gain", "windowed")
 
 
-def seed_dirs(work: Path, arm: str) -> dict[int, tuple[Path, Path]]:
+def seed_dirs(work: Path, arm: str, token_lm: str = "token-lm-real") -> dict[int, tuple[Path, Path]]:
     """seed -> (evaluation folder, token-LM folder), for the seeds whose results exist."""
-    found = {0: (work / f"eval-{arm}", work / f"token-lm-{arm}")}
+    found = {0: (work / f"eval-{arm}", work / f"{token_lm}-{arm}")}
     for folder in sorted((work / "ablation").glob(f"seed*-{arm}")):
         seed = int(folder.name.removeprefix("seed").split("-")[0])
-        found[seed] = (folder / "eval", folder / "token-lm")
+        found[seed] = (folder / "eval", folder / token_lm)
     return {s: d for s, d in found.items() if (d[0] / "summary.json").is_file() and (d[1] / "token_lm.json").is_file()}
 
 
@@ -60,7 +62,7 @@ COLUMNS = [  # (key, header, format of one value)
 ]
 
 
-def table(results: dict) -> str:
+def table(results: dict, token_lm: dict) -> str:
     rows = ["| arm | seeds | " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for arm, label in ARMS.items():
         seeds = results[arm]
@@ -69,9 +71,13 @@ def table(results: dict) -> str:
             mean, sd = mean_sd([row[key] for row in seeds.values()])
             cells.append(f"{fmt.format(mean)} ± {fmt.format(sd)}" if sd == sd else fmt.format(mean))
         rows.append(f"| {label} | {len(seeds)} ({', '.join(map(str, seeds))}) | " + " | ".join(cells) + " |")
-    return "\n".join(rows) + ("\n\nMean ± sample standard deviation over the seeds (training seed of the stage-2 arm; "
-                              "the token LM uses the same seed). Same evaluation speech and held-out corpus as the "
-                              "one-seed table.\n")
+    return "\n".join(rows) + (
+        "\n\nMean ± sample standard deviation over the seeds (the training seed of the stage-2 arm; the token LM uses "
+        f"the same seed). Quality, code perplexity and stability: the real evaluation speech. Token LM: "
+        f"{token_lm['lm_parameters'] / 1e6:.1f} M parameters trained from scratch on {token_lm['train_codes']:,} codes "
+        f"({token_lm['files']['train']} files), scored on {token_lm['eval_codes']:,} codes ({token_lm['files']['eval']} "
+        "files it did not train on); perplexity normalised over the audio codes; context gain = unigram perplexity / "
+        "token-LM perplexity (above 1: the LM uses context).\n")
 
 
 def plot(results: dict, path: Path) -> None:
@@ -100,17 +106,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "demo-model-eval")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "demo_model" / "results")
+    ap.add_argument("--token-lm", choices=["real", "synthetic"], default="real")
     a = ap.parse_args(argv)
-    results = {arm: {s: seed_numbers(*d) for s, d in sorted(seed_dirs(a.work, arm).items())} for arm in ARMS}
+    folder = "token-lm-real" if a.token_lm == "real" else "token-lm"
+    results = {arm: {s: seed_numbers(*d) for s, d in sorted(seed_dirs(a.work, arm, folder).items())} for arm in ARMS}
     missing = [arm for arm, seeds in results.items() if not seeds]
     if missing:
         print(f"error: no finished seed for arm(s) {', '.join(missing)} under {a.work}", file=sys.stderr)
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "ablation_seeds.json").write_text(json.dumps(results, indent=1) + "\n")
-    (a.out / "ablation_seeds.md").write_text(table(results))
+    first = next(iter(seed_dirs(a.work, next(iter(ARMS)), folder).values()))[1]
+    lm = json.loads((first / "token_lm.json").read_text())
+    (a.out / "ablation_seeds.md").write_text(table(results, lm))
     plot(results, a.out / "ablation_seeds.png")
-    print(table(results))
+    print(table(results, lm))
     return 0
 
 
