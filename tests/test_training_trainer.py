@@ -284,3 +284,5 @@ def test_the_pitch_head_can_read_the_quantized_latents_and_a_bad_source_is_named
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in c.module.codec.encoder.parameters())
     with pytest.raises(TrainingSetupError, match="pitch_input must be"):
         build_components(*tiny_args(tmp_path, lambda_pitch=1.0, pitch_input="latent"), tokenizer=tokenizer)
+    with pytest.raises(TrainingSetupError, match="lambda_pitch must be >= 0"):
+        build_components(*tiny_args(tmp_path, lambda_pitch=-1.0), tokenizer=tokenizer)

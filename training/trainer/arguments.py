@@ -148,7 +148,7 @@ class LLMCodecTrainingArguments(TrainingArguments):
     recon_clamp: float = 1.2
     lambda_vq: float = 1.0
     lambda_pitch: float = field(default=0.0, metadata={
-        "help": "weight of pitch supervision of the quantized latents (not in the recipe; the demo codec's codes "
+        "help": "weight of pitch supervision of the codec's bottleneck (not in the recipe; the demo codec's codes "
                 "held no pitch without it): Praat F0 per crop, a training-only head. 0 = off"})
     pitch_input: str = field(default="projected", metadata={
         "help": "what the pitch head reads: projected (the encoder's unit-normalised C-dim output, the direction the "

@@ -72,6 +72,8 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     ftp.heads.to(wrapped.audio_embeddings.dtype)  # not the head_weights buffer: bf16 would make its sum 0.9985
     if args.pitch_input not in ("projected", "quantized"):
         raise TrainingSetupError(f"pitch_input must be 'projected' or 'quantized', got {args.pitch_input!r}")
+    if args.lambda_pitch < 0:
+        raise TrainingSetupError(f"lambda_pitch must be >= 0 (0 = off), got {args.lambda_pitch}")
     width = codec.config.codebook_dim if args.pitch_input == "projected" else codec.config.hidden_size
     pitch = PitchSupervision(int(width), source=args.pitch_input) if args.lambda_pitch > 0 else None
     sa = None
