@@ -27,6 +27,9 @@ from llmcodec.hub import load_codec
 from llmcodec.training.data.pitch_targets import frame_f0
 from llmcodec.training.objectives import PitchSupervision
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gan_warmup"))
+from eval_checkpoints import codec_weights  # noqa: E402 - the codec's weights inside a checkpoint's training state
+
 
 @torch.no_grad()
 def head_error(codec, head: PitchSupervision, clips: list[torch.Tensor]) -> dict[str, float]:
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     points = []
     for checkpoint in checkpoints:
         state = load_file(str(checkpoint / "training_state.safetensors"))
-        codec.load_state_dict({k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")})
+        codec.load_state_dict(codec_weights(checkpoint))
         head_state = {k[len("pitch."):]: v for k, v in state.items() if k.startswith("pitch.")}
         if not head_state:
             print(f"error: {checkpoint} has no pitch head (the run had lambda_pitch 0)", file=sys.stderr)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from llmcodec.training.data.pitch_targets import batch_frame_f0
+
 
 def reflect_pad_centre(x: torch.Tensor, length: int) -> tuple[torch.Tensor, int]:
     """Centre ``x`` in ``length`` samples, filling both sides by reflection (no edge repeat).
@@ -128,8 +130,6 @@ class SpeechCollator:
             "jitter": shifts,
         }
         if self.pitch_hop:
-            from llmcodec.training.data.pitch_targets import batch_frame_f0
-
             batch["pitch_f0"] = batch_frame_f0(audio, self.sample_rate, self.pitch_hop)
         return batch
 
