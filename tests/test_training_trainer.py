@@ -286,3 +286,28 @@ def test_the_pitch_head_can_read_the_quantized_latents_and_a_bad_source_is_named
         build_components(*tiny_args(tmp_path, lambda_pitch=1.0, pitch_input="latent"), tokenizer=tokenizer)
     with pytest.raises(TrainingSetupError, match="lambda_pitch must be >= 0"):
         build_components(*tiny_args(tmp_path, lambda_pitch=-1.0), tokenizer=tokenizer)
+
+
+def test_latent_isotropy_term_reaches_the_encoder_only_and_is_logged(tokenizer, tmp_path):
+    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
+    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
+    assert not off.module.isotropy and "isotropy" not in off.module(batch["input_values"], run_lm=False, run_bridge=False)
+    run = tiny_args(tmp_path / "on", max_steps=4, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
+                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_isotropy=1.0)
+    c = build_components(*run, tokenizer=tokenizer)
+    module = c.module
+    module.zero_grad()
+    out = module(batch["input_values"], run_lm=False, run_bridge=False)
+    assert out["isotropy"].shape == () and float(out["isotropy"].detach()) > 0
+    out["isotropy"].backward()
+    in_proj = [p.grad for p in module.codec.quantizer.in_proj.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in in_proj)  # before the straight-through estimator
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.encoder.parameters())
+    assert all(p.grad is None for p in module.codec.decoder.parameters())
+    assert module.codec.quantizer.codebook.weight.grad is None
+    trainer = c.trainer(run[2])
+    trainer.train()
+    logged = _losses(trainer, "loss_isotropy")
+    assert len(logged) == 4 and all(math.isfinite(v) and v > 0 for v in logged.values())
+    with pytest.raises(TrainingSetupError, match="lambda_isotropy must be >= 0"):
+        build_components(*tiny_args(tmp_path, lambda_isotropy=-0.5), tokenizer=tokenizer)

@@ -11,7 +11,8 @@ codes carry pitch at all (issue 10).
 2. **Is pitch in the codes?** An MLP probe (7 frames of context, trained on ``--train-files`` clips of ``--train``,
    tested on ``--eval``) predicts Praat log-F0 of voiced frames from the codec's 8-dim projected latents, from the
    chosen codebook vectors, and (reference) from the input's own STFT log-magnitudes. Reported: median error in
-   cents and the correlation; a constant (the training median) is the floor.
+   cents and the correlation; a constant (the training median) is the floor. Also: how many dimensions the
+   projected latents really use (participation ratio of their covariance; 8 = all of them evenly).
 3. A spectrogram of the bundled ARCTIC clip: input and each model's reconstruction.
 
 Writes ``diagnose.json``, ``diagnose.md`` and ``spectrograms.png`` to ``--out``.
@@ -36,6 +37,7 @@ from llmcodec.evaluation.metrics import pesq_wb
 from llmcodec.evaluation.stoi import StoiError, codec_superb_stoi
 from llmcodec.hub import load_codec
 from llmcodec.training.data.pitch_targets import frame_f0
+from llmcodec.training.objectives.latent_isotropy import participation_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "trainer_vs_loop"))
 from bench_trainer_vs_loop import cpu_description  # noqa: E402
@@ -107,6 +109,12 @@ def swap_scores(analysis: HeadAnalysis, files: list[Path]) -> dict[str, dict[str
             rows.setdefault(name, []).append(score(r["wav"], audio))
     return {k: {"pesq": float(np.nanmean([p for p, _ in v])), "stoi": float(np.nanmean([s for _, s in v]))}
             for k, v in rows.items()}
+
+
+def latent_dimensions(analysis: HeadAnalysis, files: list[Path]) -> float:
+    """Participation ratio of the unit-normalised projected latents of every frame of ``files`` (C = isotropic)."""
+    rows = [F.normalize(analysis.run(wave16k(path))["projected"], dim=-1) for path in files]
+    return participation_ratio(torch.cat(rows))
 
 
 def with_context(x: np.ndarray, k: int = 3) -> np.ndarray:
@@ -194,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"cpu": cpu_description(), "eval": str(a.eval), "eval_files": len(eval_files),
               "probe_train_files": len(train_files), "models": {}}
     for name, analysis in analyses.items():
-        entry = {"swaps": swap_scores(analysis, eval_files)}
+        entry = {"swaps": swap_scores(analysis, eval_files), "latent_dims": latent_dimensions(analysis, eval_files),
+                 "codebook_dim": int(analysis.codec.config.codebook_dim)}
         x_train, y_train = probe_features(analysis, train_files)
         x_test, y_test = probe_features(analysis, eval_files)
         entry["probe"] = {k: fit_probe(x_train[k], y_train, x_test[k], y_test) for k in x_train}
@@ -214,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
 def report(result: dict) -> str:
     lines = [f"Real speech never trained on: {result['eval']} ({result['eval_files']} files); CPU: {result['cpu']}", ""]
     for name, entry in result["models"].items():
-        lines += [f"### {name}", "", "| decoder output | PESQ-WB | STOI |", "|---|---|---|"]
+        lines += [f"### {name}", "", f"Effective dimensions of the unit-normalised projected latents (participation "
+                  f"ratio): {entry['latent_dims']:.2f} of {entry['codebook_dim']}.", "",
+                  "| decoder output | PESQ-WB | STOI |", "|---|---|---|"]
         lines += [f"| {k} | {v['pesq']:.3f} | {v['stoi']:.3f} |" for k, v in entry["swaps"].items()]
         lines += ["", f"F0 probe ({entry['voiced_frames']['test']} voiced test frames):", "",
                   "| features | median error (cents) | within 50 cents | correlation |", "|---|---|---|---|"]

@@ -154,6 +154,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
         "help": "what the pitch head reads: projected (the encoder's unit-normalised C-dim output, the direction the "
                 "cosine VQ quantizes: a direct gradient) | quantized (the D-dim latents after the straight-through "
                 "estimator: the encoder learns only as frames cross code boundaries, slow)"})
+    lambda_isotropy: float = field(default=0.0, metadata={
+        "help": "weight of the latent isotropy loss (not in the recipe): keeps the VQ's unit-normalised projected "
+                "latents spread over all codebook_dim dimensions; the demo codec had collapsed into 2 of 8. 0 = off"})
     lambda_bridge: float = 1.0
     bridge_mode: str = "gumbel"
     tau_start: float = 1.0

@@ -74,6 +74,8 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
         raise TrainingSetupError(f"pitch_input must be 'projected' or 'quantized', got {args.pitch_input!r}")
     if args.lambda_pitch < 0:
         raise TrainingSetupError(f"lambda_pitch must be >= 0 (0 = off), got {args.lambda_pitch}")
+    if args.lambda_isotropy < 0:
+        raise TrainingSetupError(f"lambda_isotropy must be >= 0 (0 = off), got {args.lambda_isotropy}")
     width = codec.config.codebook_dim if args.pitch_input == "projected" else codec.config.hidden_size
     pitch = PitchSupervision(int(width), source=args.pitch_input) if args.lambda_pitch > 0 else None
     sa = None
@@ -96,7 +98,8 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
             raise TrainingSetupError(f"codebook_domain: {error}") from error
     return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
                                   recon_clamp=args.recon_clamp, codebook_domain=model_args.codebook_domain,
-                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, pitch=pitch)
+                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, pitch=pitch,
+                                  isotropy=args.lambda_isotropy > 0)
 
 
 def load_codec_for_training(args: ModelArguments, seed: int = 1337) -> nn.Module:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.latent_isotropy import latent_isotropy_loss
 from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import ReconstructionLosses, prepare_reconstruction
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
@@ -131,6 +132,7 @@ class LLMCodecTrainingModule(nn.Module):
             inside the autocast accelerate puts around ``forward``.
         codebook_domain: restrict the VQ search to this named partition of the codebook (e.g. ``speech``).
         pitch: a :class:`PitchSupervision` head on the quantized latents (``lambda_pitch > 0``), or None.
+        isotropy: add the ``isotropy`` term (``latent_isotropy_loss`` of the projected latents, with their graph).
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class LLMCodecTrainingModule(nn.Module):
         codec_autocast_dtype: torch.dtype | None = None,
         codebook_domain: str | None = None,
         pitch: PitchSupervision | None = None,
+        isotropy: bool = False,
     ) -> None:
         super().__init__()
         if lm.codebook_size != codec.config.codebook_size:
@@ -161,6 +164,7 @@ class LLMCodecTrainingModule(nn.Module):
         self.sa_layers = sa_layer_range(lm.num_hidden_layers) if sa is not None else None
         self._pending_sa_text: Tensor | None = None
         self.pitch = pitch
+        self.isotropy = isotropy
 
     # ------------------------------------------------------------------------------------- parameters
     def codec_encoder_parameters(self) -> list[nn.Parameter]:
@@ -240,7 +244,8 @@ class LLMCodecTrainingModule(nn.Module):
         unweighted scalar terms ``mel``, ``ms_mel``, ``mr_stft``, ``cstft``, ``vq``, ``bridge`` and, when
         computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,).
         ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
-        ``pitch_f0`` (B, T) Hz per frame (0 = unvoiced) adds the ``pitch`` term when the module has a pitch head.
+        ``pitch_f0`` (B, T) Hz per frame (0 = unvoiced) adds the ``pitch`` term when the module has a pitch head;
+        ``isotropy`` is added when the module was built with ``isotropy=True``.
         A failure in the LM block raises :class:`LMBlockError` naming the part (no silent zeroing).
         In eval mode the SA text features are not kept for the bank (``evaluate`` must not feed it).
         """
@@ -253,6 +258,8 @@ class LLMCodecTrainingModule(nn.Module):
                                               run_lm, run_sa, run_bridge)
             if self.pitch is not None and pitch_f0 is not None:
                 result["pitch"] = self.pitch(self.pitch.features(out), pitch_f0, out.audio_codes_mask)
+            if self.isotropy:
+                result["isotropy"] = latent_isotropy_loss(out.projected_latents, out.audio_codes_mask)
             return result
 
     def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
