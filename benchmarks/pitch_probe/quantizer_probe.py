@@ -1,9 +1,9 @@
 """Is the quantizer what keeps pitch out of the demo codec? Equal-budget fine-tunes with three bottlenecks (issue 10).
 
-    python benchmarks/pitch_probe/quantizer_probe.py --arm vq         --minutes 15 --out runs/bottleneck
-    python benchmarks/pitch_probe/quantizer_probe.py --arm continuous --minutes 15 --out runs/bottleneck
-    python benchmarks/pitch_probe/quantizer_probe.py --arm product    --minutes 15 --out runs/bottleneck
-    python benchmarks/pitch_probe/quantizer_probe.py --report runs/bottleneck --results benchmarks/pitch_probe/results
+    python benchmarks/pitch_probe/quantizer_probe.py --arm vq         --minutes 15 --out runs/quantizer-probe
+    python benchmarks/pitch_probe/quantizer_probe.py --arm continuous --minutes 15 --out runs/quantizer-probe
+    python benchmarks/pitch_probe/quantizer_probe.py --arm product    --minutes 15 --out runs/quantizer-probe
+    python benchmarks/pitch_probe/quantizer_probe.py --report runs/quantizer-probe --results benchmarks/pitch_probe/results
 
 Every arm starts from the same codec (``--init``, default the bundled model), trains on the same real speech
 (``--config``'s dataset, same seed, same losses and weights as ``llmcodec train``), with AdamW at one constant LR,
@@ -228,7 +228,7 @@ def run_arm(a: argparse.Namespace) -> dict:
             if train_seconds >= budget:
                 break
     return {"arm": a.name or a.arm, "isotropy": a.isotropy, "init": str(a.init), "cpu": cpu_description(), "lr": a.lr, "curve": curve,
-            "eval_files": len(files)}
+            "eval": a.eval, "eval_files": len(files)}
 
 
 def report(runs: Path, results: Path) -> None:
@@ -238,27 +238,38 @@ def report(runs: Path, results: Path) -> None:
     import matplotlib.pyplot as plt
 
     arms = [json.loads(p.read_text()) for p in sorted(runs.glob("arm-*.json"))]
+    done = {arm["arm"] for arm in arms}
+    for log in sorted(runs.glob("*.log")):  # an arm stopped before its budget: its evaluations so far
+        curve = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        if log.stem not in done and curve:
+            arms.append({"arm": log.stem, "cpu": cpu_description(), "curve": curve, "eval_files": None,
+                         "stopped_early": True})
     results.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    rows = ["| bottleneck | steps | PESQ-WB start → end | STOI start → end | code perplexity end |", "|---|---|---|---|---|"]
+    rows = ["| arm | steps | CPU s | PESQ-WB start → end | STOI start → end | code perplexity end | latent dims "
+            "start → end |", "|---|---|---|---|---|---|---|"]
     for arm in arms:
         curve = arm["curve"]
         minutes = [p["seconds"] / 60 for p in curve]
         for ax, key in zip(axes, ("pesq", "stoi")):
             ax.plot(minutes, [p[key] for p in curve], marker=".", label=arm["arm"])
         first, last = curve[0], curve[-1]
-        rows.append(f"| {arm['arm']} | {last['step']} | {first['pesq']:.3f} → {last['pesq']:.3f} | "
-                    f"{first['stoi']:.3f} → {last['stoi']:.3f} | {last['perplexity']:.0f} |")
+        dims = (f"{first['latent_dims']:.2f} → {last['latent_dims']:.2f}" if "latent_dims" in first else "–")
+        rows.append(f"| {arm['arm']} | {last['step']} | {last['seconds']:.0f} | {first['pesq']:.3f} → {last['pesq']:.3f} | "
+                    f"{first['stoi']:.3f} → {last['stoi']:.3f} | {last['perplexity']:.0f} | {dims} |")
     for ax, name in zip(axes, ("PESQ-WB", "STOI")):
         ax.set_xlabel("training time (CPU min, one thread)")
         ax.set_ylabel(name + " on held-out real speech")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(results / "bottleneck.png", dpi=120)
+    fig.savefig(results / "quantizer_probe.png", dpi=120)
     cpu = arms[0]["cpu"] if arms else "unknown"
-    text = "\n".join(rows) + f"\n\n{arms[0]['eval_files'] if arms else 0} files; CPU: {cpu}; one thread per arm.\n"
-    (results / "bottleneck.md").write_text(text)
-    (results / "bottleneck.json").write_text(json.dumps(arms, indent=1))
+    source = next((f"{arm['eval']} ({arm['eval_files']} files)" for arm in arms if arm.get("eval")),
+                  "the default --eval (data/eval-v2, 33 files)")
+    text = "\n".join(rows) + (f"\n\nScored on {source}: real speech never trained on. CPU: {cpu}; one thread per "
+                              "arm. Arms stopped before their budget are read from their logs.\n")
+    (results / "quantizer_probe.md").write_text(text)
+    (results / "quantizer_probe.json").write_text(json.dumps(arms, indent=1))
     print(text)
 
 

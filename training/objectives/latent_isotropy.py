@@ -6,10 +6,17 @@ exactly that (99.96 % of the variance of its unit-normalised latents in 2 of 8 d
 1.35; `benchmarks/pitch_probe/`), so its 20,480 codes lay on a circle and carried roughly one number per frame:
 no pitch, and a frame moved to the neighbouring code under any inaudible change of the input.
 
-``latent_isotropy_loss`` is ``mean((C * Cov(u) - I)^2)`` over the valid frames of a batch, with ``u`` the
-unit-normalised projected latents: 0 when they fill the C dimensions evenly, ``(C - 1) / C`` when they all lie on
-one line. It reads the latents *before* the straight-through estimator, so its gradient reaches the encoder
-directly. Not part of the released recipe (``lambda_isotropy`` 0 by default).
+``latent_isotropy_loss`` follows VICReg's variance and covariance terms on the unit-normalised projected latents
+``u`` of a batch's valid frames (isotropic unit vectors in C dimensions have variance 1/C per dimension):
+
+    variance   = mean_d relu(1 - sqrt(C * Var(u_d) + eps))          (eps 1e-6)
+    covariance = sum_{i != j} (C * Cov(u)_ij)^2 / (C (C - 1))
+
+0 when ``u`` fills the C dimensions evenly, about 1 when every frame sits at one point. The variance term is a
+hinge on the *standard deviation*, so its gradient does not vanish as the latents collapse (a loss on the
+covariance itself, such as ``|C Cov - I|^2``, has a gradient proportional to the spread it is trying to restore:
+tried first, it did not move the collapsed codec). It reads the latents *before* the straight-through estimator,
+so its gradient reaches the encoder directly. Not part of the released recipe (``lambda_isotropy`` 0 by default).
 """
 
 from __future__ import annotations
@@ -27,18 +34,21 @@ def _valid_rows(latents: Tensor, mask: Tensor | None) -> Tensor:
     return latents[mask] if mask is not None else latents.reshape(-1, latents.shape[-1])
 
 
-def latent_isotropy_loss(projected: Tensor, mask: Tensor | None = None) -> Tensor:
+def latent_isotropy_loss(projected: Tensor, mask: Tensor | None = None, eps: float = 1e-6) -> Tensor:
     """``projected`` ``(B, T, C)`` VQ-space latents, ``mask`` ``(B, T)`` bool (True = valid) -> scalar float32.
 
-    Fewer than two valid frames give 0 (a covariance needs two)."""
+    Fewer than two valid frames give 0 (a variance needs two)."""
     rows = _valid_rows(projected, mask).float()
     if rows.shape[0] < 2:
         return rows.new_zeros(())
     unit = F.normalize(rows, dim=-1)
     centred = unit - unit.mean(0, keepdim=True)
     dims = unit.shape[-1]
-    covariance = centred.t() @ centred / (rows.shape[0] - 1)
-    return (dims * covariance - torch.eye(dims, device=rows.device)).pow(2).mean()
+    scaled = dims * (centred.t() @ centred) / (rows.shape[0] - 1)  # C * Cov(u): the identity when isotropic
+    variance = F.relu(1.0 - torch.sqrt(torch.diagonal(scaled) + eps)).mean()
+    off_diagonal = scaled - torch.diag(torch.diagonal(scaled))
+    covariance = off_diagonal.pow(2).sum() / (dims * (dims - 1)) if dims > 1 else scaled.new_zeros(())
+    return variance + covariance
 
 
 @torch.no_grad()
