@@ -2,7 +2,7 @@
 
     python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results
 
-Seed 0 is ``reproduce.sh``'s run (``runs/demo-model-eval/eval-ARM``); further seeds come from ``ablation_seeds.sh``
+Seed 0 is ``reproduce_v2.sh``'s run (``runs/demo-model-eval/eval-ARM``); further seeds come from ``ablation_seeds.sh``
 (``runs/demo-model-eval/ablation/seedN-ARM/eval``). Token learnability: ``--token-lm real`` (default) reads
 ``ablation_token_lm_real.sh``'s token LMs (``token-lm-real``: learned on real speech, scored on a held-out real
 speaker), ``--token-lm synthetic`` the one-seed table's (``token-lm``: the small synthetic corpus). Writes
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ARMS, unigram_stats  # noqa: E402 - the arm labels and the unigram statistics of reproduce.sh
+from report import ARMS, unigram_stats  # noqa: E402 - the arm labels and the unigram statistics of reproduce_v2.sh
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = ("real-speech", "heldout-real")

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The miniature ablation with more seeds (issue 10): stage 2 arms (b) bridge + FTP + SA vs SmolLM2 and (a) GAN only,
-# from the same stage-1 v2 codec, trained again with seeds 1 and 2 (seed 0 is reproduce.sh's run), each arm then
+# from the same stage-1 v2 codec, trained again with seeds 1 and 2 (seed 0 is reproduce_v2.sh's run), each arm then
 # stored as float16 like the shipped model, its codes learned by the same token LM (seed = the arm's seed) and
 # its quality and token stability scored on the real evaluation speech. One process at a time (one core), so it
 # can run beside a training run; each step is skipped when its output exists. Then:
 #   python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results
-# Needs what reproduce.sh needs (data/recorded, data/corpus, runs/smollm2-lm, the stage-1 v2 export) and the
+# Needs what reproduce_v2.sh needs (data/recorded, data/corpus, runs/smollm2-lm, the stage-1 v2 export) and the
 # evaluation set (python benchmarks/demo_model/build_eval_set.py data/eval-v2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

