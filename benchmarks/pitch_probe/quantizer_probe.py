@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_trainer_vs_loop import cpu_description  # noqa: E402
 from diagnose import score, wave16k  # noqa: E402
 
+from llmcodec.training.objectives.latent_isotropy import participation_ratio  # noqa: E402
+
 
 class ContinuousBottleneck(nn.Module):
     """The model's projections with nothing in between: the decoder reads the projected latents."""
@@ -125,21 +127,16 @@ class KeepProjected(nn.Module):
             return getattr(self.inner, name)
 
 
-def isotropy_loss(projected: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """``mean((C * cov(unit latents) - I)^2)``: 0 when the unit-normalised latents fill all C dimensions evenly."""
+def covariance_matching_loss(projected: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean((C * cov(unit latents) - I)^2)``: the first form of the isotropy loss, which the committed probe runs
+    used (``--isotropy``). Its gradient vanishes as the latents collapse, so training uses the std hinge of
+    ``llmcodec.training.objectives.latent_isotropy`` instead; kept here so those results reproduce."""
     unit = F.normalize(projected.float(), dim=-1)
     unit = unit[mask] if mask is not None else unit.reshape(-1, unit.shape[-1])
     centred = unit - unit.mean(0, keepdim=True)
     cov = centred.t() @ centred / max(1, centred.shape[0] - 1)
     eye = torch.eye(cov.shape[0], device=cov.device)
     return (cov.shape[0] * cov - eye).pow(2).mean()
-
-
-def participation_ratio(latents: torch.Tensor) -> float:
-    """Effective number of dimensions of ``(N, C)`` latents: ``(sum λ)^2 / sum λ^2`` of their covariance."""
-    centred = latents - latents.mean(0, keepdim=True)
-    power = torch.linalg.svdvals(centred.double()).pow(2)
-    return float(power.sum() ** 2 / power.pow(2).sum())
 
 
 def perplexity(codes: list[torch.Tensor]) -> float:
@@ -158,7 +155,7 @@ def evaluate(codec, files: list[Path]) -> dict[str, float]:
         wav = wav[: wav.numel() // 320 * 320]
         decoded, c, projected, _ = codec.quantizer(codec.encoder(wav[None]))
         recon = codec.decoder(decoded)[0]
-        latents.append(F.normalize(projected[0], dim=-1))
+        latents.append(projected[0])
         p, s = score(wav, recon)
         pesq.append(p), stoi.append(s), codes.append(c.reshape(-1))
     codec.train(was)
@@ -205,7 +202,7 @@ def run_arm(a: argparse.Namespace) -> dict:
             loss = (w["lambda_mel"] * out["mel"] + args.lambda_ms_mel * out["ms_mel"] + args.lambda_mr_stft * out["mr_stft"]
                     + args.lambda_cstft * out["cstft"] + args.lambda_vq * out["vq"])
             if a.isotropy:
-                loss = loss + a.isotropy * isotropy_loss(codec.quantizer.live, out["codes_mask"])
+                loss = loss + a.isotropy * covariance_matching_loss(codec.quantizer.live, out["codes_mask"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(codec.parameters(), args.max_grad_norm)
@@ -282,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--isotropy", type=float, default=0.0, help="weight of the latent isotropy loss")
+    parser.add_argument("--isotropy", type=float, default=0.0,
+                        help="weight of the covariance-matching isotropy loss (the first form; see its docstring)")
     parser.add_argument("--name", default=None, help="arm name in the results (default: --arm)")
     parser.add_argument("--eval-every", type=float, default=180.0)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bottleneck")
