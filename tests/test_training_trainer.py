@@ -311,3 +311,34 @@ def test_latent_isotropy_term_reaches_the_encoder_only_and_is_logged(tokenizer, 
     assert len(logged) == 4 and all(math.isfinite(v) and v > 0 for v in logged.values())
     with pytest.raises(TrainingSetupError, match="lambda_isotropy must be >= 0"):
         build_components(*tiny_args(tmp_path, lambda_isotropy=-0.5), tokenizer=tokenizer)
+
+
+def test_token_invariance_term_encodes_a_perturbed_copy_trains_the_encoder_and_is_logged(tokenizer, tmp_path):
+    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
+    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
+    assert off.module.invariance is None and "invariance" not in off.module(batch["input_values"], run_lm=False,
+                                                                            run_bridge=False)
+    run = tiny_args(tmp_path / "on", max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
+                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_invariance=1.0,
+                    invariance_noise_dbfs=[-40.0, -30.0], invariance_gain_db=1.0)
+    c = build_components(*run, tokenizer=tokenizer)
+    module = c.module
+    assert module.invariance == ((-40.0, -30.0), 1.0)
+    module.zero_grad()
+    out = module(batch["input_values"], run_lm=False, run_bridge=False)
+    assert out["invariance"].shape == () and 0 < float(out["invariance"].detach()) < 2
+    out["invariance"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.encoder.parameters())
+    assert all(p.grad is None for p in module.codec.decoder.parameters())
+    module.eval()
+    assert "invariance" not in module(batch["input_values"], run_lm=False, run_bridge=False)  # training only
+    module.train()
+    trainer = c.trainer(run[2])
+    trainer.train()
+    logged = _losses(trainer, "loss_invariance")
+    assert len(logged) == 3 and all(math.isfinite(v) and v > 0 for v in logged.values())
+    for bad, match in (({"lambda_invariance": -1.0}, "lambda_invariance must be >= 0"),
+                       ({"lambda_invariance": 1.0, "invariance_noise_dbfs": [-60.0, -80.0]}, "invariance_noise_dbfs"),
+                       ({"lambda_invariance": 1.0, "invariance_gain_db": -2.0}, "invariance_gain_db must be >= 0")):
+        with pytest.raises(TrainingSetupError, match=match):
+            build_components(*tiny_args(tmp_path, **bad), tokenizer=tokenizer)

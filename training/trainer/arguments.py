@@ -157,6 +157,14 @@ class LLMCodecTrainingArguments(TrainingArguments):
     lambda_isotropy: float = field(default=0.0, metadata={
         "help": "weight of the latent isotropy loss (not in the recipe): keeps the VQ's unit-normalised projected "
                 "latents spread over all codebook_dim dimensions; the demo codec had collapsed into 2 of 8. 0 = off"})
+    lambda_invariance: float = field(default=0.0, metadata={
+        "help": "weight of the token invariance loss (not in the recipe): a second encoder pass over an inaudibly "
+                "perturbed copy of each crop (white noise, a small gain change) whose projected latents are pulled "
+                "to the clean ones (cosine distance), so the codes survive changes no listener hears. 0 = off"})
+    invariance_noise_dbfs: list[float] = field(default_factory=lambda: [-80.0, -60.0], metadata={
+        "help": "[low, high] dBFS range of the white noise RMS drawn per crop for the invariance loss"})
+    invariance_gain_db: float = field(default=1.0, metadata={
+        "help": "gain change drawn uniformly in +-this many dB per crop for the invariance loss"})
     lambda_bridge: float = 1.0
     bridge_mode: str = "gumbel"
     tau_start: float = 1.0

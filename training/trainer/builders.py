@@ -76,6 +76,7 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
         raise TrainingSetupError(f"lambda_pitch must be >= 0 (0 = off), got {args.lambda_pitch}")
     if args.lambda_isotropy < 0:
         raise TrainingSetupError(f"lambda_isotropy must be >= 0 (0 = off), got {args.lambda_isotropy}")
+    invariance = _invariance_settings(args)
     width = codec.config.codebook_dim if args.pitch_input == "projected" else codec.config.hidden_size
     pitch = PitchSupervision(int(width), source=args.pitch_input) if args.lambda_pitch > 0 else None
     sa = None
@@ -99,7 +100,21 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
                                   recon_clamp=args.recon_clamp, codebook_domain=model_args.codebook_domain,
                                   codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, pitch=pitch,
-                                  isotropy=args.lambda_isotropy > 0)
+                                  isotropy=args.lambda_isotropy > 0, invariance=invariance)
+
+
+def _invariance_settings(args: Any) -> tuple[tuple[float, float], float] | None:
+    """``(noise_dbfs, gain_db)`` for the training module when ``lambda_invariance > 0``, else None."""
+    if args.lambda_invariance < 0:
+        raise TrainingSetupError(f"lambda_invariance must be >= 0 (0 = off), got {args.lambda_invariance}")
+    if args.lambda_invariance == 0:
+        return None
+    noise = list(args.invariance_noise_dbfs)
+    if len(noise) != 2 or noise[0] > noise[1]:
+        raise TrainingSetupError(f"invariance_noise_dbfs must be [low, high] with low <= high, got {noise}")
+    if args.invariance_gain_db < 0:
+        raise TrainingSetupError(f"invariance_gain_db must be >= 0, got {args.invariance_gain_db}")
+    return (float(noise[0]), float(noise[1])), float(args.invariance_gain_db)
 
 
 def load_codec_for_training(args: ModelArguments, seed: int = 1337) -> nn.Module:

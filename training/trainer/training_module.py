@@ -24,6 +24,7 @@ from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy
 from llmcodec.training.objectives.latent_isotropy import latent_isotropy_loss
+from llmcodec.training.objectives.token_invariance import inaudible_perturbation, latent_invariance_loss
 from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import ReconstructionLosses, prepare_reconstruction
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
@@ -133,6 +134,9 @@ class LLMCodecTrainingModule(nn.Module):
         codebook_domain: restrict the VQ search to this named partition of the codebook (e.g. ``speech``).
         pitch: a :class:`PitchSupervision` head on the quantized latents (``lambda_pitch > 0``), or None.
         isotropy: add the ``isotropy`` term (``latent_isotropy_loss`` of the projected latents, with their graph).
+        invariance: ``(noise_dbfs (low, high), gain_db)`` adds the ``invariance`` term in training mode: a second
+            encoder pass over an inaudibly perturbed copy of the batch (``inaudible_perturbation``) and
+            ``latent_invariance_loss`` against the clean projected latents; None = off.
     """
 
     def __init__(
@@ -149,6 +153,7 @@ class LLMCodecTrainingModule(nn.Module):
         codebook_domain: str | None = None,
         pitch: PitchSupervision | None = None,
         isotropy: bool = False,
+        invariance: tuple[tuple[float, float], float] | None = None,
     ) -> None:
         super().__init__()
         if lm.codebook_size != codec.config.codebook_size:
@@ -165,6 +170,7 @@ class LLMCodecTrainingModule(nn.Module):
         self._pending_sa_text: Tensor | None = None
         self.pitch = pitch
         self.isotropy = isotropy
+        self.invariance = invariance
 
     # ------------------------------------------------------------------------------------- parameters
     def codec_encoder_parameters(self) -> list[nn.Parameter]:
@@ -245,7 +251,8 @@ class LLMCodecTrainingModule(nn.Module):
         computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,).
         ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
         ``pitch_f0`` (B, T) Hz per frame (0 = unvoiced) adds the ``pitch`` term when the module has a pitch head;
-        ``isotropy`` is added when the module was built with ``isotropy=True``.
+        ``isotropy`` is added when the module was built with ``isotropy=True``, ``invariance`` (training mode only)
+        when it was built with ``invariance`` settings.
         A failure in the LM block raises :class:`LMBlockError` naming the part (no silent zeroing).
         In eval mode the SA text features are not kept for the bank (``evaluate`` must not feed it).
         """
@@ -253,6 +260,11 @@ class LLMCodecTrainingModule(nn.Module):
         dtype = self.codec_autocast_dtype
         with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = self.codec(input_values=input_values, codebook_domain=self.codebook_domain)
+            perturbed = None
+            if self.invariance is not None and self.training:
+                noise_dbfs, gain_db = self.invariance
+                copy = inaudible_perturbation(input_values, noise_dbfs, gain_db)
+                perturbed = self.codec.encode(copy, codebook_domain=self.codebook_domain).projected_latents
         with torch.autocast(device_type, enabled=False):  # explicit precision after the codec (recipe §6.12)
             result = self._losses_after_codec(out, input_values, text_input_ids, text_attention_mask, tau,
                                               run_lm, run_sa, run_bridge)
@@ -260,6 +272,8 @@ class LLMCodecTrainingModule(nn.Module):
                 result["pitch"] = self.pitch(self.pitch.features(out), pitch_f0, out.audio_codes_mask)
             if self.isotropy:
                 result["isotropy"] = latent_isotropy_loss(out.projected_latents, out.audio_codes_mask)
+            if perturbed is not None:
+                result["invariance"] = latent_invariance_loss(out.projected_latents, perturbed, out.audio_codes_mask)
             return result
 
     def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
