@@ -1,8 +1,8 @@
 """Collects the default model's measurements (issues 6 and 10) into committed result files.
 
-    python benchmarks/demo_model/report.py [--version 3] [--work runs/demo-model-eval-v3] [--out benchmarks/demo_model/results/v3]
+    python benchmarks/demo_model/report.py [--version 4] [--work runs/demo-model-eval-v4] [--out benchmarks/demo_model/results/v4]
 
-Reads what ``benchmarks/demo_model/reproduce.sh`` (v3) or ``reproduce_v2.sh`` produced:
+Reads what ``benchmarks/demo_model/reproduce.sh`` (v4), ``reproduce_v3.sh`` or ``reproduce_v2.sh`` produced:
 
 - ``runs/demo-small-*/runs/*/events.*``: steps and wall time of each training stage (TensorBoard logs);
 - ``WORK/eval-{ftp-sa,recon-gan,previous}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
@@ -54,19 +54,31 @@ VERSIONS = {
             "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v3-recon-gan", "configs/demo-small-stage2-v3-recon-gan.yaml")},
         "previous": "v2",
         "data": "Stage 1 trains from scratch, with the reconstruction losses and the latent isotropy loss, on "
-                + DATA_COMMON + "reproduce.sh`."},
+                + DATA_COMMON + "reproduce_v3.sh`."},
+    4: {"stages": {
+            "stage 1 v4 (recon + latent isotropy, real speech, warm restart from v3)": ("runs/demo-small-stage1-v4", "configs/demo-small-stage1-v4.yaml"),
+            "stage 1 v4, invariance arm (+ token invariance; not the base of stage 2)": ("runs/demo-small-stage1-v4-invariance", "configs/demo-small-stage1-v4-invariance.yaml"),
+            "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-v4-ftp-sa", "configs/demo-small-stage2-v4-ftp-sa.yaml"),
+            "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v4-recon-gan", "configs/demo-small-stage2-v4-recon-gan.yaml")},
+        "previous": "v3",
+        "extra_systems": {"stage1-plain": "stage 1 v4 (plain arm, before stage 2)",
+                          "stage1-invariance": "stage 1 v4, invariance arm"},
+        "data": "Stage 1 continues the v3 model (trained from scratch with the reconstruction losses and the latent "
+                "isotropy loss) with the same losses on " + DATA_COMMON + "reproduce.sh`."},
 }
 STAGES = VERSIONS[3]["stages"]
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
 DOMAIN_LABELS = {"real-speech": "real recordings (ARCTIC + ALSA)", "heldout-real": "held-out real speaker (asterisk RU)",
                  "heldout-voices": "held-out synthetic voices"}
 SHIPPED, ABLATION, PREVIOUS = "LLM-Codec default v3 (b, shipped)", "ablation arm (a)", "LLM-Codec default v2 (replaced)"
+EXTRAS: dict[str, str] = {}  # further evaluated systems of a version (WORK/eval-KEY): key -> row label
 
 
 def configure(version: int) -> None:
     """Points the module's labels and stages at one version's run."""
-    global STAGES, SHIPPED, PREVIOUS
+    global STAGES, SHIPPED, PREVIOUS, EXTRAS
     STAGES = VERSIONS[version]["stages"]
+    EXTRAS = VERSIONS[version].get("extra_systems", {})
     SHIPPED = f"LLM-Codec default v{version} (b, shipped)"
     PREVIOUS = f"LLM-Codec default {VERSIONS[version]['previous']} (replaced)"
 
@@ -117,6 +129,7 @@ def _metric(summary: dict, system: str, domain: str, name: str) -> float:
 def quality_table(summaries: dict[str, dict], baselines: dict) -> tuple[str, dict, list[str]]:
     """Rows: the two arms, the replaced v1 model (if evaluated) and the Codec2 baselines, per domain."""
     systems = [(SHIPPED, summaries["ftp-sa"], "llmcodec"), (ABLATION, summaries["recon-gan"], "llmcodec")]
+    systems += [(label, summaries[key], "llmcodec") for key, label in EXTRAS.items() if summaries.get(key)]
     if summaries.get("v1"):
         systems.append((PREVIOUS, summaries["v1"], "llmcodec"))
     systems += [(name.replace("codec2_", "Codec2 "), baselines, name) for name in BASELINES if name in baselines["systems"]]
@@ -148,7 +161,7 @@ def stability_table(summaries: dict[str, dict]) -> tuple[str, dict]:
     labels = {"noise": "white noise -70 dBFS", "int16": "int16 vs 24-bit", "gain": "+1 dB gain", "windowed": "windowed vs whole"}
     rows = ["| system | " + " | ".join(labels.values()) + " |", "|---|" + "---|" * len(labels)]
     out = {}
-    for key, label in (("ftp-sa", SHIPPED), ("recon-gan", ABLATION), ("v1", PREVIOUS)):
+    for key, label in (("ftp-sa", SHIPPED), ("recon-gan", ABLATION), *EXTRAS.items(), ("v1", PREVIOUS)):
         summary = summaries.get(key)
         ts = summary and summary["systems"]["llmcodec"].get("token_stability")
         if not ts:
@@ -208,7 +221,7 @@ def discriminator_curves(out: Path) -> Path | None:
 
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.3))
     drawn = False
-    for (label, (run, _)) in list(STAGES.items())[1:]:
+    for (label, (run, _)) in list(STAGES.items())[-2:]:
         for event_dir in sorted((REPO / run / "runs").glob("*")):
             acc = EventAccumulator(str(event_dir))
             acc.Reload()
@@ -279,11 +292,11 @@ def plots(results: dict, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=3)
+    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=4)
     parser.add_argument("--work", type=Path, default=None,
-                        help="default: runs/demo-model-eval (v2), runs/demo-model-eval-v3 (v3)")
+                        help="default: runs/demo-model-eval (v2), runs/demo-model-eval-vN (vN)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="default: benchmarks/demo_model/results (v2), benchmarks/demo_model/results/v3 (v3)")
+                        help="default: benchmarks/demo_model/results (v2), benchmarks/demo_model/results/vN (vN)")
     args = parser.parse_args(argv)
     configure(args.version)
     suffix = "" if args.version == 2 else f"-v{args.version}"
@@ -295,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         return json.loads(path.read_text()) if path.is_file() else None
 
     summaries = {arm: load(arm) for arm in ARMS}
+    summaries.update({key: load(key) for key in EXTRAS})
     summaries["v1"] = load("previous") or load("v1")  # the replaced model (the v2 report's files say "v1")
     # Codec2 on the same files: from whichever run scored them (the run of the replaced model).
     candidates = (summaries["v1"], summaries["ftp-sa"], load("v1-baselines"))
@@ -308,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = training_stats(REPO / run)
         training[label] = None if stats is None else {**stats, "config": config}
     results = {"quality": quality, "domains": domains, "token_stability": stability, "training": training, "ablation": {}}
-    stage_keys = dict(zip(ARMS, list(STAGES)[1:]))
+    stage_keys = dict(zip(ARMS, list(STAGES)[-2:]))  # the stage-2 arms are the last two stages
     for arm in ARMS if len(token_lms) == len(ARMS) else ():  # the token-LM ablation, when it was run on this version
         lm = token_lms[arm]
         results["ablation"][arm] = {

@@ -1,0 +1,31 @@
+# Steps shared by the default-model pipelines (reproduce.sh, reproduce_v3.sh, reproduce_v2.sh); sourced, not run.
+# Each step is skipped when its output exists, so an interrupted pipeline continues where it stopped.
+# The caller sets WORK (its evaluation folder) and runs from the repository root.
+
+prepare_data() {  # real recorded speech, the synthetic espeak-ng corpus (SA transcripts), the frozen SmolLM2 LM
+  [ -f data/recorded/train/metadata.jsonl ] || llmcodec corpus recorded data/recorded
+  [ -f data/corpus/train/metadata.jsonl ] || llmcodec corpus build data/corpus --engines espeak-ng --utterances-per-voice 2
+  [ -f runs/smollm2-lm/config.json ] || llmcodec lm smollm2 runs/smollm2-lm
+}
+
+shipped_model() {  # COMMIT DIR: the default model as that commit shipped it, from the git history
+  [ -f "$2/model.safetensors" ] && return 0
+  mkdir -p "$2"
+  git archive "$1" llmcodec/assets/default-model | tar -x -C "$2" --strip-components 3
+}
+
+train_run() {  # CONFIG_NAME LOG_NAME: llmcodec train configs/CONFIG_NAME.yaml on one core, unless exported
+  [ -f "runs/$1/export/model.safetensors" ] && return 0
+  OMP_NUM_THREADS=1 llmcodec train "configs/$1.yaml" > "$WORK/train-$2.log" 2>&1
+}
+
+store_float16() {  # EXPORT_DIR OUT_DIR: the Hub folder as it ships (float16 storage, float32 on load)
+  [ -f "$2/model.safetensors" ] || llmcodec convert "$1" "$2" --storage-dtype float16 --overwrite
+}
+
+evaluate_model() {  # NAME MODEL [BASELINES_FLAGS]: llmcodec evaluate on data/eval into WORK/eval-NAME
+  local name=$1 model=$2 baselines=${3:-}
+  [ -f "$WORK/eval-$name/summary.json" ] && return 0
+  OMP_NUM_THREADS=1 llmcodec evaluate --model "$model" --data data/eval --output "$WORK/eval-$name" \
+      $baselines --num-plots 2 > "$WORK/eval-$name.log" 2>&1
+}
