@@ -34,14 +34,8 @@ source benchmarks/demo_model/steps.sh
 prepare_data
 shipped_model "$V3_COMMIT" runs/default-model-v3-shipped
 
-train_run demo-small-stage1-v4 stage1-plain & p1=$!
-train_run demo-small-stage1-v4-invariance stage1-invariance & p2=$!
-wait $p1
-wait $p2
-train_run demo-small-stage2-v4-ftp-sa ftp-sa & p1=$!
-train_run demo-small-stage2-v4-recon-gan recon-gan & p2=$!
-wait $p1
-wait $p2
+train_pair demo-small-stage1-v4 stage1-plain demo-small-stage1-v4-invariance stage1-invariance
+train_pair demo-small-stage2-v4-ftp-sa ftp-sa demo-small-stage2-v4-recon-gan recon-gan
 for arm in ftp-sa recon-gan; do
   store_float16 "runs/demo-small-stage2-v4-$arm/export" "$WORK/model-$arm"
 done

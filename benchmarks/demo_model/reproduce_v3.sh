@@ -30,10 +30,7 @@ mkdir -p "$WORK"
 source benchmarks/demo_model/steps.sh
 prepare_data
 train_run demo-small-stage1-v3-scratch stage1
-train_run demo-small-stage2-v3-ftp-sa ftp-sa & pid_b=$!
-train_run demo-small-stage2-v3-recon-gan recon-gan & pid_a=$!
-wait $pid_b
-wait $pid_a
+train_pair demo-small-stage2-v3-ftp-sa ftp-sa demo-small-stage2-v3-recon-gan recon-gan
 for arm in ftp-sa recon-gan; do
   store_float16 "runs/demo-small-stage2-v3-$arm/export" "$WORK/model-$arm"
 done

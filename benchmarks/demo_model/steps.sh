@@ -19,6 +19,13 @@ train_run() {  # CONFIG_NAME LOG_NAME: llmcodec train configs/CONFIG_NAME.yaml o
   OMP_NUM_THREADS=1 llmcodec train "configs/$1.yaml" > "$WORK/train-$2.log" 2>&1
 }
 
+train_pair() {  # CONFIG_A LOG_A CONFIG_B LOG_B: two train_run side by side (one core each); fails if either fails
+  train_run "$1" "$2" & local first=$!
+  train_run "$3" "$4" & local second=$!
+  wait $first
+  wait $second
+}
+
 store_float16() {  # EXPORT_DIR OUT_DIR: the Hub folder as it ships (float16 storage, float32 on load)
   [ -f "$2/model.safetensors" ] || llmcodec convert "$1" "$2" --storage-dtype float16 --overwrite
 }
