@@ -342,3 +342,26 @@ def test_token_invariance_term_encodes_a_perturbed_copy_trains_the_encoder_and_i
                        ({"lambda_invariance": 1.0, "invariance_gain_db": -2.0}, "invariance_gain_db must be >= 0")):
         with pytest.raises(TrainingSetupError, match=match):
             build_components(*tiny_args(tmp_path, **bad), tokenizer=tokenizer)
+
+
+def test_intelligibility_term_trains_the_codec_through_the_reconstruction_and_is_logged(tokenizer, tmp_path):
+    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
+    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
+    assert off.module.intelligibility is None and "stoi" not in off.module(batch["input_values"], run_lm=False,
+                                                                           run_bridge=False)
+    run = tiny_args(tmp_path / "on", max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
+                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_stoi=2.0)
+    c = build_components(*run, tokenizer=tokenizer)
+    module = c.module
+    module.zero_grad()
+    out = module(batch["input_values"], run_lm=False, run_bridge=False)
+    assert out["stoi"].shape == () and 0 < float(out["stoi"].detach()) <= 2
+    out["stoi"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.decoder.parameters())
+    assert not any(k.startswith("intelligibility.") for k in module.trainable_state_dict())  # nothing to save
+    trainer = c.trainer(run[2])
+    trainer.train()
+    logged = _losses(trainer, "loss_stoi")
+    assert len(logged) == 3 and all(math.isfinite(v) and 0 < v <= 2 for v in logged.values())
+    with pytest.raises(TrainingSetupError, match="lambda_stoi must be >= 0"):
+        build_components(*tiny_args(tmp_path, lambda_stoi=-1.0), tokenizer=tokenizer)

@@ -165,6 +165,9 @@ class LLMCodecTrainingArguments(TrainingArguments):
         "help": "[low, high] dBFS range of the white noise RMS drawn per crop for the invariance loss"})
     invariance_gain_db: float = field(default=1.0, metadata={
         "help": "gain change drawn uniformly in +-this many dB per crop for the invariance loss"})
+    lambda_stoi: float = field(default=0.0, metadata={
+        "help": "weight of the intelligibility loss (not in the recipe): 1 - STOI of the reconstruction through "
+                "torch-stoi's differentiable STOI (training/objectives/intelligibility.py). 0 = off"})
     lambda_bridge: float = 1.0
     bridge_mode: str = "gumbel"
     tau_start: float = 1.0

@@ -14,6 +14,7 @@ from llmcodec.training.objectives.discriminators import CombinedDiscriminator
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, truncate_decoder_layers
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge
+from llmcodec.training.objectives.intelligibility import IntelligibilityLoss
 from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import ReconstructionLosses, ReconstructionLossWeights
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range
@@ -77,6 +78,9 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     if args.lambda_isotropy < 0:
         raise TrainingSetupError(f"lambda_isotropy must be >= 0 (0 = off), got {args.lambda_isotropy}")
     invariance = _invariance_settings(args)
+    if args.lambda_stoi < 0:
+        raise TrainingSetupError(f"lambda_stoi must be >= 0 (0 = off), got {args.lambda_stoi}")
+    intelligibility = IntelligibilityLoss(int(codec.config.sampling_rate)) if args.lambda_stoi > 0 else None
     width = codec.config.codebook_dim if args.pitch_input == "projected" else codec.config.hidden_size
     pitch = PitchSupervision(int(width), source=args.pitch_input) if args.lambda_pitch > 0 else None
     sa = None
@@ -100,7 +104,8 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
                                   recon_clamp=args.recon_clamp, codebook_domain=model_args.codebook_domain,
                                   codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, pitch=pitch,
-                                  isotropy=args.lambda_isotropy > 0, invariance=invariance)
+                                  isotropy=args.lambda_isotropy > 0, invariance=invariance,
+                                  intelligibility=intelligibility)
 
 
 def _invariance_settings(args: Any) -> tuple[tuple[float, float], float] | None:

@@ -5,7 +5,7 @@ returns the per-micro-batch total (the Trainer divides it by the accumulation co
 ``loss_is_scaled_for_ga = False``)::
 
     L = λ_mel(s)·mel + 0.5·ms_mel + 0.5·mr_stft + 0.8·cstft + 1.0·vq + 1.0·bridge_CE
-      + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM  [+ λ_pitch·pitch + λ_iso·isotropy + λ_inv·invariance, off by default]
+      + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM  [+ λ_pitch·pitch + λ_iso·isotropy + λ_inv·invariance + λ_stoi·(1-STOI), off by default]
 
 * a non-finite term is replaced by 0 and counted (``nonfinite_terms``); a non-finite total marks the
   whole optimizer step as skipped (every gradient dropped, ``skipped_steps``);
@@ -55,7 +55,7 @@ TERM_WEIGHTS = {
     "mel": "lambda_mel", "ms_mel": "lambda_ms_mel", "mr_stft": "lambda_mr_stft", "cstft": "lambda_cstft",
     "vq": "lambda_vq", "bridge": "lambda_bridge", "ftp": "lambda_ftp", "sa_cos": "lambda_sa_cos",
     "sa_ctr": "lambda_sa_ctr", "gan_g": "lambda_gan", "fm": "lambda_fm", "pitch": "lambda_pitch",
-    "isotropy": "lambda_isotropy", "invariance": "lambda_invariance",
+    "isotropy": "lambda_isotropy", "invariance": "lambda_invariance", "stoi": "lambda_stoi",
 }
 
 
@@ -194,7 +194,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
             "lambda_gan": a.lambda_gan if self.discriminator is not None else 0.0,
             "lambda_fm": a.lambda_fm if self.discriminator is not None else 0.0,
             "lambda_pitch": a.lambda_pitch, "lambda_isotropy": a.lambda_isotropy,
-            "lambda_invariance": a.lambda_invariance, "tau": w["tau"], "codec_update": w["codec_update"],
+            "lambda_invariance": a.lambda_invariance, "lambda_stoi": a.lambda_stoi, "tau": w["tau"], "codec_update": w["codec_update"],
         }
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
@@ -219,7 +219,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         )
         metrics = self._metrics if training else defaultdict(list)  # eval values never reach the training logs
         terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr", "pitch",
-                                  "isotropy", "invariance") if k in out}
+                                  "isotropy", "invariance", "stoi") if k in out}
         if self.discriminator is not None:
             terms.update(self._generator_adversarial_terms(wav, out["recon"]))
             if training and self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it

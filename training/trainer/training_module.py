@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.intelligibility import IntelligibilityLoss
 from llmcodec.training.objectives.latent_isotropy import latent_isotropy_loss
 from llmcodec.training.objectives.token_invariance import inaudible_perturbation, latent_invariance_loss
 from llmcodec.training.objectives.pitch_supervision import PitchSupervision
@@ -137,6 +138,8 @@ class LLMCodecTrainingModule(nn.Module):
         invariance: ``(noise_dbfs (low, high), gain_db)`` adds the ``invariance`` term in training mode: a second
             encoder pass over an inaudibly perturbed copy of the batch (``inaudible_perturbation``) and
             ``latent_invariance_loss`` against the clean projected latents; None = off.
+        intelligibility: an :class:`IntelligibilityLoss` (``lambda_stoi > 0``) adds the ``stoi`` term
+            (1 - STOI of the reconstruction), or None.
     """
 
     def __init__(
@@ -154,6 +157,7 @@ class LLMCodecTrainingModule(nn.Module):
         pitch: PitchSupervision | None = None,
         isotropy: bool = False,
         invariance: tuple[tuple[float, float], float] | None = None,
+        intelligibility: IntelligibilityLoss | None = None,
     ) -> None:
         super().__init__()
         if lm.codebook_size != codec.config.codebook_size:
@@ -171,6 +175,7 @@ class LLMCodecTrainingModule(nn.Module):
         self.pitch = pitch
         self.isotropy = isotropy
         self.invariance = invariance
+        self.intelligibility = intelligibility
 
     # ------------------------------------------------------------------------------------- parameters
     def codec_encoder_parameters(self) -> list[nn.Parameter]:
@@ -252,7 +257,7 @@ class LLMCodecTrainingModule(nn.Module):
         ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
         ``pitch_f0`` (B, T) Hz per frame (0 = unvoiced) adds the ``pitch`` term when the module has a pitch head;
         ``isotropy`` is added when the module was built with ``isotropy=True``, ``invariance`` (training mode only)
-        when it was built with ``invariance`` settings.
+        when it was built with ``invariance`` settings, ``stoi`` when it has an ``intelligibility`` loss.
         A failure in the LM block raises :class:`LMBlockError` naming the part (no silent zeroing).
         In eval mode the SA text features are not kept for the bank (``evaluate`` must not feed it).
         """
@@ -274,6 +279,8 @@ class LLMCodecTrainingModule(nn.Module):
                 result["isotropy"] = latent_isotropy_loss(out.projected_latents, out.audio_codes_mask)
             if perturbed is not None:
                 result["invariance"] = latent_invariance_loss(out.projected_latents, perturbed, out.audio_codes_mask)
+            if self.intelligibility is not None:
+                result["stoi"] = self.intelligibility(input_values, result["recon"])
             return result
 
     def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
