@@ -1,8 +1,9 @@
 """Collects the default model's measurements (issues 6 and 10) into committed result files.
 
-    python benchmarks/demo_model/report.py [--version 4] [--work runs/demo-model-eval-v4] [--out benchmarks/demo_model/results/v4]
+    python benchmarks/demo_model/report.py [--version 5] [--work runs/demo-model-eval-v5] [--out benchmarks/demo_model/results/v5]
 
-Reads what ``benchmarks/demo_model/reproduce.sh`` (v4), ``reproduce_v3.sh`` or ``reproduce_v2.sh`` produced:
+Reads what ``benchmarks/demo_model/reproduce.sh`` (v5), ``reproduce_v4.sh``, ``reproduce_v3.sh`` or ``reproduce_v2.sh``
+produced:
 
 - ``runs/demo-small-*/runs/*/events.*``: steps and wall time of each training stage (TensorBoard logs);
 - ``WORK/eval-{ftp-sa,recon-gan,previous}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
@@ -64,7 +65,18 @@ VERSIONS = {
         "extra_systems": {"stage1-plain": "stage 1 v4 (plain arm, before stage 2)",
                           "stage1-invariance": "stage 1 v4, invariance arm"},
         "data": "Stage 1 continues the v3 model (trained from scratch with the reconstruction losses and the latent "
-                "isotropy loss) with the same losses on " + DATA_COMMON + "reproduce.sh`."},
+                "isotropy loss) with the same losses on " + DATA_COMMON + "reproduce_v4.sh`."},
+    5: {"stages": {
+            "stage 1 v5, plain arm (recon + latent isotropy, warm restart from v4; not the base of stage 2)": ("runs/demo-small-stage1-v5", "configs/demo-small-stage1-v5.yaml"),
+            "stage 1 v5, intelligibility arm (+ 2 x (1 - STOI); the base of stage 2)": ("runs/demo-small-stage1-v5-stoi", "configs/demo-small-stage1-v5-stoi.yaml"),
+            "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-v5-ftp-sa", "configs/demo-small-stage2-v5-ftp-sa.yaml"),
+            "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v5-recon-gan", "configs/demo-small-stage2-v5-recon-gan.yaml")},
+        "previous": "v4",
+        "extra_systems": {"stage1-plain": "stage 1 v5, plain arm (not shipped)",
+                          "stage1-stoi": "stage 1 v5, intelligibility arm (before stage 2)"},
+        "data": "Stage 1 continues the v4 model (v3, trained from scratch with the reconstruction losses and the latent "
+                "isotropy loss, continued with the same losses) with the same losses plus an intelligibility loss "
+                "(2 x (1 - STOI) through torch-stoi) on " + DATA_COMMON + "reproduce.sh`."},
 }
 STAGES = VERSIONS[3]["stages"]
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
@@ -104,7 +116,7 @@ def training_stats(run_dir: Path) -> dict | None:
     accumulator, tags = segments[-1]
     loss = accumulator.Scalars("train/loss_mel")
     stats = {"steps": int(loss[-1].step), "wall_time_s": wall, "final_loss_mel": loss[-1].value}
-    for tag in ("train/codebook_unique", "train/codebook_perplexity", "train/loss_ftp", "train/loss_d"):
+    for tag in ("train/codebook_unique", "train/codebook_perplexity", "train/loss_ftp", "train/loss_d", "train/loss_stoi"):
         if tag in tags:
             stats[f"final_{tag.removeprefix('train/')}"] = accumulator.Scalars(tag)[-1].value
     return stats
@@ -292,7 +304,7 @@ def plots(results: dict, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=4)
+    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=5)
     parser.add_argument("--work", type=Path, default=None,
                         help="default: runs/demo-model-eval (v2), runs/demo-model-eval-vN (vN)")
     parser.add_argument("--out", type=Path, default=None,

@@ -1,4 +1,4 @@
-# Steps shared by the default-model pipelines (reproduce.sh, reproduce_v3.sh, reproduce_v2.sh); sourced, not run.
+# Steps shared by the default-model pipelines (reproduce.sh, reproduce_v4.sh, reproduce_v3.sh, reproduce_v2.sh); sourced, not run.
 # Each step is skipped when its output exists, so an interrupted pipeline continues where it stopped.
 # The caller sets WORK (its evaluation folder) and runs from the repository root.
 
@@ -14,14 +14,19 @@ shipped_model() {  # COMMIT DIR: the default model as that commit shipped it, fr
   git archive "$1" llmcodec/assets/default-model | tar -x -C "$2" --strip-components 3
 }
 
-train_run() {  # CONFIG_NAME LOG_NAME: llmcodec train configs/CONFIG_NAME.yaml on one core, unless exported
-  [ -f "runs/$1/export/model.safetensors" ] && return 0
-  OMP_NUM_THREADS=1 llmcodec train "configs/$1.yaml" > "$WORK/train-$2.log" 2>&1
+train_run() {  # CONFIG_NAME LOG_NAME [--key value ...]: llmcodec train configs/CONFIG_NAME.yaml on one core, unless exported
+  local config=$1 log=$2
+  shift 2
+  [ -f "runs/$config/export/model.safetensors" ] && return 0
+  OMP_NUM_THREADS=1 llmcodec train "configs/$config.yaml" "$@" > "$WORK/train-$log.log" 2>&1
 }
 
-train_pair() {  # CONFIG_A LOG_A CONFIG_B LOG_B: two train_run side by side (one core each); fails if either fails
-  train_run "$1" "$2" & local first=$!
-  train_run "$3" "$4" & local second=$!
+train_pair() {  # CONFIG_A LOG_A CONFIG_B LOG_B [--key value ...]: two train_run side by side (one core each), the
+  # overrides applied to both; fails if either fails
+  local config_a=$1 log_a=$2 config_b=$3 log_b=$4
+  shift 4
+  train_run "$config_a" "$log_a" "$@" & local first=$!
+  train_run "$config_b" "$log_b" "$@" & local second=$!
   wait $first
   wait $second
 }
