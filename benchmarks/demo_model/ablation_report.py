@@ -1,9 +1,10 @@
 """The miniature ablation over seeds (issue 10): mean and spread of each arm's token learnability and quality.
 
-    python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results
+    python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results          # v2
+    python benchmarks/demo_model/ablation_report.py --work runs/demo-model-eval-v6 --out benchmarks/demo_model/results/v6
 
-Seed 0 is ``reproduce_v2.sh``'s run (``runs/demo-model-eval/eval-ARM``); further seeds come from ``ablation_seeds.sh``
-(``runs/demo-model-eval/ablation/seedN-ARM/eval``). Token learnability: ``--token-lm real`` (default) reads
+Seed 0 is the reproduce script's run (``WORK/eval-ARM``; v2: ``reproduce_v2.sh``, ``runs/demo-model-eval``); further
+seeds come from ``ablation_seeds.sh`` with the same WORK (``WORK/ablation/seedN-ARM/eval``). Token learnability: ``--token-lm real`` (default) reads
 ``ablation_token_lm_real.sh``'s token LMs (``token-lm-real``: learned on real speech, scored on a held-out real
 speaker), ``--token-lm synthetic`` the one-seed table's (``token-lm``: the small synthetic corpus). Writes
 ``ablation_seeds.json`` (every seed's numbers), ``ablation_seeds.md`` (mean ± sample standard deviation, n seeds)

@@ -3,12 +3,14 @@
 # learned from 16,431 codes of synthetic speech and was scored on 963, too few to beat even a unigram model.
 # Here the same token LM learns from the codes of 1,200 clips of the real training speech (seeded choice,
 # ~1 h; both arms saw it equally, in stage 1) and is scored on the held-out Russian asterisk voice (575 prompts,
-# 0.41 h) that no stage trained on. Models: seed 0 from reproduce_v2.sh, seeds 1 and 2 from ablation_seeds.sh.
+# 0.41 h) that no stage trained on. Models: seed 0 from the reproduce script (v2: reproduce_v2.sh), seeds 1 and 2 from ablation_seeds.sh.
 # One process at a time (start a second copy to use two cores: a lock folder keeps them apart); each step is skipped
 # when its output exists. Then ablation_report.py reads token-lm-real/.
+# WORK (default runs/demo-model-eval, v2's) is the version's evaluation folder: seed 0's model is WORK/model-ARM,
+# seeds 1 and 2 are WORK/ablation/seedN-ARM/model (ablation_seeds.sh with the same WORK).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-WORK=runs/demo-model-eval
+WORK=${WORK:-runs/demo-model-eval}
 DATA=data/token-lm-real
 if [ ! -f "$DATA/.complete" ]; then  # file symlinks into data/recorded (no copies)
   python - "$DATA" <<'PY'

@@ -1,16 +1,17 @@
 """Collects the default model's measurements (issues 6 and 10) into committed result files.
 
-    python benchmarks/demo_model/report.py [--version 5] [--work runs/demo-model-eval-v5] [--out benchmarks/demo_model/results/v5]
+    python benchmarks/demo_model/report.py [--version 6] [--work runs/demo-model-eval-v6] [--out benchmarks/demo_model/results/v6]
 
-Reads what ``benchmarks/demo_model/reproduce.sh`` (v5), ``reproduce_v4.sh``, ``reproduce_v3.sh`` or ``reproduce_v2.sh``
-produced:
+Reads what ``benchmarks/demo_model/reproduce.sh`` (v6), ``reproduce_v5.sh``, ``reproduce_v4.sh``, ``reproduce_v3.sh`` or
+``reproduce_v2.sh`` produced:
 
 - ``runs/demo-small-*/runs/*/events.*``: steps and wall time of each training stage (TensorBoard logs);
 - ``WORK/eval-{ftp-sa,recon-gan,previous}/summary.json``: ``llmcodec evaluate`` on ``data/eval`` (real recordings, a
   held-out real speaker, held-out synthetic voices when built) of both arms and of the model the version replaced
   (``eval-v1`` in v2's folder); that run (else the ftp-sa run) also scores Codec2 700C / 1200 / 3200 on the same files;
 - ``WORK/token-lm-{ftp-sa,recon-gan}/token_lm.json``: ``llmcodec token-lm`` on the held-out corpus, when the
-  one-seed ablation was run on this version (v2; v3 leaves it out and says so).
+  one-seed ablation was run on this version (v2; v3 leaves it out and says so);
+- ``OUT/ablation_seeds.md``: the 3-seed ablation table, when ``ablation_report.py --out OUT`` ran first (v6).
 
 Writes ``OUT/results.json`` (everything), ``OUT/quality.md``, ``OUT/token_stability.md`` and ``OUT/ablation.md``
 (the README tables),
@@ -76,7 +77,18 @@ VERSIONS = {
                           "stage1-stoi": "stage 1 v5, intelligibility arm (before stage 2)"},
         "data": "Stage 1 continues the v4 model (v3, trained from scratch with the reconstruction losses and the latent "
                 "isotropy loss, continued with the same losses) with the same losses plus an intelligibility loss "
-                "(2 x (1 - STOI) through torch-stoi) on " + DATA_COMMON + "reproduce.sh`."},
+                "(2 x (1 - STOI) through torch-stoi) on " + DATA_COMMON + "reproduce_v5.sh`."},
+    6: {"stages": {
+            "stage 1 v6, 2 x STOI arm (warm restart from v5)": ("runs/demo-small-stage1-v6", "configs/demo-small-stage1-v6.yaml"),
+            "stage 1 v6, 5 x STOI arm (warm restart from v5)": ("runs/demo-small-stage1-v6-stoi5", "configs/demo-small-stage1-v6-stoi5.yaml"),
+            "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-v6-ftp-sa", "configs/demo-small-stage2-v6-ftp-sa.yaml"),
+            "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v6-recon-gan", "configs/demo-small-stage2-v6-recon-gan.yaml")},
+        "previous": "v5",
+        "extra_systems": {"stage1-stoi2": "stage 1 v6, 2 x STOI arm (before stage 2)",
+                          "stage1-stoi5": "stage 1 v6, 5 x STOI arm (before stage 2)"},
+        "data": "Stage 1 continues the v5 model (v3, trained from scratch with the reconstruction losses and the latent "
+                "isotropy loss, continued with the same losses, then with an intelligibility loss, 2 x (1 - STOI) "
+                "through torch-stoi) with the same losses on " + DATA_COMMON + "reproduce.sh`."},
 }
 STAGES = VERSIONS[3]["stages"]
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
@@ -304,7 +316,7 @@ def plots(results: dict, out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=5)
+    parser.add_argument("--version", type=int, choices=sorted(VERSIONS), default=6)
     parser.add_argument("--work", type=Path, default=None,
                         help="default: runs/demo-model-eval (v2), runs/demo-model-eval-vN (vN)")
     parser.add_argument("--out", type=Path, default=None,
@@ -348,8 +360,13 @@ def main(argv: list[str] | None = None) -> int:
         }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    ablation_md = ablation_table(results) if results["ablation"] else (
-        "Not rerun on this version: the miniature ablation (3 seeds) in the README was measured on v2's stage 1.\n")
+    seeds_md = args.out / "ablation_seeds.md"  # ablation_report.py's 3-seed table, when run on this version
+    if seeds_md.is_file():
+        ablation_md = seeds_md.read_text()
+    elif results["ablation"]:
+        ablation_md = ablation_table(results)
+    else:
+        ablation_md = "Not rerun on this version: the miniature ablation (3 seeds) in the README was measured on v2's stage 1.\n"
     training_md = training_table(results)
     (args.out / "quality.md").write_text(quality_md)
     (args.out / "token_stability.md").write_text(stability_md)

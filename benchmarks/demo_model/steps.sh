@@ -41,3 +41,25 @@ evaluate_model() {  # NAME MODEL [BASELINES_FLAGS]: llmcodec evaluate on data/ev
   OMP_NUM_THREADS=1 llmcodec evaluate --model "$model" --data data/eval --output "$WORK/eval-$name" \
       $baselines --num-plots 2 > "$WORK/eval-$name.log" 2>&1
 }
+
+evaluate_pair() {  # NAME_A MODEL_A NAME_B MODEL_B: two evaluate_model side by side (one core each), no baselines
+  evaluate_model "$1" "$2" "" & local first=$!
+  evaluate_model "$3" "$4" "" & local second=$!
+  wait $first
+  wait $second
+}
+
+stage1_base() {  # NAME_A EXPORT_A NAME_B EXPORT_B: prints the stage-1 export stage 2 continues, from the evaluations
+  # WORK/eval-NAME_A and WORK/eval-NAME_B: B when its STOI is higher on both real sets (the real recordings and the
+  # held-out real speaker) and its PESQ-WB not lower by more than 0.05 on either, else A
+  python - "$WORK" "$@" <<'PY'
+import json, sys
+work, name_a, export_a, name_b, export_b = sys.argv[1:]
+def means(name):
+    domains = json.load(open(f"{work}/eval-{name}/summary.json"))["systems"]["llmcodec"]["domains"]
+    return {d: {m: domains[d][m]["mean"] for m in ("pesq", "stoi")} for d in ("real-speech", "heldout-real")}
+a, b = means(name_a), means(name_b)
+wins = all(b[d]["stoi"] > a[d]["stoi"] and b[d]["pesq"] >= a[d]["pesq"] - 0.05 for d in a)
+print(export_b if wins else export_a)
+PY
+}
