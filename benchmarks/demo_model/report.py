@@ -79,8 +79,8 @@ VERSIONS = {
                 "isotropy loss, continued with the same losses) with the same losses plus an intelligibility loss "
                 "(2 x (1 - STOI) through torch-stoi) on " + DATA_COMMON + "reproduce_v5.sh`."},
     6: {"stages": {
-            "stage 1 v6, 2 x STOI arm (warm restart from v5)": ("runs/demo-small-stage1-v6", "configs/demo-small-stage1-v6.yaml"),
-            "stage 1 v6, 5 x STOI arm (warm restart from v5)": ("runs/demo-small-stage1-v6-stoi5", "configs/demo-small-stage1-v6-stoi5.yaml"),
+            "stage 1 v6, 2 x STOI arm (warm restart from v5; not the base of stage 2)": ("runs/demo-small-stage1-v6", "configs/demo-small-stage1-v6.yaml"),
+            "stage 1 v6, 5 x STOI arm (warm restart from v5; the base of stage 2)": ("runs/demo-small-stage1-v6-stoi5", "configs/demo-small-stage1-v6-stoi5.yaml"),
             "stage 2 (b): + GAN, bridge, FTP, SA (shipped)": ("runs/demo-small-stage2-v6-ftp-sa", "configs/demo-small-stage2-v6-ftp-sa.yaml"),
             "stage 2 (a): + GAN only (ablation)": ("runs/demo-small-stage2-v6-recon-gan", "configs/demo-small-stage2-v6-recon-gan.yaml")},
         "previous": "v5",
@@ -88,7 +88,8 @@ VERSIONS = {
                           "stage1-stoi5": "stage 1 v6, 5 x STOI arm (before stage 2)"},
         "data": "Stage 1 continues the v5 model (v3, trained from scratch with the reconstruction losses and the latent "
                 "isotropy loss, continued with the same losses, then with an intelligibility loss, 2 x (1 - STOI) "
-                "through torch-stoi) with the same losses on " + DATA_COMMON + "reproduce.sh`."},
+                "through torch-stoi) with the same losses, the intelligibility loss weighted 5 x (2 x in the arm not "
+                "shipped), on " + DATA_COMMON + "reproduce.sh`."},
 }
 STAGES = VERSIONS[3]["stages"]
 BASELINES = ["codec2_700C", "codec2_1200", "codec2_3200"]
