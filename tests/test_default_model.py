@@ -1,7 +1,7 @@
-"""The bundled default model (llmcodec/assets/default-model): a Hub-ready folder, small enough for git,
-the CLI's default, and it reconstructs real speech recognisably."""
+"""The bundled default model (llmcodec/assets/default-model): weights and configs small enough for git that load
+with the installed classes, export to a Hub-ready folder, serve as the CLI's default, and reconstruct real speech
+recognisably."""
 
-import filecmp
 import json
 from pathlib import Path
 
@@ -22,11 +22,11 @@ MAX_BYTES = 25 * 10**6
 # ---- Quality floors of the bundled default model (update these when the model is replaced) ----------------
 # Measured on llmcodec/assets/examples/arctic_a0007.wav (4 s of real CMU ARCTIC speech, 200 frames) with
 #     OMP_NUM_THREADS=1 .venv/bin/python tests/test_default_model.py
-# which prints the shipped model's scores beside white noise's. Measured (default model v6, issue 10):
+# which prints the shipped model's scores beside white noise's. Measured (default model v6):
 #     shipped model:        PESQ-WB 1.392  STOI 0.842  mel 0.995  186 distinct codes
 #     white noise:          PESQ-WB 1.043  STOI 0.418  mel 5.213
-# (v5: PESQ-WB 1.238  STOI 0.810  mel 1.019  176 distinct codes; v4: PESQ-WB 1.124  STOI 0.735  mel 1.133  174 distinct codes; v3: PESQ-WB 1.084  STOI 0.699  mel 1.279  165 distinct codes; v2: 1.068 / 0.677 / 1.466, 159 distinct codes; v1, model a34c338: 1.122 / 0.656 / 1.771, 65
-#  distinct codes; a random-init model scored 1.073 / 0.504 / 3.243 and a zeroed decoder is silent.) PESQ-WB of this
+# (earlier versions: docs/default-model.md; a random-init model scored 1.073 / 0.504 / 3.243 and a zeroed decoder
+# is silent.) PESQ-WB of this
 # small codec sits just above noise's, so its floor has a small margin; STOI, mel and the code count separate the
 # model from noise and untrained models.
 DEFAULT_MODEL_FLOORS = {
@@ -42,12 +42,9 @@ def model():
     return load_codec(DEFAULT_MODEL_DIR)
 
 
-def test_folder_is_hub_ready_and_under_25_mb():
+def test_folder_holds_weights_and_configs_only_under_25_mb():
     files = {p.name: p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file()}
-    for name in ("config.json", "model.safetensors", "preprocessor_config.json", "README.md",
-                 "configuration_llmcodec.py", "modeling_llmcodec.py", "feature_extraction_llmcodec.py",
-                 "streaming_llmcodec.py"):
-        assert name in files, name
+    assert set(files) == {"config.json", "model.safetensors", "preprocessor_config.json", "README.md"}
     assert sum(files.values()) <= MAX_BYTES
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     assert config["model_type"] == "llmcodec" and config["dtype"] == "float32"
@@ -56,11 +53,10 @@ def test_folder_is_hub_ready_and_under_25_mb():
         assert section in card, section
 
 
-def test_bundled_remote_code_matches_the_package_sources():
-    # A stale copy would make AutoModel(trust_remote_code=True) run different code than LLMCodecModel.
-    for name in ("configuration_llmcodec.py", "modeling_llmcodec.py", "feature_extraction_llmcodec.py",
-                 "streaming_llmcodec.py"):
-        assert filecmp.cmp(DEFAULT_MODEL_DIR / name, REPO / "modeling_llmcodec" / name, shallow=False), name
+def test_no_remote_code_is_bundled():
+    # The bundled folder runs the installed classes only: no code files and no auto_map pointing at any.
+    for name in ("config.json", "preprocessor_config.json"):
+        assert "auto_map" not in json.loads((DEFAULT_MODEL_DIR / name).read_text()), name
 
 
 def test_interface_matches_the_released_codec(model):
@@ -77,17 +73,43 @@ def test_cli_uses_it_by_default(monkeypatch, tmp_path, capsys):
     assert np.load(tmp_path / "arctic_a0007.npy").shape == (200,)
 
 
-def test_loads_with_automodel_remote_code(model):
+def _codes_through_auto_classes(folder, **kwargs) -> torch.Tensor:
     from transformers import AutoFeatureExtractor, AutoModel
 
-    remote = AutoModel.from_pretrained(DEFAULT_MODEL_DIR, trust_remote_code=True).eval()
-    fe = AutoFeatureExtractor.from_pretrained(DEFAULT_MODEL_DIR, trust_remote_code=True)
+    auto_model = AutoModel.from_pretrained(folder, **kwargs).eval()
+    fe = AutoFeatureExtractor.from_pretrained(folder, **kwargs)
     audio, _ = soundfile.read(EXAMPLE_CLIP, dtype="float32")
     inputs = fe(audio, sampling_rate=16000, return_tensors="pt")
     with torch.inference_mode():
-        codes = remote.encode(inputs["input_values"], inputs["padding_mask"]).audio_codes
-        expected = model.encode(torch.from_numpy(audio)[None, None]).audio_codes
-    assert torch.equal(codes, expected)
+        return auto_model.encode(inputs["input_values"], inputs["padding_mask"]).audio_codes
+
+
+def _expected_codes(model) -> torch.Tensor:
+    audio, _ = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+    with torch.inference_mode():
+        return model.encode(torch.from_numpy(audio)[None, None]).audio_codes
+
+
+def test_loads_with_the_auto_classes_and_installed_code(model):
+    from llmcodec.modeling import LLMCodecModel
+
+    codes = _codes_through_auto_classes(DEFAULT_MODEL_DIR)
+    assert torch.equal(codes, _expected_codes(model))
+    from transformers import AutoModel
+
+    assert type(AutoModel.from_pretrained(DEFAULT_MODEL_DIR)) is LLMCodecModel
+
+
+def test_exports_to_a_hub_ready_folder_with_remote_code(model, tmp_path):
+    # `llmcodec convert` of the bundled folder writes what the Hub needs: the remote code beside the weights,
+    # identical to the package's sources, and it gives the same codes through trust_remote_code.
+    out = tmp_path / "hub-ready"
+    assert main(["convert", str(DEFAULT_MODEL_DIR), str(out)]) == 0
+    for name in ("configuration_llmcodec.py", "modeling_llmcodec.py", "feature_extraction_llmcodec.py",
+                 "streaming_llmcodec.py"):
+        assert (out / name).read_bytes() == (REPO / "modeling_llmcodec" / name).read_bytes(), name
+    assert "auto_map" in json.loads((out / "config.json").read_text())
+    assert torch.equal(_codes_through_auto_classes(out, trust_remote_code=True), _expected_codes(model))
 
 
 def reconstruction_scores(model) -> dict:

@@ -1,9 +1,8 @@
-"""The miniature ablation over seeds (issue 10): mean and spread of each arm's token learnability and quality.
+"""The miniature ablation over seeds: mean and spread of each arm's token learnability and quality.
 
-    python benchmarks/demo_model/ablation_report.py --out benchmarks/demo_model/results          # v2
-    python benchmarks/demo_model/ablation_report.py --work runs/demo-model-eval-v6 --out benchmarks/demo_model/results/v6
+    python benchmarks/demo_model/ablation_report.py [--work runs/demo-model-eval] [--out benchmarks/demo_model/results]
 
-Seed 0 is the reproduce script's run (``WORK/eval-ARM``; v2: ``reproduce_v2.sh``, ``runs/demo-model-eval``); further
+Seed 0 is the reproduce script's run (``WORK/eval-ARM``); further
 seeds come from ``ablation_seeds.sh`` with the same WORK (``WORK/ablation/seedN-ARM/eval``). Token learnability: ``--token-lm real`` (default) reads
 ``ablation_token_lm_real.sh``'s token LMs (``token-lm-real``: learned on real speech, scored on a held-out real
 speaker), ``--token-lm synthetic`` the one-seed table's (``token-lm``: the small synthetic corpus). Writes
@@ -20,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ARMS, unigram_stats  # noqa: E402 - the arm labels and the unigram statistics of reproduce_v2.sh
+from report import ARMS, unigram_stats  # noqa: E402 - the arm labels and the unigram statistics
 
 REPO = Path(__file__).resolve().parents[2]
 DOMAINS = ("real-speech", "heldout-real")

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# Token learnability of every ablation arm and seed on REAL speech (issue 10): the one-seed ablation's token LM
-# learned from 16,431 codes of synthetic speech and was scored on 963, too few to beat even a unigram model.
-# Here the same token LM learns from the codes of 1,200 clips of the real training speech (seeded choice,
-# ~1 h; both arms saw it equally, in stage 1) and is scored on the held-out Russian asterisk voice (575 prompts,
-# 0.41 h) that no stage trained on. Models: seed 0 from the reproduce script (v2: reproduce_v2.sh), seeds 1 and 2 from ablation_seeds.sh.
+# Token learnability of every ablation arm and seed on real speech: the token LM learns from the codes of 1,200
+# clips of the real training speech (seeded choice, ~1 h; both arms saw it equally, in stage 1) and is scored on the held-out Russian asterisk voice (575 prompts,
+# 0.41 h) that no stage trained on. Models: seed 0 from reproduce.sh, seeds 1 and 2 from ablation_seeds.sh.
 # One process at a time (start a second copy to use two cores: a lock folder keeps them apart); each step is skipped
 # when its output exists. Then ablation_report.py reads token-lm-real/.
-# WORK (default runs/demo-model-eval, v2's) is the version's evaluation folder: seed 0's model is WORK/model-ARM,
+# WORK (default runs/demo-model-eval) is the evaluation folder: seed 0's model is WORK/model-ARM,
 # seeds 1 and 2 are WORK/ablation/seedN-ARM/model (ablation_seeds.sh with the same WORK).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,7 +29,7 @@ fi
 token_lm() {  # model folder, output folder, seed
   [ -f "$2/token_lm.json" ] && return 0
   mkdir "$2.lock" 2>/dev/null || return 0  # a second copy of this script is on it
-  OMP_NUM_THREADS=1 llmcodec token-lm --codec "$1" --data "$DATA" --output "$2" --epochs 3 --seed "$3" > "$2.log" 2>&1
+  OMP_NUM_THREADS=1 llmcodec token-lm --model "$1" --data "$DATA" --output-dir "$2" --epochs 3 --seed "$3" > "$2.log" 2>&1
   rmdir "$2.lock"
 }
 for arm in ftp-sa recon-gan; do

@@ -1,4 +1,4 @@
-"""Builds the evaluation set of the default model (issue 6) as a folder tree for `llmcodec evaluate`.
+"""Builds the evaluation set of the default model as a folder tree for `llmcodec evaluate`.
 
     python benchmarks/demo_model/build_eval_set.py data/eval [--corpus data/corpus] [--recorded data/recorded]
 
