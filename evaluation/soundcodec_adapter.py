@@ -17,9 +17,14 @@ those of Codec-SUPERB's own ``llmcodec`` entry (``SoundCodec/base_codec/auv.py``
 * ``batch_extract_unit`` / ``batch_decode_unit`` / ``batch_synth``: one right-zero-padded batch
   through ``encode`` / ``decode`` with masks (true batching; each item gets its single-item codes).
   Each item is resampled to 16 kHz as in ``synth``; ``batch_decode_unit`` returns audio at the codec
-  rate (like ``decode_unit``) and ``batch_synth`` resamples each item back to *its own* rate, then
-  writes ``dummy_{setting}/{id}.wav`` (``data['audio'] = path``) or sets ``data['audio']['array']``.
+  rate (like ``decode_unit``) and ``batch_synth`` resamples each item back to *its own* rate at *its
+  input length* (as upstream's batch path: the dropped partial frame returns as zeros), then writes
+  ``dummy_{setting}/{id}.wav`` (``data['audio'] = path``) or sets ``data['audio']['array']``.
   An empty batch gives ``batch_size=0`` and ``[]``.
+* File names: ``data['id']`` becomes a file name inside the output folder (separators and unsafe
+  characters replaced by ``_``); an absolute id or one with a ``..`` part is refused (``ValueError``)
+  before anything is coded or written.
+* Integer PCM arrays (int8/16/32, uint8) are scaled to [-1, 1) as ``LLMCodecFeatureExtractor`` does.
 
 **Framing (the project's one rule)**: ``L`` samples at 16 kHz give ``floor(L / 320)`` codes; the last
 partial frame (under 20 ms) is dropped, exactly as ``llmcodec encode``, ``llmcodec evaluate``,
@@ -48,6 +53,7 @@ first makes its methods (and constructor) take precedence over ``BaseCodec``'s.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import uuid
 from dataclasses import asdict, dataclass
@@ -91,12 +97,35 @@ DEFAULT_SETTING = "llmcodec_hf"
 
 
 def _mono_array(array: Any) -> np.ndarray:
-    array = np.squeeze(np.asarray(array, dtype=np.float32))
+    """A data item's array as mono float32; integer PCM is scaled to [-1, 1) as the feature extractor does it."""
+    array = np.squeeze(np.asarray(array))
     if array.ndim != 1:
         raise ValueError(f"audio array must be mono 1-D, got shape {array.shape}")
     if array.size == 0:
         raise ValueError("audio array is empty")
-    return array
+    if array.dtype.kind == "f":
+        return array.astype(np.float32, copy=False)
+    from llmcodec.modeling import LLMCodecFeatureExtractor
+
+    # The feature extractor is the one home of the PCM scaling rule (int16 / 32768, uint8 centred ...).
+    features = LLMCodecFeatureExtractor()(array, sampling_rate=16_000, return_tensors="np")
+    return features["input_values"][0, 0]
+
+
+def _file_stem(item_id: Any) -> str:
+    """``data['id']`` as a file name inside the output folder.
+
+    Path separators and characters unsafe in file names become ``_``; an absolute id or one with a ``..``
+    part is refused, because it would write the reconstruction outside the folder.
+    """
+    text = str(item_id)
+    parts = re.split(r"[/\\]+", text)
+    if text.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", text) or ".." in parts:
+        raise ValueError(f"data id {text!r} is an absolute path or contains '..'; ids must name a file in the output folder")
+    stem = re.sub(r"[^\w.-]+", "_", text).strip()
+    if not stem.strip("."):
+        raise ValueError(f"data id {text!r} does not name a file")
+    return stem[:200]
 
 
 def _item_audio(data: dict) -> tuple[np.ndarray, int]:
@@ -106,6 +135,11 @@ def _item_audio(data: dict) -> tuple[np.ndarray, int]:
         array, rate = sf.read(audio if isinstance(audio, str) else audio["path"])
         return _mono_array(array), int(rate)
     return _mono_array(audio["array"]), int(audio["sampling_rate"])
+
+
+def _fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """``audio`` cut or right-zero-padded to ``length`` samples."""
+    return audio[:length] if audio.size >= length else np.pad(audio, (0, length - audio.size))
 
 
 def _resample_array(array: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -220,14 +254,21 @@ class LLMCodecSoundCodec:
         unit = self.extract_unit({"audio": {"array": np.zeros(16_000), "sampling_rate": 16_000}}).unit
         return sum(size > 1 for size in unit.squeeze().shape) <= 1
 
-    def _save_wav(self, folder: str, data: dict, audio: np.ndarray, rate: int) -> str:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        path = Path(folder) / f"{data.get('id') or uuid.uuid4()}.wav"
+    @staticmethod
+    def _wav_path(folder: str, data: dict) -> Path:
+        """``folder/{id or uuid}.wav``; checked before any coding, so a bad id writes nothing."""
+        item_id = data.get("id")
+        return Path(folder) / f"{uuid.uuid4() if item_id is None or item_id == '' else _file_stem(item_id)}.wav"
+
+    @staticmethod
+    def _save_wav(path: Path, audio: np.ndarray, rate: int) -> str:
+        path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, np.clip(audio, -0.99, 0.99), rate, subtype="PCM_16")
         return str(path)
 
     def synth(self, data: dict, local_save: bool = True) -> dict:
         """Codec-SUPERB ``BaseCodec.synth``: reconstruct one item at its own rate (see module docstring)."""
+        path = self._wav_path(f"reconstructed_{self._setting_name()}", data) if local_save else None
         orig_array, orig_rate = _item_audio(data)
         temp_data = dict(data)
         temp_data["audio"] = {"array": _resample_array(orig_array, orig_rate, self.sampling_rate),
@@ -236,8 +277,7 @@ class LLMCodecSoundCodec:
         decoded = np.squeeze(self.decode_unit(extracted.stuff_for_synth), axis=0)
         decoded = _resample_array(decoded, self.sampling_rate, orig_rate)
         if local_save:
-            path = self._save_wav(f"reconstructed_{self._setting_name()}", data, decoded, orig_rate)
-            data["audio"] = {"path": path, "sampling_rate": orig_rate}
+            data["audio"] = {"path": self._save_wav(path, decoded, orig_rate), "sampling_rate": orig_rate}
         else:
             data["audio"] = {"array": decoded, "sampling_rate": orig_rate}
         return data
@@ -270,15 +310,20 @@ class LLMCodecSoundCodec:
         return [audio[:, :raw_length] for audio, (_, raw_length) in zip(decoded, stuff)]
 
     def batch_synth(self, data_list: list[dict], local_save: bool = True) -> list[dict]:
-        """Codec-SUPERB ``batch_synth``: batched encode + decode, each item returned at its own rate."""
+        """Codec-SUPERB ``batch_synth``: batched encode + decode, each item returned at its own rate and length.
+
+        As upstream's batch path, each reconstruction has as many samples as its input: the dropped partial
+        last frame (under 20 ms) comes back as zeros, the same zero-padding the metrics apply.
+        """
+        paths = [self._wav_path(f"dummy_{self._setting_name()}", data) for data in data_list] if local_save else None
         items = [_item_audio(data) for data in data_list]
         extracted = self._batch_extract(items)
         decoded = self.batch_decode_unit(extracted)
-        for data, unit, audio, (_, rate) in zip(data_list, extracted.units, decoded, items):
-            audio = _resample_array(np.squeeze(audio, axis=0), self.sampling_rate, rate)
+        for index, (data, unit, audio, (array, rate)) in enumerate(zip(data_list, extracted.units, decoded, items)):
+            audio = _fit_length(_resample_array(np.squeeze(audio, axis=0), self.sampling_rate, rate), array.size)
             data["unit"] = unit
-            if local_save:
-                data["audio"] = self._save_wav(f"dummy_{self._setting_name()}", data, audio, rate)
+            if paths is not None:
+                data["audio"] = self._save_wav(paths[index], audio, rate)
             elif isinstance(data["audio"], dict):
                 data["audio"]["array"], data["audio"]["sampling_rate"] = audio, rate
             else:

@@ -137,8 +137,9 @@ def test_batch_synth_returns_each_item_at_its_own_rate(codec: LLMCodecSoundCodec
     for d, (x, rate) in zip(out, items):
         codes, _, reconstruction = expected(model, x, rate)
         assert torch.equal(d["unit"], codes)
-        assert d["audio"]["sampling_rate"] == rate
-        np.testing.assert_allclose(d["audio"]["array"], reconstruction, rtol=0, atol=1e-5)
+        assert d["audio"]["sampling_rate"] == rate and d["audio"]["array"].size == x.size
+        n = min(x.size, reconstruction.size)
+        np.testing.assert_allclose(d["audio"]["array"][:n], reconstruction[:n], rtol=0, atol=1e-5)
     monkeypatch.chdir(tmp_path)
     saved = codec.batch_synth([item(noise(15_000, 2), 22_050, id="x")], local_save=True)
     assert saved[0]["audio"] == "dummy_llmcodec_hf/x.wav"
@@ -215,3 +216,52 @@ def test_registration_file_pattern(two_model_dirs, monkeypatch: pytest.MonkeyPat
     codec = Codec()
     assert codec.sampling_rate == SR
     assert codec.synth(item(noise(SR)), local_save=False)["audio"]["array"].shape == (SR,)
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+@pytest.mark.parametrize("bad_id", ["../../escaped", "/tmp/absolute_escape", "a/../../b", "..", "..\\..\\x"])
+def test_ids_that_leave_the_output_folder_are_refused(codec: LLMCodecSoundCodec, tmp_path, monkeypatch, bad_id) -> None:
+    work = tmp_path / "deep" / "work"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(ValueError, match="id"):
+        codec.synth(item(noise(SR), id=bad_id), local_save=True)
+    with pytest.raises(ValueError, match="id"):
+        codec.batch_synth([item(noise(SR), id=bad_id)], local_save=True)
+    assert not list(tmp_path.rglob("*.wav")) and set(tmp_path.rglob("*")) - before <= {work / "reconstructed_llmcodec_hf", work / "dummy_llmcodec_hf"}
+
+
+def test_ids_are_reduced_to_file_names_inside_the_output_folder(codec: LLMCodecSoundCodec, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = codec.synth(item(noise(SR), id="spk1/utt:2"), local_save=True)
+    path = tmp_path / out["audio"]["path"]
+    assert path.parent == tmp_path / "reconstructed_llmcodec_hf" and path.is_file() and path.name.endswith(".wav")
+    saved = codec.batch_synth([item(noise(SR), id=7)], local_save=True)
+    assert saved[0]["audio"] == "dummy_llmcodec_hf/7.wav"
+
+
+def test_batch_synth_returns_each_item_at_its_input_length(codec: LLMCodecSoundCodec) -> None:
+    """Codec-SUPERB's batch path returns as many samples as each item came with (mixed rates, partial frames)."""
+    items = [(noise(16_123, 0), SR), (noise(33_752, 1), 22_050), (noise(65_028, 2), 48_000)]
+    out = codec.batch_synth([item(x, rate, id=f"m{i}") for i, (x, rate) in enumerate(items)], local_save=False)
+    assert [d["audio"]["array"].size for d in out] == [16_123, 33_752, 65_028]
+    for d, (x, rate) in zip(out, items):
+        _, _, reconstruction = expected(codec.model, x, rate)  # T * 320 samples at 16 kHz, resampled back
+        n = min(reconstruction.size, x.size)
+        np.testing.assert_allclose(d["audio"]["array"][:n], reconstruction[:n], rtol=0, atol=1e-5)
+        assert not d["audio"]["array"][reconstruction.size:].any()  # the dropped partial frame is silence
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.int16, 32768.0), (np.int32, 2147483648.0)])
+def test_integer_pcm_is_scaled_like_the_feature_extractor(codec: LLMCodecSoundCodec, dtype, scale) -> None:
+    x = noise(SR + 500, 3)
+    pcm = np.round(x * (scale - 1)).astype(dtype)
+    as_float = pcm.astype(np.float64) / scale
+    assert torch.equal(codec.extract_unit(item(pcm)).unit, codec.extract_unit(item(as_float)).unit)
+    np.testing.assert_allclose(codec.synth(item(pcm), local_save=False)["audio"]["array"],
+                               codec.synth(item(as_float), local_save=False)["audio"]["array"], rtol=0, atol=1e-6)
+    batch = codec.batch_extract_unit([item(pcm, id="a"), item(as_float, id="b")])
+    assert torch.equal(batch.units[0], batch.units[1])
