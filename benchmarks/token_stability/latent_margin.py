@@ -1,7 +1,7 @@
-"""Why codes change under inaudible perturbations: latent shift against code spacing (issue 10, token stability).
+"""Why codes change under inaudible perturbations: latent shift against code spacing (token stability).
 
-    python benchmarks/token_stability/latent_margin.py runs/default-model-v3-shipped llmcodec/assets/default-model \
-        --data data/eval-v2 --out benchmarks/token_stability/results
+    python benchmarks/token_stability/latent_margin.py llmcodec/assets/default-model [MODEL ...] \
+        --data data/eval --out benchmarks/token_stability/results
 
 For each model and every file of ``--data`` (real speech never trained on; the file tree `llmcodec evaluate` reads):
 
@@ -122,7 +122,7 @@ def markdown(results: list[dict], data: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", help="LLMCodecModel folders")
-    parser.add_argument("--data", default="data/eval-v2", help="folder of .wav files (searched recursively)")
+    parser.add_argument("--data", default="data/eval", help="folder of .wav files (searched recursively)")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
