@@ -154,7 +154,8 @@ class CausalLMScorer:
         from .token_lm import Vocabulary
 
         vocab = Vocabulary.load(folder)
-        return cls(AutoModelForCausalLM.from_pretrained(folder).to(device), vocab)
+        # trust_remote_code=False: an auto_map in the folder's config never runs (nor asks to run) its .py files.
+        return cls(AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False).to(device), vocab)
 
     @torch.no_grad()
     def __call__(self, code_lists: Sequence[torch.Tensor]) -> list[float]:

@@ -97,6 +97,18 @@ def _is_codec_config(config: Path) -> bool:
         return False
 
 
+def _no_remote_code(load: Callable, folder: Path):
+    """``load(folder)`` with ``trust_remote_code=False``: a folder's ``auto_map`` never runs its .py files (nor asks to)."""
+    try:
+        return load(folder, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as error:
+        raise CodecLMError(f"{folder}: cannot load a causal LM ({type(error).__name__}: {_first_line(error)})") from error
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -> CodecLM:
     """Loads a token LM (``llmcodec token-lm``) or an LM artifact (``llmcodec lm build``); see the module doc."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -114,7 +126,7 @@ def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -
     elif (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file():
         from llmcodec.tokenizer import AudioTokenMap, AudioTokensMeta
 
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = _no_remote_code(AutoTokenizer.from_pretrained, folder)
         n_codes = AudioTokensMeta.load(folder).n_audio_tokens if (folder / "audio_tokens_meta.json").is_file() else 20_480
         try:
             first_id = AudioTokenMap.from_tokenizer(tokenizer, n_codes=n_codes).first_id
@@ -128,10 +140,7 @@ def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -
             f"{folder} is not a codec LM: expected {TOKEN_LM_VOCAB} (an LM from `llmcodec token-lm`) or an "
             "extended tokenizer with <CODEC_n> tokens (an LM from `llmcodec lm build`)"
         )
-    try:
-        model = AutoModelForCausalLM.from_pretrained(folder).to(device).eval()
-    except (OSError, ValueError, KeyError) as error:
-        raise CodecLMError(f"{folder}: cannot load a causal LM ({type(error).__name__}: {error})") from error
+    model = _no_remote_code(AutoModelForCausalLM.from_pretrained, folder).to(device).eval()
     rows = model.get_output_embeddings().weight.shape[0]
     if rows < first_id + n_codes:
         raise CodecLMError(f"{folder}: the LM has {rows} output rows, but its audio tokens end at id {first_id + n_codes}")

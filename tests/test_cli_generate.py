@@ -124,3 +124,19 @@ def test_bad_input_gets_one_line(token_lm, tmp_path, capsys, change, message):
 def test_token_lm_vocabulary_file_is_what_generation_reads(token_lm):
     vocab = json.loads((token_lm / "token_lm_vocab.json").read_text())
     assert vocab["kind"] == "codebook" and vocab["code_offset"] == 0 and vocab["bos_id"] == 20480
+
+
+def test_an_lm_folder_with_custom_code_gets_one_line_and_never_runs(tmp_path, capsys, monkeypatch):
+    from remote_code_testing import plant_remote_code
+
+    questions = []
+    monkeypatch.setattr("builtins.input", lambda prompt="": questions.append(prompt) or "y")
+    folder = plant_remote_code(tmp_path / "lm", tmp_path / "marker")
+    (folder / "token_lm_vocab.json").write_text(json.dumps(
+        {"codebook_size": 20480, "code_offset": 0, "bos_id": 20480, "pad_id": 20481, "vocab_size": 20482, "kind": "codebook"}))
+    status = main(["generate", "--lm", str(folder), "--prompt", str(EXAMPLE_CLIP), "--seconds", "0.2",
+                   "--output", str(tmp_path / "o.wav")])
+    err = capsys.readouterr().err
+    assert status == 2 and questions == [] and not (tmp_path / "marker").exists()
+    assert [line for line in err.splitlines() if line.strip()] == [line for line in err.splitlines() if line.startswith("llmcodec: error:")]
+    assert "cannot load a causal LM" in err and "Traceback" not in err

@@ -152,3 +152,16 @@ def test_salmon_cli_with_token_lm_output(tmp_path, capsys) -> None:
     args = parser.parse_args(["salmon", "--codec", str(tmp_path / "codec"), "--lm", str(tmp_path),
                               "--data", str(root), "--output", str(tmp_path / "s3")])
     assert args.func(args) == 2  # not an LM folder: a clear error, not a traceback
+
+
+from remote_code_testing import answer_yes, plant_remote_code  # noqa: E402,F401 - the fixture is used by name
+
+
+def test_scorer_never_runs_custom_code_of_an_lm_folder(tmp_path, answer_yes) -> None:
+    vocab = Vocabulary.build(32)
+    folder = tmp_path / "lm"
+    vocab.save(folder)
+    plant_remote_code(folder, tmp_path / "marker")  # an unknown model type whose auto_map names custom_code.py
+    with pytest.raises(ValueError):
+        CausalLMScorer.from_folder(folder)
+    assert answer_yes == [] and not (tmp_path / "marker").exists()

@@ -108,3 +108,45 @@ def test_folders_that_are_not_codec_lms(tmp_path, token_lm_dir):
         generate_codes(lm, torch.arange(5), 2, text="hello")
     with pytest.raises(CodecLMError, match="do not match"):
         generate_codes(lm, torch.tensor([N + 5]), 2)
+
+
+# ------------------------------------------------------------------------------- no remote code
+
+
+from remote_code_testing import answer_yes, plant_remote_code  # noqa: E402,F401 - the fixture is used by name
+
+
+def test_token_lm_folder_with_custom_code_is_refused_without_running_it(token_lm_dir, tmp_path, answer_yes):
+    import shutil
+
+    folder = tmp_path / "custom"
+    shutil.copytree(token_lm_dir, folder)
+    (folder / "config.json").unlink()  # an unknown model type: only the custom code could load it
+    plant_remote_code(folder, tmp_path / "marker")
+    with pytest.raises(CodecLMError, match="cannot load a causal LM"):
+        load_codec_lm(folder)
+    assert answer_yes == [] and not (tmp_path / "marker").exists()
+
+
+def test_known_model_type_with_an_auto_map_loads_the_installed_class(token_lm_dir, tmp_path, answer_yes):
+    import shutil
+
+    folder = plant_remote_code(tmp_path / "lm", tmp_path / "marker")  # creates config.json with an unknown type ...
+    shutil.copytree(token_lm_dir, folder, dirs_exist_ok=True)  # ... which the real Qwen3 config replaces
+    plant_remote_code(folder, tmp_path / "marker")  # auto_map on the Qwen3 config
+    lm = load_codec_lm(folder)
+    assert type(lm.model).__name__ == "Qwen3ForCausalLM"
+    assert answer_yes == [] and not (tmp_path / "marker").exists()
+
+
+def test_lm_artifact_with_a_custom_tokenizer_is_refused_without_running_it(tmp_path, answer_yes):
+    from conftest_tokenizer import make_tiny_byte_tokenizer
+
+    from llmcodec.tokenizer import extend_tokenizer
+
+    tokenizer, _ = extend_tokenizer(make_tiny_byte_tokenizer())
+    tokenizer.save_pretrained(tmp_path / "artifact")
+    plant_remote_code(tmp_path / "artifact", tmp_path / "marker")
+    with pytest.raises(CodecLMError):
+        load_codec_lm(tmp_path / "artifact")
+    assert answer_yes == [] and not (tmp_path / "marker").exists()
