@@ -1,4 +1,11 @@
-"""Audio file IO: decode anything ffmpeg reads (torchcodec), downmix to mono, resample like the reference.
+"""Audio file IO, the single home of reading audio: every command and library path reads files through here.
+
+- `load_audio`: decode anything ffmpeg reads (torchcodec; libsndfile as fallback), downmix to mono, resample
+  like the reference. Every failure is one `AudioReadError` naming the file (missing, a folder, a FIFO or
+  device, undecodable, empty, NaN).
+- `AUDIO_EXTENSIONS` and `find_audio_files`: which files of a folder are audio, in one deterministic order.
+- `load_dataset_folder` (from `llmcodec.audio_datasets`): a `save_to_disk` folder or a `load_dataset` source.
+- `save_audio` / `save_array` / `save_text`: atomic writes (`llmcodec.files.write_atomically`).
 
 Resampling uses `torchaudio.functional.resample` with its default settings, which is exactly what the
 reference `auv` encoder does with a non-16 kHz input, so codes match the reference for any input rate.
@@ -7,15 +14,23 @@ reference `auv` encoder does with a non-16 kHz input, so codes match the referen
 from __future__ import annotations
 
 import os
+import stat
 import struct
-import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import soundfile
 import torch
 import torchaudio
+
+from llmcodec.audio_datasets import DatasetLoadError, load_dataset_folder  # noqa: F401 - re-exported
+from llmcodec.files import write_atomically
+
+# Suffixes (lower case) read as audio when a folder is searched; a file named explicitly is read whatever
+# its suffix. Every format here decodes through torchcodec (ffmpeg); wav/flac/ogg/aiff also through libsndfile.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif")
 
 
 class AudioReadError(RuntimeError):
@@ -44,8 +59,7 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = 16000) -> tuple[
     when `target_sr` is None). Multi-channel audio is averaged to mono.
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioReadError(f"{path}: no such file")
+    _check_regular_file(path)
     try:
         from torchcodec.decoders import AudioDecoder
 
@@ -68,6 +82,50 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = 16000) -> tuple[
     if target_sr is not None:
         waveform = resample(waveform, sample_rate, target_sr)
     return waveform.contiguous(), sample_rate
+
+
+def _check_regular_file(path: Path) -> None:
+    """Raises `AudioReadError` saying what `path` is when it is not a readable regular file."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioReadError(f"{path}: no such file") from None
+    except OSError as error:
+        raise AudioReadError(f"{path}: cannot read ({error.strerror or error})") from error
+    if stat.S_ISDIR(mode):
+        raise AudioReadError(f"{path}: is a folder, not an audio file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+        # Reading a FIFO or a device would block or never end: refuse it instead.
+        raise AudioReadError(f"{path}: is not a regular file ({kind}); pass an audio file")
+    if not os.access(path, os.R_OK):
+        raise AudioReadError(f"{path}: permission denied")
+
+
+def find_audio_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files and folders -> audio files, in a deterministic order.
+
+    Each input is taken in the order given: a folder becomes its audio files (suffix in `AUDIO_EXTENSIONS`,
+    searched recursively, hidden files and folders skipped: they hold temporaries of interrupted writes),
+    sorted by their path relative to the folder; anything else is kept as given (a missing or unreadable
+    file is reported when it is read, so that it fails alone). A path listed twice is kept once.
+    Raises `AudioReadError` for a folder without audio files.
+    """
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(
+                (p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+                 and not any(part.startswith(".") for part in p.relative_to(path).parts)),
+                key=lambda p: p.relative_to(path).as_posix(),
+            )
+            if not files:
+                raise AudioReadError(f"{path}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
+            found += files
+        else:
+            found.append(path)
+    return list(dict.fromkeys(found))
 
 
 def _warn_if_suspicious(path: Path, data: torch.Tensor, sample_rate: int) -> None:
@@ -123,35 +181,12 @@ def _declared_wav_frames(path: Path) -> int | None:
     return None
 
 
-def _write_atomically(path: str | os.PathLike, suffix: str, write) -> Path:
-    """Calls `write(temporary_path)` on a temporary file beside `path`, then renames it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(handle)
-    try:
-        os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp's 0600 would survive the rename
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it and put it back
-    os.umask(mask)
-    return mask
-
-
 def save_audio(path: str | os.PathLike, waveform: torch.Tensor | np.ndarray, sample_rate: int) -> Path:
     """Writes mono audio `(L,)` as 16-bit PCM wav atomically (temporary file, then rename)."""
     array = waveform.detach().float().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
     array = np.clip(array.reshape(-1), -1.0, 1.0)
-    return _write_atomically(
-        path, ".wav", lambda target: soundfile.write(target, array, sample_rate, subtype="PCM_16", format="WAV")
+    return write_atomically(
+        path, lambda target: soundfile.write(target, array, sample_rate, subtype="PCM_16", format="WAV"), ".wav"
     )
 
 
@@ -162,9 +197,9 @@ def save_array(path: str | os.PathLike, array: np.ndarray) -> Path:
         with open(target, "wb") as handle:
             np.save(handle, array)
 
-    return _write_atomically(path, ".npy", write)
+    return write_atomically(path, write, ".npy")
 
 
 def save_text(path: str | os.PathLike, text: str) -> Path:
     """Writes a UTF-8 text file atomically."""
-    return _write_atomically(path, ".txt", lambda target: Path(target).write_text(text, encoding="utf-8"))
+    return write_atomically(path, lambda target: Path(target).write_text(text, encoding="utf-8"), ".txt")

@@ -17,25 +17,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from llmcodec.cli_options import DEFAULT_MODEL_DIR, resolve_model_spec  # noqa: F401 - re-exported
 from llmcodec.errors import UserError
-from llmcodec.hub import DEFAULT_MODEL_DIR, ModelLoadError  # DEFAULT_MODEL_DIR re-exported: the default --model
 from llmcodec.precision import DTYPE_CHOICES, resolve_dtype
 
 STORAGE_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def resolve_model_spec(spec: str | None) -> str:
-    """`--model`, else $LLMCODEC_MODEL, else the bundled default model."""
-    if spec:
-        return spec
-    if os.environ.get("LLMCODEC_MODEL"):
-        return os.environ["LLMCODEC_MODEL"]
-    if (DEFAULT_MODEL_DIR / "config.json").is_file():
-        return str(DEFAULT_MODEL_DIR)
-    raise ModelLoadError(
-        "no model given and no default model is bundled with this install; pass --model "
-        "(an exported folder, a raw llm-codec.pt / auv.pt, or a Hub repo id) or set LLMCODEC_MODEL"
-    )
 
 
 def _check_device(name: str) -> None:
@@ -115,11 +101,13 @@ def _drop_inputs_overwritten(
     return kept
 
 
+def _non_finite_message(what: str, args) -> str:
+    return f"model {args.model_spec} produced non-finite {what} (NaN or Inf); nothing written for this file"
+
+
 def _check_finite(tensor: torch.Tensor, what: str, args) -> None:
     if not bool(torch.isfinite(tensor).all()):
-        raise ValueError(
-            f"model {args.model_spec} produced non-finite {what} (NaN or Inf); nothing written for this file"
-        )
+        raise ValueError(_non_finite_message(what, args))
 
 
 def _batches(items: list, size: int):
@@ -129,6 +117,7 @@ def _batches(items: list, size: int):
 
 def _encode_files(args, write_audio: bool) -> int:
     from llmcodec.audio import AudioReadError, load_audio, save_array, save_audio, save_text
+    from llmcodec.batching import decode_batch, encode_batch
 
     paths = [Path(p) for p in args.inputs]
     _check_unique_stems(paths)
@@ -155,6 +144,8 @@ def _encode_files(args, write_audio: bool) -> int:
 
         token_map = AudioTokenMap(first_id=0, n_codes=model.config.codebook_size)
     rate, hop = model.config.sampling_rate, model.config.hop_length
+    chunking = dict(chunk_length_s=args.chunk_seconds, chunk_context_s=args.chunk_context_seconds)
+    compute = dict(device=args.device, compute_dtype=args.dtype)
     progress = tqdm(total=len(paths), desc="reconstruct" if write_audio else "encode", unit="file")
     for group in _batches(paths, args.batch_size):
         clips, names = [], []
@@ -170,45 +161,29 @@ def _encode_files(args, write_audio: bool) -> int:
                 progress.update(1)
         if not clips:
             continue
-        lengths = torch.tensor([c.numel() for c in clips])
-        batch = torch.zeros(len(clips), 1, int(lengths.max()))
-        for i, clip in enumerate(clips):
-            batch[i, 0, : clip.numel()] = clip
-        mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
-        with torch.inference_mode(), _autocast(args):
-            encoded = model.encode(
-                batch.to(args.device),
-                mask.to(args.device),
-                codebook_domain=args.codebook_domain,
-                chunk_length_s=args.chunk_seconds,
-                chunk_context_s=args.chunk_context_seconds,
-            )
-            decoded = None
-            if write_audio:
-                decoded = model.decode(
-                    encoded.audio_codes,
-                    encoded.audio_codes_mask,
-                    chunk_length_s=args.chunk_seconds,
-                    chunk_context_s=args.chunk_context_seconds,
-                )
-        for i, path in enumerate(names):
+        codes, finite = encode_batch(
+            model, clips, sampling_rate=rate, codebook_domain=args.codebook_domain, warn_out_of_range=False,
+            return_finite=True, **chunking, **compute,
+        )
+        del clips
+        audios = decode_batch(model, codes, **chunking, **compute) if write_audio else [None] * len(codes)
+        for path, item_codes, item_finite, audio in zip(names, codes, finite, audios):
             progress.update(1)
-            valid = encoded.audio_codes_mask[i]
-            codes = encoded.audio_codes[i][valid].cpu().numpy().astype(np.int32)
-            audio = None if decoded is None else decoded.audio_values[i, 0, : codes.shape[0] * hop].float()
             try:
-                _check_finite(encoded.latents_before_quantization[i][valid], "encoder output", args)
+                if not item_finite:
+                    raise ValueError(_non_finite_message("encoder output", args))
                 if audio is not None:
                     _check_finite(audio, "audio", args)
             except ValueError as error:
                 failures.append((path, str(error)))
                 continue
+            item_codes = item_codes.astype(np.int32)
             # With --skip-existing only the missing outputs are written; the others are already there.
             wanted = {o.suffix: o for o in outputs[path] if not (args.skip_existing and o.exists())}
             if ".npy" in wanted:
-                save_array(wanted[".npy"], codes)
+                save_array(wanted[".npy"], item_codes)
             if ".txt" in wanted:
-                save_text(wanted[".txt"], token_map.codes_to_text(codes))
+                save_text(wanted[".txt"], token_map.codes_to_text(item_codes))
             if ".wav" in wanted:
                 save_audio(wanted[".wav"], audio, rate)
     progress.close()

@@ -1,6 +1,6 @@
-"""The exception the CLI reports as one line (no traceback): bad input from the user, not a bug.
+"""The exceptions the CLI reports as one line (no traceback): bad input from the user, not a bug.
 
-Kept free of heavy imports so that `llmcodec.cli` can name it without loading torch.
+Kept free of heavy imports so that `llmcodec.cli` can name them without loading torch.
 """
 
 
@@ -9,3 +9,7 @@ class UserError(Exception):
 
     `llmcodec` prints `llmcodec: error: <message>` and exits with status 2 (`--debug` shows the traceback).
     """
+
+
+class ModelLoadError(UserError, RuntimeError):
+    """A `--model` value could not be resolved to an LLM-Codec model."""

@@ -31,15 +31,12 @@ from pathlib import Path
 import torch
 
 from llmcodec.conversion import model_from_reference_checkpoint
-from llmcodec.errors import UserError
+from llmcodec.cli_options import DEFAULT_MODEL_DIR
+from llmcodec.errors import ModelLoadError
 from llmcodec.modeling import LLMCodecConfig, LLMCodecFeatureExtractor, LLMCodecModel
 
 RAW_CHECKPOINT_NAMES = ("llm-codec.pt", "auv.pt")
 LM_SUBFOLDER = "lm"
-
-
-class ModelLoadError(UserError, RuntimeError):
-    """A `--model` value could not be resolved to an LLM-Codec model."""
 
 
 # What `huggingface_hub.utils.validate_repo_id` accepts, minus names that are surely paths (checkpoint files).
@@ -205,9 +202,6 @@ def _check_finite_weights(model: LLMCodecModel, spec: str) -> None:
     if bad:
         shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
         raise ModelLoadError(f"model {spec}: non-finite (NaN or Inf) weights in {shown}; the checkpoint is corrupt")
-
-
-DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default-model"
 
 
 def load_codec(

@@ -72,3 +72,36 @@ def test_clean_and_streamed_wavs_do_not_warn(tmp_path):
     (tmp_path / "streamed.wav").write_bytes(bytes(streamed))
     for name in ("ok.wav", "pcm.wav", "streamed.wav"):
         assert _load_quietly(tmp_path / name)[1] == [], name
+
+
+def test_a_folder_a_fifo_and_a_missing_file_are_each_named(tmp_path):
+    from llmcodec.audio import AudioReadError
+
+    (tmp_path / "folder.wav").mkdir()
+    os.mkfifo(tmp_path / "pipe.wav")  # reading it would block forever: refused from its type alone
+    cases = {"folder.wav": "is a folder", "pipe.wav": "is not a regular file (a FIFO)", "missing.wav": "no such file"}
+    for name, message in cases.items():
+        with pytest.raises(AudioReadError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            load_audio(tmp_path / name)
+
+
+def test_audio_extensions_are_one_list_for_every_reader():
+    from llmcodec.audio import AUDIO_EXTENSIONS
+
+    assert set(AUDIO_EXTENSIONS) >= {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm", ".aiff", ".aif"}
+    assert all(ext == ext.lower() and ext.startswith(".") for ext in AUDIO_EXTENSIONS)
+
+
+def test_find_audio_files_walks_folders_in_a_fixed_order(tmp_path):
+    from llmcodec.audio import AudioReadError, find_audio_files
+
+    for relative in ("b/2.wav", "b/1.FLAC", "a.mp3", "notes.txt", ".hidden/x.wav", "b/.x.wav.tmp123.wav"):
+        (tmp_path / "data" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / relative).write_bytes(b"")
+    explicit = tmp_path / "data" / "notes.txt"  # named explicitly: kept whatever its suffix
+    found = find_audio_files([explicit, tmp_path / "data", explicit, tmp_path / "missing.wav"])
+    relative = [p.relative_to(tmp_path).as_posix() for p in found]
+    assert relative == ["data/notes.txt", "data/a.mp3", "data/b/1.FLAC", "data/b/2.wav", "missing.wav"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AudioReadError, match="no audio files"):
+        find_audio_files([tmp_path / "empty"])

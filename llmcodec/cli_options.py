@@ -1,0 +1,161 @@
+"""The options every `llmcodec` command spells the same way (the convention is documented in `llmcodec.cli`).
+
+`add_model_option`, `add_output_dir_option`, `add_device_option`, `add_overwrite_option` and the argparse
+types `positive_int`, `non_negative_seconds`, `positive_seconds`. Nothing here imports torch: building the
+parser must stay fast (`llmcodec --help`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from pathlib import Path
+
+from llmcodec.errors import ModelLoadError, UserError
+
+# The bundled model, the default `--model` (after $LLMCODEC_MODEL).
+DEFAULT_MODEL_DIR = Path(__file__).parent / "assets" / "default-model"
+DEFAULT_DEVICE = "cpu"
+MODEL_HELP = (
+    "exported folder, raw llm-codec.pt / auv.pt, or Hub repo id (default: $LLMCODEC_MODEL, else the bundled "
+    "default model)"
+)
+
+
+def resolve_model_spec(spec: str | None) -> str:
+    """`--model`, else $LLMCODEC_MODEL, else the bundled default model."""
+    if spec:
+        return spec
+    if os.environ.get("LLMCODEC_MODEL"):
+        return os.environ["LLMCODEC_MODEL"]
+    if (DEFAULT_MODEL_DIR / "config.json").is_file():
+        return str(DEFAULT_MODEL_DIR)
+    raise ModelLoadError(
+        "no model given and no default model is bundled with this install; pass --model "
+        "(an exported folder, a raw llm-codec.pt / auv.pt, or a Hub repo id) or set LLMCODEC_MODEL"
+    )
+
+
+# ----------------------------------------------------------------------------------------- argparse types
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def non_negative_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------------ options
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old spelling of an option: sets the same `dest`, says once which spelling to use instead."""
+
+    def __init__(self, option_strings, dest, preferred: str, **kwargs):
+        self.preferred = preferred
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"llmcodec: warning: {option_string} is deprecated; use {self.preferred}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def _add_with_aliases(parser, option: str, aliases, *, required: bool, **kwargs):
+    """`option` with hidden deprecated `aliases`; a required option then needs one of them (argparse group)."""
+    target = parser
+    if required and aliases:
+        target = parser.add_mutually_exclusive_group(required=True)
+        required = False
+    action = target.add_argument(option, required=required, **kwargs)
+    for alias in aliases:
+        target.add_argument(
+            alias, dest=action.dest, action=_DeprecatedAlias, preferred=option, default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS, metavar=action.metavar,
+        )
+    return action
+
+
+def add_model_option(parser, *, required: bool = False, help: str = MODEL_HELP, deprecated_aliases=()) -> None:
+    """`--model`: the codec (an exported folder, a raw .pt or a Hub id); default resolved by `resolve_model_spec`."""
+    _add_with_aliases(parser, "--model", deprecated_aliases, required=required, default=None, help=help)
+
+
+def add_output_dir_option(
+    parser, *, required: bool = True, default: str | None = None, help: str = "folder for the outputs",
+    deprecated_aliases=(),
+) -> None:
+    """`--output-dir`: where a command writes (created if missing)."""
+    if default is not None:
+        help = f"{help} (default: {default})"
+    _add_with_aliases(
+        parser, "--output-dir", deprecated_aliases, required=required and default is None, default=default,
+        metavar="DIR", help=help,
+    )
+
+
+def add_legacy_output_positional(parser) -> None:
+    """A hidden optional positional OUTPUT_DIR, the old spelling of `--output-dir` (see `take_legacy_output`)."""
+    parser.add_argument("legacy_output_dir", nargs="?", default=None, help=argparse.SUPPRESS)
+
+
+def take_legacy_output(args) -> None:
+    """Moves a positional OUTPUT_DIR into `args.output_dir` (deprecated); requires exactly one of the two."""
+    legacy = getattr(args, "legacy_output_dir", None)
+    if legacy is not None:
+        if args.output_dir is not None:
+            raise UserError(f"give the output folder once: --output-dir {args.output_dir} or {legacy}, not both")
+        print("llmcodec: warning: a positional output folder is deprecated; use --output-dir", file=sys.stderr)
+        args.output_dir = legacy
+    if args.output_dir is None:
+        raise UserError("the following arguments are required: --output-dir")
+
+
+def add_device_option(parser, *, default: str = DEFAULT_DEVICE, help: str | None = None) -> None:
+    """`--device`: the torch device (default: cpu)."""
+    parser.add_argument("--device", default=default, help=help or f"torch device, e.g. cpu, cuda, cuda:1 (default: {default})")
+
+
+def add_overwrite_option(parser, *, help: str = "replace outputs that already exist") -> None:
+    """`--overwrite`: replace existing outputs (never an input)."""
+    parser.add_argument("--overwrite", action="store_true", help=help)
+
+
+def check_device(name: str) -> None:
+    """Raises `UserError` for a `--device` that is not a torch device, or CUDA where there is none."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise UserError(f"--device {name!r} is not a torch device ({error})") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
