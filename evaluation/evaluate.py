@@ -32,6 +32,7 @@ the same files with the same metrics and appear as further systems in the same r
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -41,7 +42,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,61 @@ def write_rows_csv(rows: Sequence[dict[str, Any]], path: str | os.PathLike) -> P
                              else row[k]) for k in ROW_FIELDS})
     _atomic_write_text(Path(path), buffer.getvalue())
     return Path(path)
+
+
+RUN_FILENAME = "run.json"
+
+
+def weights_sha256(model: Any) -> str:
+    """SHA-256 over the model's state dict (names, dtypes, shapes and bytes, sorted by name): its identity."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def run_identity(model: Any, model_name: str | None, config: "EvaluateConfig") -> dict[str, Any]:
+    """What the rows of an output folder depend on: the model (path and weights hash) and the scoring options."""
+    return {
+        "model": {"path": model_name, "weights_sha256": weights_sha256(model)},
+        "metric_options": asdict(config.metric_options),
+        "chunk_length_s": config.chunk_length_s,
+        "token_stability": asdict(config.token_stability) if config.token_stability is not None else None,
+    }
+
+
+def check_resume(out: Path, identity: dict[str, Any], has_rows: bool) -> None:
+    """Record ``identity`` in ``out/run.json``, or refuse (one line) to resume rows made by another model or options.
+
+    The model path may differ (a copied folder); the weights hash and the options must not.
+    """
+    from llmcodec.errors import UserError
+
+    path = out / RUN_FILENAME
+    if not path.is_file():
+        if has_rows:
+            raise UserError(f"{out} holds evaluation rows without a record of their model and options ({RUN_FILENAME}); "
+                            "choose another output folder")
+        _atomic_write_text(path, json.dumps(_json_ready(identity), indent=2, allow_nan=False) + "\n")
+        return
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    differences = []
+    if recorded.get("model", {}).get("weights_sha256") != identity["model"]["weights_sha256"]:
+        differences.append(f"model {recorded.get('model', {}).get('path')} (weights sha256 "
+                           f"{str(recorded.get('model', {}).get('weights_sha256'))[:12]}) there, {identity['model']['path']} "
+                           f"(weights sha256 {identity['model']['weights_sha256'][:12]}) now")
+    for key in ("metric_options", "chunk_length_s", "token_stability"):
+        there, now = recorded.get(key), _json_ready(identity[key])
+        if there != now:
+            if isinstance(there, dict) and isinstance(now, dict):  # name only the options that differ
+                there, now = ({k: d.get(k) for k in sorted(set(there) | set(now)) if there.get(k) != now.get(k)}
+                              for d in (there, now))
+            differences.append(f"{key} {there} there, {now} now")
+    if differences:
+        raise UserError(f"{out} holds an evaluation with other settings ({'; '.join(differences)}); "
+                        "choose another output folder to keep both, or remove it to start over")
 
 
 # -------------------------------------------------------------------------------------- summaries
@@ -465,7 +521,10 @@ def evaluate(
     ids = [i.id for i in items]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate item ids in the data source")
-    done = {(r["system"], r["id"]) for r in rows_log.read()}
+    previous_rows = rows_log.read()
+    identity = run_identity(model, model_name, config)
+    check_resume(out, identity, has_rows=bool(previous_rows) or bool(codes_log.read()))
+    done = {(r["system"], r["id"]) for r in previous_rows}
     systems = [MODEL_SYSTEM, *config.baselines]
     todo = [i for i in items if any((s, i.id) not in done for s in systems)]
     rate, hop = int(model.config.sampling_rate), int(model.config.hop_length)
@@ -556,17 +615,18 @@ def evaluate(
         progress.update(len(group))
     progress.close()
     return write_outputs(out, model.config, model_name=model_name, source_name=source_name,
-                         metric_options=config.metric_options)
+                         metric_options=config.metric_options, weights_sha256=identity["model"]["weights_sha256"])
 
 
 def write_outputs(out: Path, codec_config: Any, model_name: str | None = None, source_name: str | None = None,
-                  metric_options: MetricOptions | None = None) -> dict[str, Any]:
+                  metric_options: MetricOptions | None = None, weights_sha256: str | None = None) -> dict[str, Any]:
     """(Re)build rows.csv, summary.json and report.md from the logs in ``out``."""
     rows = JsonlLog(out / "rows.jsonl").read()
     codes = {c["id"]: c["codes"] for c in JsonlLog(out / "codes.jsonl").read()}
     write_rows_csv(rows, out / "rows.csv")
     summary = summarize(rows, codes, int(codec_config.codebook_size), float(codec_config.frame_rate))
     summary["model"], summary["source"] = model_name, source_name
+    summary["model_weights_sha256"] = weights_sha256
     summary["metric_options"] = (metric_options or MetricOptions.codec_superb()).describe()
     plots = sorted(f"plots/{p.name}" for p in (out / "plots").glob("*.png")) if (out / "plots").is_dir() else []
     summary["plots"] = plots

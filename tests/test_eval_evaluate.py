@@ -201,3 +201,30 @@ def test_f0corr_convention_is_reported_and_switchable(model, tmp_path) -> None:
     assert rows["hiss.wav"]["f0corr"] is None
     overall = summary["systems"]["llmcodec"]["overall"]["f0corr"]
     assert overall["failed"] >= 1 and overall["fallback"] == 0
+
+
+def test_resume_refuses_another_model_or_other_metric_options(corpus, model, tmp_path, capsys) -> None:
+    from codec_testing import tiny_model
+    from llmcodec.cli import main
+
+    save_codec_folder(model, tmp_path / "first")
+    save_codec_folder(tiny_model(seed=1), tmp_path / "other")
+    out = tmp_path / "ev"
+    common = ["evaluate", "--data", str(corpus), "--output", str(out), "--num-plots", "0", "--no-token-stability"]
+    assert main([*common, "--model", str(tmp_path / "first")]) == 1  # the broken file
+    run = json.loads((out / "run.json").read_text())
+    assert run["model"]["path"] == str(tmp_path / "first") and len(run["model"]["weights_sha256"]) == 64
+    assert run["metric_options"]["stoi_backend"] == "codec_superb"
+    rows = (out / "rows.jsonl").read_text()
+    capsys.readouterr()
+    for change in (["--model", str(tmp_path / "other")], ["--model", str(tmp_path / "first"), "--textbook"]):
+        assert main([*common, *change]) == 2
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if line.startswith("llmcodec: error:")]
+        assert len(lines) == 1 and str(out) in lines[0] and "Traceback" not in err, err
+        assert (out / "rows.jsonl").read_text() == rows  # nothing mixed in
+        assert json.loads((out / "summary.json").read_text())["model"] == str(tmp_path / "first")
+    # The same weights under another path are the same model: the run resumes (nothing left to do).
+    shutil.copytree(tmp_path / "first", tmp_path / "copy")
+    assert main([*common, "--model", str(tmp_path / "copy")]) == 1
+    assert (out / "rows.jsonl").read_text() == rows
