@@ -32,7 +32,8 @@ import numpy as np
 import torch
 import torchaudio
 
-from .evaluate import AudioItem, _atomic_write_text, _json_ready
+from .output_folder import write_json
+from .sources import AudioItem
 
 PERTURBATIONS: tuple[str, ...] = ("speaker", "noise", "reverb")
 SAMPLE_RATE = 16_000
@@ -236,7 +237,7 @@ def run_salmon(
     config: SalmonConfig | None = None, speakers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Load clips, build pairs, score; writes ``salmon.json`` and ``salmon.md`` to ``output`` if given."""
-    from llmcodec.audio import resample
+    from llmcodec.audio import resample, save_text
 
     config = config or SalmonConfig()
     clips = []
@@ -256,10 +257,10 @@ def run_salmon(
     result["config"] = {k: getattr(config, k) for k in ("clip_seconds", "noise_snr_db", "rt60_s", "max_pairs", "seed")}
     if output is not None:
         out = Path(output)
-        _atomic_write_text(out / "salmon.json", json.dumps(_json_ready(result), indent=2, allow_nan=False) + "\n")
+        write_json(out / "salmon.json", result)
         lines = ["# SALMon-style consistency", "", "| perturbation | pairs | accuracy % | ties |", "|---|---|---|---|"]
         lines += [f"| {p} | {result['counts'][p]} | {100 * a:.1f} | {result['ties'][p]} |" for p, a in result["accuracy"].items()]
         lines += [f"| **overall** (mean) | {sum(result['counts'].values())} | {100 * result['overall']:.1f} | |", "",
                   "Chance is 50 %. LM log-likelihoods are summed over codes, softmax over the audio codes.", ""]
-        _atomic_write_text(out / "salmon.md", "\n".join(lines))
+        save_text(out / "salmon.md", "\n".join(lines))
     return result

@@ -47,7 +47,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .evaluate import AudioItem, JsonlLog, _atomic_write_text, _json_ready
+from .output_folder import JsonlLog, json_ready, write_json
+from .sources import AudioItem
 
 QWEN_CODE_OFFSET = 151_669  # id of <CODEC_0> in the extended Qwen3 tokenizer
 QWEN_ENDOFTEXT = 151_643
@@ -208,7 +209,7 @@ class Vocabulary:
         raise ValueError(f"vocabulary must be 'codebook' or 'qwen', got {kind!r}")
 
     def save(self, folder: str | os.PathLike) -> None:
-        _atomic_write_text(Path(folder) / VOCAB_FILENAME, json.dumps(asdict(self), indent=2) + "\n")
+        write_json(Path(folder) / VOCAB_FILENAME, asdict(self))
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "Vocabulary":
@@ -459,6 +460,8 @@ def run_token_lm(codec: CodeExtractor, items: Sequence[AudioItem], output: str |
                  progress: bool = True) -> dict[str, Any]:
     """Tokenize, split, train and score (see the module docstring); writes ``OUT/token_lm.json`` / ``.md``
     and the LM to ``OUT/lm``. Returns the results dict."""
+    from llmcodec.audio import save_text
+
     config = config or TokenLMConfig()
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -505,8 +508,8 @@ def run_token_lm(codec: CodeExtractor, items: Sequence[AudioItem], output: str |
         "seconds": {"tokenize": tokenize_s, "train": train_s},
         "lm_dir": str(lm_dir),
     }
-    _atomic_write_text(out / "token_lm.json", json.dumps(_json_ready(results), indent=2, allow_nan=False) + "\n")
-    _atomic_write_text(out / "token_lm.md", render_token_lm_report(results))
+    write_json(out / "token_lm.json", results)
+    save_text(out / "token_lm.md", render_token_lm_report(results))
     return results
 
 

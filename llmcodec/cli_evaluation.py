@@ -84,7 +84,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``llmcodec evaluate``: score the model (and baselines) on a folder or dataset; see evaluation/README.md."""
     from llmcodec.cli_codec import resolve_model_spec
     from llmcodec.evaluation.baselines import BASELINE_NAMES
-    from llmcodec.evaluation.evaluate import MODEL_SYSTEM, EvaluateConfig, evaluate
+    from llmcodec.evaluation.evaluate import EvaluateConfig, evaluate
+    from llmcodec.evaluation.report import MODEL_SYSTEM
     from llmcodec.evaluation.metrics import MetricOptions
     from llmcodec.evaluation.token_stability import TokenStabilityConfig, format_shares
     from llmcodec.hub import load_codec
@@ -156,7 +157,7 @@ def run_token_stability_command(args: argparse.Namespace) -> int:
 
 def _items_from_args(args: argparse.Namespace):
     """Items and a source label from ``--data`` or ``--dataset`` (shared by evaluate / token-lm / salmon)."""
-    from llmcodec.evaluation.evaluate import dataset_items, folder_items, load_hf_dataset
+    from llmcodec.evaluation.sources import dataset_items, folder_items, load_hf_dataset
 
     if (args.data is None) == (args.dataset is None):
         raise ValueError("give exactly one of --data FOLDER or --dataset NAME_OR_PATH")

@@ -14,14 +14,10 @@ import soundfile as sf
 
 from codec_testing import tiny_model
 from llmcodec import cli_evaluation
-from llmcodec.evaluation.evaluate import (
-    EvaluateConfig,
-    JsonlLog,
-    codebook_statistics,
-    dataset_items,
-    evaluate,
-    folder_items,
-)
+from llmcodec.evaluation.evaluate import EvaluateConfig, evaluate
+from llmcodec.evaluation.output_folder import JsonlLog
+from llmcodec.evaluation.report import codebook_statistics
+from llmcodec.evaluation.sources import dataset_items, folder_items, load_hf_dataset
 from llmcodec.hub import save_codec_folder
 
 SR = 16_000
@@ -148,8 +144,6 @@ def test_evaluate_with_baseline_and_dataset(model, tmp_path) -> None:
         "key": ["u0", "u1", "u2"],
     }).cast_column("audio", Audio(sampling_rate=SR))
     data.save_to_disk(tmp_path / "ds")
-    from llmcodec.evaluation.evaluate import load_hf_dataset
-
     items = dataset_items(load_hf_dataset(str(tmp_path / "ds")), "audio", "split", "key")
     assert [(i.id, i.domain) for i in items] == [("u0", "Speech"), ("u1", "Speech"), ("u2", "Music")]
     out = tmp_path / "out"
@@ -228,3 +222,28 @@ def test_resume_refuses_another_model_or_other_metric_options(corpus, model, tmp
     shutil.copytree(tmp_path / "first", tmp_path / "copy")
     assert main([*common, "--model", str(tmp_path / "copy")]) == 1
     assert (out / "rows.jsonl").read_text() == rows
+
+
+def test_a_file_name_that_is_not_utf8_gets_an_error_row_and_the_rest_go_on(model, tmp_path) -> None:
+    import os
+
+    root = tmp_path / "data"
+    root.mkdir()
+    sf.write(root / "a.wav", voiced(0.8, 120, 0), SR)
+    sf.write(root / "b.wav", voiced(0.8, 150, 1), SR)
+    os.rename(os.fsencode(root / "b.wav"), os.fsencode(root) + b"/b\xff.wav")
+    sf.write(root / "c.wav", voiced(0.8, 180, 2), SR)
+    out = tmp_path / "out"
+    config = EvaluateConfig(num_plots=1, progress=False, token_stability=None)
+    summary = evaluate(model, folder_items(root), out, config)
+    rows = read_rows(out)
+    assert len(rows) == 3 and summary["systems"]["llmcodec"]["files"] == 3
+    named = [r for r in rows if r["id"] not in ("a.wav", "c.wav")]
+    assert len(named) == 1 and "\\xff" in named[0]["id"]  # the file is named, its bad byte shown escaped
+    assert all(r["status"] == "ok" for r in rows if r["id"] in ("a.wav", "c.wav"))
+    codes = (out / "codes.jsonl").read_text()
+    evaluate(model, folder_items(root), out, config)  # a rerun finds every file done
+    assert read_rows(out) == rows and (out / "codes.jsonl").read_text() == codes
+    # The audio readers cannot open such a name: an error row that names the file; the other files go on.
+    assert named[0]["status"] == "error" and "b\\xff.wav" in named[0]["error"]
+    assert "`b\\xff.wav`" in (out / "report.md").read_text()

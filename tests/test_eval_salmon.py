@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from llmcodec import cli_evaluation
-from llmcodec.evaluation.evaluate import AudioItem
+from llmcodec.evaluation.sources import AudioItem
 from llmcodec.evaluation.salmon import (
     CausalLMScorer,
     SalmonConfig,

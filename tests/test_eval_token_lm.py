@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from codec_testing import tiny_model
-from llmcodec.evaluation.evaluate import AudioItem, folder_items
+from llmcodec.evaluation.sources import AudioItem, folder_items
 from llmcodec.evaluation.token_lm import (
     LLMCodecCodes,
     TokenLMConfig,
