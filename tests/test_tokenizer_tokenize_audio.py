@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 import soundfile
 import torch
 
-from llmcodec import cli_tokenizer
 from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
 from llmcodec.tokenizer import AudioTokenMap
 from llmcodec.tokenizer.tokenize_audio import (
@@ -127,16 +125,63 @@ def test_bad_file_is_reported_not_fatal(codec, wav_files, tmp_path):
 def test_cli_tokenize_audio(codec, wav_files, tmp_path, capsys):
     model_dir = tmp_path / "codec"
     codec.save_pretrained(model_dir)
-    parser = argparse.ArgumentParser(prog="llmcodec")
-    cli_tokenizer.add_subcommands(parser.add_subparsers())
     folder = str(tmp_path / "out")
-    args = parser.parse_args(["tokenize-audio", str(wav_files[0]).rsplit("/", 1)[0], "--output-dir", folder,
-                              "--model", str(model_dir), "--device", "cpu", "--no-progress"])
-    assert args.func(args) == 0
+    argv = ["tokenize-audio", str(wav_files[0]).rsplit("/", 1)[0], "--output-dir", folder,
+            "--model", str(model_dir), "--device", "cpu", "--no-progress"]
+    assert _run_cli(argv) == 0
     out = capsys.readouterr().out
     assert "5 written, 0 already done, 0 failed" in out and "dataset with 5 records" in out
     from datasets import load_from_disk
 
-    assert sorted(load_from_disk(f"{folder}/dataset")["id"]) == sorted(wav_files)
-    args = parser.parse_args(["tokenize-audio", "--output-dir", folder, "--model", str(model_dir)])
-    assert args.func(args) == 2  # no input given
+    assert sorted(load_from_disk(f"{folder}/dataset")["id"]) == sorted(f"clip{i}.wav" for i in range(5))
+    assert _run_cli(["tokenize-audio", "--output-dir", folder, "--model", str(model_dir)]) == 2  # no input given
+    assert "exactly one of them" in capsys.readouterr().err
+
+
+def _run_cli(argv) -> int:
+    from llmcodec.cli import main
+
+    return main(argv)
+
+
+def test_resume_naming_the_folder_by_another_path_writes_each_file_once(codec, wav_files, tmp_path, monkeypatch):
+    import os
+    from pathlib import Path
+
+    model_dir = tmp_path / "codec"
+    codec.save_pretrained(model_dir)
+    folder = Path(wav_files[0]).parent
+    out = tmp_path / "out"
+    common = ["--output-dir", str(out), "--model", str(model_dir), "--no-progress", "--no-dataset"]
+    monkeypatch.chdir(folder.parent)
+    assert _run_cli(["tokenize-audio", os.path.relpath(folder), *common]) == 0
+    assert _run_cli(["tokenize-audio", str(folder.resolve()), *common]) == 0  # a resume: nothing new to do
+    ids = [r["id"] for r in _records(shard_path(out, 0, 1))]
+    assert len(ids) == len(set(ids)) == len(wav_files)
+
+
+def test_a_second_process_on_the_same_shard_is_refused(codec, wav_files, tmp_path):
+    import fcntl
+
+    out = shard_path(tmp_path, 0, 1)
+    with open(out, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run is writing this shard
+        with pytest.raises(ValueError, match="another process"):
+            tokenize_audio(codec, FileSource(wav_files), tmp_path, progress=False)
+    assert out.read_text() == ""
+
+
+def test_merge_refuses_duplicate_ids(tmp_path):
+    record = {"id": "a.wav", "audio_tokens": "<CODEC_1>", "n_codes": 1}
+    shard_path(tmp_path, 0, 1).write_text((json.dumps(record) + "\n") * 2)
+    with pytest.raises(ValueError, match="'a.wav' appears 2 times"):
+        merge_to_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-5"])
+def test_chunk_seconds_must_be_finite_and_not_negative(value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        _run_cli(["tokenize-audio", str(tmp_path), "--output-dir", str(tmp_path / "out"), f"--chunk-seconds={value}"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--chunk-seconds" in err and value in err

@@ -1,10 +1,22 @@
 """Audio → LLM-Codec codes → `<CODEC_n>` strings, as jsonl shards (and a `datasets` dataset) for LM training.
 
-Inputs are audio files or an HF audio dataset (any other columns are carried along). Work is batched,
-shows a progress bar, is resumable (finished ids are read back from the output and skipped; a torn last
-line is dropped) and shardable: process `k` of `n` takes items `i` with `i % n == k` and writes its own
-`codes-0000k-of-0000n.jsonl`, so `accelerate launch` / several machines can share one corpus
-(`RANK`/`WORLD_SIZE`/`LOCAL_RANK` are read from the environment when no shard is given).
+Inputs are audio files or an HF audio dataset (any other columns are carried along). Shardable: process `k`
+of `n` takes items `i` with `i % n == k` and writes its own `codes-0000k-of-0000n.jsonl`, so `accelerate
+launch` / several machines can share one corpus (`RANK`/`WORLD_SIZE` are read when no shard is given).
+
+How a shard runs, so that the codec never waits and little is padded:
+
+- items are taken in windows of `window_items` (in listing order); worker processes of a torch `DataLoader`
+  decode and resample the next windows while the codec encodes the current one;
+- inside a window, items are sorted by length and cut into batches of at most `batch_size` items and
+  `max_batch_seconds` of padded audio (`llmcodec.batching.length_sorted_batches`), each coded by
+  `llmcodec.batching.encode_batch`;
+- a window's records are appended in listing order once the window is coded, then flushed: a killed run
+  loses at most the window in progress, and a rerun skips every id already written (a torn last line is
+  dropped). One unreadable item is reported and skipped; the rest go on.
+
+The shard file is locked (`fcntl.flock`) while a process writes it, so a second process on the same shard
+is refused instead of writing every record again; `merge_to_dataset` refuses duplicate ids.
 
 One output record: `{"id": ..., "audio_tokens": "<CODEC_5><CODEC_17>…", "n_codes": T, **carried columns}`.
 
@@ -15,140 +27,24 @@ Framing is the project's one rule (as `llmcodec encode`, `llmcodec evaluate` and
 
 from __future__ import annotations
 
-import io
+import contextlib
+import fcntl
 import json
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
 
-import numpy as np
 import torch
 
+from .audio_sources import RESERVED_KEYS, AudioSource, DatasetSource, FileSource, id_root  # noqa: F401 - re-exported
 from .extend import CODEC_PREFIX
 from .mapping import AudioTokenMap
 
 logger = logging.getLogger(__name__)
 
-RESERVED_KEYS = ("id", "audio_tokens", "n_codes")
 SHARD_GLOB = "codes-*-of-*.jsonl"
-
-
-class AudioSource(Protocol):
-    """Indexable audio items: `key(i)` is a stable unique id, `load(i)` gives `(waveform (L,), extra columns)`."""
-
-    def __len__(self) -> int: ...
-    def key(self, index: int) -> str: ...
-    def load(self, index: int, sampling_rate: int) -> tuple[torch.Tensor, dict]: ...
-
-
-class FileSource:
-    """Audio files (any format `llmcodec.audio.load_audio` reads); the id is the path as given."""
-
-    def __init__(self, paths: Sequence[str | os.PathLike]):
-        self.paths = [Path(p) for p in paths]
-        keys = [str(p) for p in self.paths]
-        if len(set(keys)) != len(keys):
-            raise ValueError("the same audio file is listed twice")
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def key(self, index: int) -> str:
-        return str(self.paths[index])
-
-    def load(self, index: int, sampling_rate: int) -> tuple[torch.Tensor, dict]:
-        from llmcodec.audio import load_audio
-
-        waveform, _ = load_audio(self.paths[index], target_sr=sampling_rate)
-        return waveform, {}
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-class DatasetSource:
-    """Rows of a `datasets.Dataset`; `audio_column` is decoded here, the other columns are carried along.
-
-    The audio column may be an `Audio` feature (read undecoded and decoded with soundfile / torchcodec, so
-    any `datasets` version works) or dicts with `array` and `sampling_rate`.
-    """
-
-    def __init__(self, dataset, audio_column: str = "audio", carry_columns: Sequence[str] | None = None,
-                 id_column: str | None = None):
-        from datasets import Audio
-
-        if audio_column not in dataset.column_names:
-            raise ValueError(f"dataset has no audio column {audio_column!r} (columns: {dataset.column_names})")
-        if isinstance(dataset.features.get(audio_column), Audio):
-            dataset = dataset.cast_column(audio_column, Audio(decode=False))
-        others = [c for c in dataset.column_names if c != audio_column]
-        self.carry = list(others if carry_columns is None else carry_columns)
-        missing = [c for c in self.carry + ([id_column] if id_column else []) if c not in dataset.column_names]
-        if missing:
-            raise ValueError(f"dataset has no column(s) {missing} (columns: {dataset.column_names})")
-        clash = [c for c in self.carry if c in RESERVED_KEYS and c != id_column]
-        if clash:
-            raise ValueError(f"column(s) {clash} clash with output keys {RESERVED_KEYS}; pass carry_columns")
-        self.dataset, self.audio_column, self.id_column = dataset, audio_column, id_column
-        self._ids = [str(v) for v in dataset[id_column]] if id_column else None
-        if self._ids is not None and len(set(self._ids)) != len(self._ids):
-            raise ValueError(f"id column {id_column!r} has duplicate values")
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def key(self, index: int) -> str:
-        return self._ids[index] if self._ids is not None else str(index)
-
-    def load(self, index: int, sampling_rate: int) -> tuple[torch.Tensor, dict]:
-        from llmcodec.audio import AudioReadError, resample
-
-        row = self.dataset[index]
-        audio = row[self.audio_column]
-        if isinstance(audio, dict) and audio.get("array") is not None:
-            data = torch.as_tensor(np.asarray(audio["array"], dtype=np.float32))
-            data, rate = (data if data.ndim == 1 else data.mean(dim=0)), int(audio["sampling_rate"])
-        elif isinstance(audio, dict) and (audio.get("bytes") or audio.get("path")):
-            data, rate = _decode_bytes_or_path(audio.get("bytes"), audio.get("path"))
-        elif hasattr(audio, "get_all_samples"):  # a decoded torchcodec AudioDecoder
-            samples = audio.get_all_samples()
-            data, rate = samples.data.float().mean(dim=0), int(samples.sample_rate)
-        else:
-            raise AudioReadError(f"row {index}: cannot read audio value of type {type(audio).__name__}")
-        extra = {c: _json_safe(row[c]) for c in self.carry if c != self.id_column}
-        return resample(data.float(), rate, sampling_rate), extra
-
-
-def _decode_bytes_or_path(data: bytes | None, path: str | None) -> tuple[torch.Tensor, int]:
-    import soundfile
-
-    from llmcodec.audio import AudioReadError, load_audio
-
-    if not data:
-        waveform, rate = load_audio(path, target_sr=None)
-        return waveform, rate
-    try:
-        array, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        return torch.from_numpy(np.ascontiguousarray(array.T)).mean(dim=0), int(rate)
-    except Exception:  # formats libsndfile lacks (mp3 on old builds, m4a): torchcodec decodes bytes too
-        try:
-            from torchcodec.decoders import AudioDecoder
-
-            samples = AudioDecoder(data).get_all_samples()
-            return samples.data.float().mean(dim=0), int(samples.sample_rate)
-        except Exception as error:
-            raise AudioReadError(f"{path or 'audio bytes'}: cannot decode ({error})") from error
 
 
 def shard_from_env(shard_index: int | None = None, num_shards: int | None = None) -> tuple[int, int]:
@@ -200,11 +96,67 @@ class TokenizeReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (id, reason)
 
 
+@dataclass
+class _Item:
+    position: int
+    key: str
+    waveform: torch.Tensor | None = None
+    extra: dict | None = None
+    error: str | None = None
+
+
+class _WindowDecoder(torch.utils.data.Dataset):
+    """Window `k` of item indices -> its decoded `_Item`s (runs in a data-loader worker); errors stay per item."""
+
+    def __init__(self, source: AudioSource, windows: list[list[int]], sampling_rate: int, hop_length: int):
+        self.source, self.windows, self.rate, self.hop = source, windows, sampling_rate, hop_length
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, window: int) -> list[_Item]:
+        from llmcodec.audio import AudioReadError
+
+        items = []
+        for index in self.windows[window]:
+            item = _Item(index, self.source.key(index))
+            try:
+                item.waveform, item.extra = self.source.load(index, self.rate)
+                if item.waveform.numel() < self.hop:
+                    raise AudioReadError(f"{item.waveform.numel()} samples is shorter than one code ({self.hop} samples)")
+            except Exception as error:  # one bad file must not stop a corpus run
+                item.waveform, item.error = None, str(error) or type(error).__name__
+            items.append(item)
+        return items
+
+
+def _as_is(window):
+    return window
+
+
+@contextlib.contextmanager
+def locked_shard(path: Path):
+    """Holds an exclusive `flock` on the shard file while a process writes or merges it; refuses a second one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValueError(
+                f"{path}: another process is writing this shard; wait for it to finish, or give each process "
+                "its own --shard-index/--num-shards"
+            ) from None
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def tokenize_audio(
     model,
     source: AudioSource,
     out_dir: str | os.PathLike,
-    batch_size: int = 8,
+    batch_size: int = 16,
     shard_index: int | None = None,
     num_shards: int | None = None,
     device: str | torch.device | None = None,
@@ -212,78 +164,80 @@ def tokenize_audio(
     chunk_length_s: float | None = 60.0,
     prefix: str = CODEC_PREFIX,
     progress: bool = True,
+    max_batch_seconds: float | None = 160.0,
+    num_workers: int = 1,
+    window_items: int = 256,
 ) -> TokenizeReport:
-    """Encode this shard's items with `model` (an `LLMCodecModel`) and append records to its jsonl file.
+    """Encode this shard's items with `model` and append records to its jsonl file.
+
+    Args:
+        model: an `LLMCodecModel` (or an `OnnxCodec`) with `encode`.
+        batch_size / max_batch_seconds: at most this many items, and this many seconds of padded audio
+            (items x longest), per forward pass; None lifts the seconds bound.
+        num_workers: decoding processes (0 decodes in this process, between batches).
+        window_items: items sorted together; also what a killed run may have to redo.
+        chunk_length_s: code audio longer than this in windows (default 60 s, as the CLI); None: one pass.
 
     Returns a :class:`TokenizeReport`. Unreadable items are reported, not fatal; a rerun retries them.
-    `chunk_length_s` (default 60 s, as the CLI) codes longer audio in windows; None codes it in one pass.
     """
     from tqdm.auto import tqdm
 
-    from llmcodec.audio import AudioReadError
+    from llmcodec.batching import encode_batch, length_sorted_batches
 
     index, count = shard_from_env(shard_index, num_shards)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if batch_size < 1 or window_items < 1 or num_workers < 0:
+        raise ValueError(f"batch_size and window_items must be >= 1 and num_workers >= 0, got "
+                         f"{batch_size}, {window_items}, {num_workers}")
+    if max_batch_seconds is not None and not max_batch_seconds > 0:
+        raise ValueError(f"max_batch_seconds must be > 0, got {max_batch_seconds}")
+    device = torch.device(device) if device is not None else model.device
     model = model.to(device).eval()
     rate, hop = int(model.config.sampling_rate), int(model.config.hop_length)
+    max_total = None if max_batch_seconds is None else int(max_batch_seconds * rate)
     token_map = AudioTokenMap(first_id=0, n_codes=int(model.config.codebook_size), prefix=prefix)
     out = shard_path(out_dir, index, count)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = _read_done(out)
-    mine = [i for i in range(index, len(source), count)]
-    todo = [i for i in mine if source.key(i) not in done]
-    report = TokenizeReport(path=out, skipped=len(mine) - len(todo))
-    bar = tqdm(total=len(mine), initial=report.skipped, desc=f"tokenize shard {index}/{count}", unit="item",
-               disable=not progress, position=index)
-    with open(out, "a", encoding="utf-8") as handle:
-        for start in range(0, len(todo), batch_size):
-            batch = []
-            for i in todo[start : start + batch_size]:
-                try:
-                    waveform, extra = source.load(i, rate)
-                    if waveform.numel() < hop:
-                        raise AudioReadError(f"{waveform.numel()} samples is shorter than one code ({hop} samples)")
-                    batch.append((source.key(i), waveform, extra))
-                except Exception as error:  # one bad file must not stop a corpus run
-                    report.failed.append((source.key(i), str(error)))
-                    bar.update(1)
-            if not batch:
-                continue
-            lines = _encode_batch(model, batch, device, token_map, codebook_domain, chunk_length_s)
-            handle.write("".join(lines))
-            handle.flush()  # a killed run keeps every finished batch
+    with locked_shard(out) as handle:
+        done = _read_done(out)
+        mine = list(range(index, len(source), count))
+        todo = [i for i in mine if source.key(i) not in done]
+        report = TokenizeReport(path=out, skipped=len(mine) - len(todo))
+        # A first window of one batch gets the codec going while the workers decode the next, larger ones.
+        first = todo[:batch_size]
+        windows = ([first] if first else []) + [
+            todo[s : s + window_items] for s in range(len(first), len(todo), window_items)
+        ]
+        loader = torch.utils.data.DataLoader(
+            _WindowDecoder(source, windows, rate, hop), batch_size=None, collate_fn=_as_is,
+            num_workers=num_workers, prefetch_factor=2 if num_workers else None,
+        )
+        bar = tqdm(total=len(mine), initial=report.skipped, desc=f"tokenize shard {index}/{count}", unit="item",
+                   disable=not progress, position=index)
+        for items in loader:
+            good = [item for item in items if item.error is None]
+            for item in items:
+                if item.error is not None:
+                    report.failed.append((item.key, item.error))
+            bar.update(len(items) - len(good))
+            lines: dict[int, str] = {}
+            for batch in length_sorted_batches([item.waveform.numel() for item in good], batch_size,
+                                               max_total=max_total):
+                chosen = [good[j] for j in batch]
+                codes = encode_batch(
+                    model, [item.waveform for item in chosen], sampling_rate=rate, codebook_domain=codebook_domain,
+                    chunk_length_s=chunk_length_s, device=device, warn_out_of_range=False,
+                )
+                for item, item_codes in zip(chosen, codes):
+                    text = token_map.codes_to_text(item_codes)
+                    record = {"id": item.key, "audio_tokens": text, "n_codes": int(item_codes.size), **item.extra}
+                    lines[item.position] = json.dumps(record, ensure_ascii=False) + "\n"
+                bar.update(len(chosen))
+            handle.write("".join(lines[position] for position in sorted(lines)))
+            handle.flush()  # a killed run keeps every finished window
             report.written += len(lines)
-            bar.update(len(lines))
-    bar.close()
+        bar.close()
     for key, reason in report.failed:
         logger.warning("failed: %s: %s", key, reason)
     return report
-
-
-def _encode_batch(model, batch, device, token_map: AudioTokenMap, codebook_domain, chunk_length_s) -> list[str]:
-    """Pad a batch to (B, 1, L) with a padding mask, encode, and format one jsonl line per item."""
-    lengths = torch.tensor([w.numel() for _, w, _ in batch])
-    values = torch.zeros(len(batch), 1, int(lengths.max()))
-    for i, (_, waveform, _) in enumerate(batch):
-        values[i, 0, : waveform.numel()] = waveform
-    mask = torch.arange(values.shape[-1])[None, :] < lengths[:, None]
-    kwargs = {}
-    if codebook_domain is not None:
-        kwargs["codebook_domain"] = codebook_domain
-    if chunk_length_s is not None:
-        kwargs["chunk_length_s"] = chunk_length_s
-    with torch.inference_mode():
-        encoded = model.encode(values.to(device), mask.to(device), **kwargs)
-    codes = encoded.audio_codes.cpu().numpy()
-    codes_mask = encoded.audio_codes_mask.cpu().numpy().astype(bool)
-    texts = token_map.codes_to_text(codes, mask=codes_mask)
-    lines = []
-    for (key, _, extra), text, valid in zip(batch, texts, codes_mask):
-        record = {"id": key, "audio_tokens": text, "n_codes": int(valid.sum()), **extra}
-        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-    return lines
 
 
 def shard_files(out_dir: str | os.PathLike) -> list[Path]:
@@ -310,9 +264,18 @@ def merge_to_dataset(out_dir: str | os.PathLike, save_to: str | os.PathLike | No
         raise ValueError(f"{out_dir}: {len(files)} of {expected} shards present; wait for every process to finish")
     records = []
     for path in files:
-        _read_done(path)  # drops a torn last line
-        with open(path, encoding="utf-8") as handle:
-            records.extend(json.loads(line) for line in handle)
+        with locked_shard(path):  # refuses a shard that a running process is still writing
+            _read_done(path)  # drops a torn last line
+            with open(path, encoding="utf-8") as handle:
+                records.extend(json.loads(line) for line in handle)
+    counts = Counter(str(record["id"]) for record in records)
+    repeated = [(key, n) for key, n in counts.items() if n > 1]
+    if repeated:
+        key, n = repeated[0]
+        raise ValueError(
+            f"{out_dir}: id {key!r} appears {n} times ({len(repeated)} ids repeated): the shards hold records "
+            "written twice; keep one record per id before merging"
+        )
     dataset = Dataset.from_list(records)
     if save_to is not None:
         import shutil
