@@ -20,7 +20,7 @@ import numpy as np
 
 from . import token_stability as stability
 from .metrics import HIGHER_IS_BETTER, METRIC_NAMES, MetricOptions, aggregate_metrics
-from .output_folder import JsonlLog, json_ready, write_json
+from .output_folder import JsonlLog, write_json
 
 MODEL_SYSTEM = "llmcodec"
 ROW_FIELDS = (

@@ -32,8 +32,11 @@ import numpy as np
 import torch
 import torchaudio
 
+from llmcodec.tokenizer.mapping import AudioTokenMap
+
 from .output_folder import write_json
 from .sources import AudioItem
+from .token_lm_data import collate
 
 PERTURBATIONS: tuple[str, ...] = ("speaker", "noise", "reverb")
 SAMPLE_RATE = 16_000
@@ -145,25 +148,21 @@ class CausalLMScorer:
     ``sum_t log p(c_t | BOS, c_<t)`` (softmax over the audio codes).
     """
 
-    def __init__(self, model: Any, vocab: Any, batch_size: int = 16) -> None:
+    def __init__(self, model: Any, vocab: AudioTokenMap, batch_size: int = 16) -> None:
         self.model, self.vocab, self.batch_size = model.eval(), vocab, batch_size
 
     @classmethod
     def from_folder(cls, folder: str | os.PathLike, device: str = "cpu") -> "CausalLMScorer":
         from transformers import AutoModelForCausalLM
 
-        from .token_lm import Vocabulary
-
-        vocab = Vocabulary.load(folder)
+        vocab = AudioTokenMap.load_token_lm(folder)
         # trust_remote_code=False: an auto_map in the folder's config never runs (nor asks to run) its .py files.
         return cls(AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False).to(device), vocab)
 
     @torch.no_grad()
     def __call__(self, code_lists: Sequence[torch.Tensor]) -> list[float]:
-        from .token_lm import collate
-
         device = next(self.model.parameters()).device
-        lo, hi = self.vocab.code_offset, self.vocab.code_offset + self.vocab.codebook_size
+        lo, hi = self.vocab.first_id, self.vocab.end_id
         scores: list[float] = []
         for start in range(0, len(code_lists), self.batch_size):
             group = [torch.cat([torch.tensor([self.vocab.bos_id]), torch.as_tensor(c).long() + lo])

@@ -186,7 +186,9 @@ def _perturbations(text: str) -> list[str]:
 
 def run_token_lm_command(args: argparse.Namespace) -> int:
     """``llmcodec token-lm``: tokenize, train a tiny Qwen3 LM, report perplexity and k-step accuracy."""
-    from llmcodec.evaluation.token_lm import TokenLMConfig, load_code_extractor, run_token_lm
+    from llmcodec.evaluation.token_lm import run_token_lm
+    from llmcodec.evaluation.token_lm_data import load_code_extractor
+    from llmcodec.evaluation.token_lm_model import TokenLMConfig
 
     try:
         items, _ = _items_from_args(args)
@@ -223,7 +225,7 @@ def run_token_lm_command(args: argparse.Namespace) -> int:
     )
     if args.salmon:
         from llmcodec.evaluation.salmon import CausalLMScorer, run_salmon
-        from llmcodec.evaluation.token_lm import split_items
+        from llmcodec.evaluation.token_lm_data import split_items
 
         _, eval_items = split_items(items, config.eval_fraction, config.seed)
         scorer = CausalLMScorer.from_folder(result["lm_dir"], device=args.device)
@@ -238,7 +240,7 @@ def run_token_lm_command(args: argparse.Namespace) -> int:
 def run_salmon_command(args: argparse.Namespace) -> int:
     """``llmcodec salmon``: consistent vs perturbed clips scored by a token LM from ``llmcodec token-lm``."""
     from llmcodec.evaluation.salmon import CausalLMScorer, run_salmon
-    from llmcodec.evaluation.token_lm import load_code_extractor
+    from llmcodec.evaluation.token_lm_data import load_code_extractor
 
     try:
         items, _ = _items_from_args(args)
@@ -247,9 +249,9 @@ def run_salmon_command(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     codec = load_code_extractor(args.codec, device=args.device)
-    if codec.codebook_size != scorer.vocab.codebook_size:
+    if codec.codebook_size != scorer.vocab.n_codes:
         print(f"error: the codec has {codec.codebook_size} codes but the LM was trained on "
-              f"{scorer.vocab.codebook_size}", file=sys.stderr)
+              f"{scorer.vocab.n_codes}", file=sys.stderr)
         return 2
     try:
         result = run_salmon(codec, scorer, items, args.output, _perturbations(args.perturbations),

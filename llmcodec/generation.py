@@ -3,8 +3,8 @@
 Two kinds of LM folder are understood (:func:`load_codec_lm`):
 
 * a **token LM** written by ``llmcodec token-lm`` (``OUT/lm``): a causal LM plus ``token_lm_vocab.json``;
-  code ``c`` is id ``code_offset + c`` and every sequence starts with the BOS id, as it was trained
-  (:class:`llmcodec.evaluation.token_lm.Vocabulary`). It has no text tokenizer, so no ``--text``.
+  code ``c`` is id ``first_id + c`` and every sequence starts with the BOS id, as it was trained
+  (:meth:`llmcodec.tokenizer.mapping.AudioTokenMap.load_token_lm`). It has no text tokenizer, so no ``--text``.
 * an **LM artifact** (``llmcodec lm build``, or the ``lm/`` folder of an exported codec repo):
   ``AutoModelForCausalLM`` + the extended tokenizer with ``<CODEC_0>`` … (``audio_tokens_meta.json``).
   The prompt is the optional text, tokenized without a template, followed by the audio tokens: the
@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
-TOKEN_LM_VOCAB = "token_lm_vocab.json"  # written by llmcodec.evaluation.token_lm.Vocabulary.save
+from llmcodec.tokenizer.mapping import TOKEN_LM_VOCAB_FILENAME, AudioTokenMap
+
 
 
 class CodecLMError(ValueError):
@@ -53,11 +54,10 @@ class AudioTokensOnlyLogitsProcessor(LogitsProcessor):
 
 @dataclass
 class CodecLM:
-    """A causal LM and where its audio codes sit in its vocabulary."""
+    """A causal LM and where its audio codes sit in its vocabulary (``token_map``)."""
 
     model: object
-    first_id: int  # id of code 0
-    n_codes: int
+    token_map: AudioTokenMap
     prefix_ids: list[int]  # ids every sequence starts with (the token LM's BOS; nothing for Qwen3)
     pad_id: int
     kind: str  # "token-lm" or "artifact"
@@ -65,16 +65,24 @@ class CodecLM:
     max_positions: int | None = None
     path: str = ""
 
+    @property
+    def first_id(self) -> int:
+        """Id of code 0."""
+        return self.token_map.first_id
+
+    @property
+    def n_codes(self) -> int:
+        return self.token_map.n_codes
+
     def codes_to_ids(self, codes: torch.Tensor) -> torch.Tensor:
-        return codes.long() + self.first_id
+        return self.token_map.codes_to_ids(codes)
 
     def ids_to_codes(self, ids: torch.Tensor) -> torch.Tensor:
         """Audio ids -> codes; a non-audio id raises (constrained decoding must never produce one)."""
-        codes = ids.long() - self.first_id
-        bad = (codes < 0) | (codes >= self.n_codes)
+        bad = ~self.token_map.is_audio_id(ids)
         if bad.any():
             raise RuntimeError(f"the LM produced non-audio ids {ids[bad][:8].tolist()} inside audio")
-        return codes
+        return self.token_map.ids_to_codes(ids)
 
 
 def _resolve_folder(path: Path) -> Path:
@@ -115,21 +123,19 @@ def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -
 
     folder = _resolve_folder(Path(path).expanduser())
     tokenizer = None
-    if (folder / TOKEN_LM_VOCAB).is_file():
-        from llmcodec.evaluation.token_lm import Vocabulary
-
+    if (folder / TOKEN_LM_VOCAB_FILENAME).is_file():
         try:
-            vocab = Vocabulary.load(folder)
-        except (TypeError, ValueError) as error:
-            raise CodecLMError(f"{folder / TOKEN_LM_VOCAB} is not a token-LM vocabulary: {error}") from error
-        first_id, n_codes, prefix, pad_id, kind = vocab.code_offset, vocab.codebook_size, [vocab.bos_id], vocab.pad_id, "token-lm"
+            token_map = AudioTokenMap.load_token_lm(folder)
+        except ValueError as error:
+            raise CodecLMError(str(error)) from error
+        prefix, pad_id, kind = [token_map.bos_id], token_map.pad_id, "token-lm"
     elif (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file():
-        from llmcodec.tokenizer import AudioTokenMap, AudioTokensMeta
+        from llmcodec.tokenizer import AudioTokensMeta
 
         tokenizer = _no_remote_code(AutoTokenizer.from_pretrained, folder)
         n_codes = AudioTokensMeta.load(folder).n_audio_tokens if (folder / "audio_tokens_meta.json").is_file() else 20_480
         try:
-            first_id = AudioTokenMap.from_tokenizer(tokenizer, n_codes=n_codes).first_id
+            token_map = AudioTokenMap.from_tokenizer(tokenizer, n_codes=n_codes)
         except ValueError as error:
             raise CodecLMError(f"{folder}: {error}") from error
         prefix = [] if tokenizer.bos_token_id is None else [tokenizer.bos_token_id]
@@ -137,15 +143,15 @@ def load_codec_lm(path: str | os.PathLike, device: str | torch.device = "cpu") -
         kind = "artifact"
     else:
         raise CodecLMError(
-            f"{folder} is not a codec LM: expected {TOKEN_LM_VOCAB} (an LM from `llmcodec token-lm`) or an "
+            f"{folder} is not a codec LM: expected {TOKEN_LM_VOCAB_FILENAME} (an LM from `llmcodec token-lm`) or an "
             "extended tokenizer with <CODEC_n> tokens (an LM from `llmcodec lm build`)"
         )
     model = _no_remote_code(AutoModelForCausalLM.from_pretrained, folder).to(device).eval()
     rows = model.get_output_embeddings().weight.shape[0]
-    if rows < first_id + n_codes:
-        raise CodecLMError(f"{folder}: the LM has {rows} output rows, but its audio tokens end at id {first_id + n_codes}")
+    if rows < token_map.end_id:
+        raise CodecLMError(f"{folder}: the LM has {rows} output rows, but its audio tokens end at id {token_map.end_id}")
     max_positions = getattr(model.config.get_text_config(), "max_position_embeddings", None)
-    return CodecLM(model, first_id, n_codes, prefix, int(pad_id if pad_id is not None else 0), kind, tokenizer,
+    return CodecLM(model, token_map, prefix, int(pad_id if pad_id is not None else 0), kind, tokenizer,
                    max_positions, str(folder))
 
 
@@ -239,7 +245,7 @@ def generate_codes(
         # One call when everything fits; else a sliding window that keeps >= 3/4 of the positions as context.
         step = remaining if len(history) + remaining <= budget else min(remaining, max(1, budget // 4))
         context = history[-(budget - step) :] if budget - step > 0 else []
-        ids = torch.tensor([prefix + [c + lm.first_id for c in context]], device=device)
+        ids = torch.tensor([prefix + lm.codes_to_ids(torch.tensor(context, dtype=torch.long)).tolist()], device=device)
         config = GenerationConfig(
             max_new_tokens=step, do_sample=sampling.temperature > 0, temperature=1.0, top_k=0, top_p=1.0,
             pad_token_id=lm.pad_id, eos_token_id=None, bos_token_id=None,

@@ -23,7 +23,9 @@ from llmcodec.evaluation.salmon import (
     speakers_from_metadata,
     splice_speakers,
 )
-from llmcodec.evaluation.token_lm import TokenLMConfig, Vocabulary, build_lm, make_sequences, score_lm
+from llmcodec.evaluation.token_lm_data import make_sequences
+from llmcodec.evaluation.token_lm_model import TokenLMConfig, build_lm, score_lm
+from llmcodec.tokenizer.mapping import AudioTokenMap
 
 SR = 16_000
 
@@ -102,7 +104,7 @@ def test_known_answer_accuracy() -> None:
 
 
 def test_causal_lm_scorer_matches_score_lm() -> None:
-    vocab = Vocabulary.build(32)
+    vocab = AudioTokenMap.for_token_lm(32)
     model = build_lm(TokenLMConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                                    num_key_value_heads=1, head_dim=16, max_codes=64), vocab)
     codes = [torch.arange(20) % 7, torch.arange(9) % 5]
@@ -158,9 +160,9 @@ from remote_code_testing import answer_yes, plant_remote_code  # noqa: E402,F401
 
 
 def test_scorer_never_runs_custom_code_of_an_lm_folder(tmp_path, answer_yes) -> None:
-    vocab = Vocabulary.build(32)
+    vocab = AudioTokenMap.for_token_lm(32)
     folder = tmp_path / "lm"
-    vocab.save(folder)
+    vocab.save_token_lm(folder)
     plant_remote_code(folder, tmp_path / "marker")  # an unknown model type whose auto_map names custom_code.py
     with pytest.raises(ValueError):
         CausalLMScorer.from_folder(folder)

@@ -12,20 +12,17 @@ import torch
 
 from codec_testing import tiny_model
 from llmcodec.evaluation.sources import AudioItem, folder_items
-from llmcodec.evaluation.token_lm import (
-    LLMCodecCodes,
+from llmcodec.evaluation.token_lm import run_token_lm
+from llmcodec.evaluation.token_lm_data import LLMCodecCodes, collate, make_sequences, split_items
+from llmcodec.evaluation.token_lm_model import (
     TokenLMConfig,
-    Vocabulary,
     anchor_positions,
     build_lm,
-    collate,
     k_step_accuracy,
-    make_sequences,
-    run_token_lm,
     score_lm,
-    split_items,
     train_lm,
 )
+from llmcodec.tokenizer.mapping import AudioTokenMap
 
 TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
             num_key_value_heads=1, head_dim=16)
@@ -71,10 +68,10 @@ def items(n: int, seconds: float = 1.5) -> list[AudioItem]:
 
 
 def test_vocabulary_and_sequences() -> None:
-    vocab = Vocabulary.build(64)
-    assert (vocab.bos_id, vocab.pad_id, vocab.vocab_size, vocab.code_offset) == (64, 65, 66, 0)
-    qwen = Vocabulary.build(20480, "qwen")
-    assert (qwen.code_offset, qwen.vocab_size, qwen.bos_id) == (151669, 172149, 151643)
+    vocab = AudioTokenMap.for_token_lm(64)
+    assert (vocab.bos_id, vocab.pad_id, vocab.vocab_size, vocab.first_id) == (64, 65, 66, 0)
+    qwen = AudioTokenMap.for_token_lm(20480, "qwen")
+    assert (qwen.first_id, qwen.vocab_size, qwen.bos_id) == (151669, 172149, 151643)
     seqs = make_sequences([list(range(20)), [1, 2, 3]], vocab, max_codes=8, min_codes=4)
     assert [s.tolist() for s in seqs] == [[64, *range(8)], [64, *range(8, 16)], [64, 16, 17, 18, 19]]
     batch = collate(seqs, vocab.pad_id)
@@ -84,7 +81,7 @@ def test_vocabulary_and_sequences() -> None:
     with pytest.raises(ValueError, match="outside"):
         make_sequences([[70]], vocab)
     with pytest.raises(ValueError, match="vocabulary"):
-        Vocabulary.build(64, "bogus")
+        AudioTokenMap.for_token_lm(64, "bogus")
 
 
 def test_split_by_folder_or_hash() -> None:
@@ -104,7 +101,7 @@ def test_anchor_positions() -> None:
 
 
 def test_untrained_lm_is_near_uniform_and_trained_lm_learns_a_cycle(tmp_path) -> None:
-    vocab = Vocabulary.build(64)
+    vocab = AudioTokenMap.for_token_lm(64)
     rng = np.random.default_rng(0)
     codes = [list((np.arange(48) + rng.integers(8)) % 8) for _ in range(24)]
     train = make_sequences(codes[:20], vocab, max_codes=48)
@@ -126,7 +123,7 @@ def test_untrained_lm_is_near_uniform_and_trained_lm_learns_a_cycle(tmp_path) ->
     assert min(result["accuracy"]) > 0.9
     # The rollout's first step is the teacher-forced argmax (left padding handled correctly).
     s = held[0]
-    logits = model(input_ids=s[None]).logits[0, :, : vocab.codebook_size]
+    logits = model(input_ids=s[None]).logits[0, :, : vocab.n_codes]
     anchors = anchor_positions(s.numel(), 5, 6)
     assert result["predictions"][:6, 0].tolist() == logits[anchors].argmax(-1).tolist()
 
@@ -144,7 +141,7 @@ def test_k_step_accuracy_counts_exact_steps() -> None:
             logits[..., 0] = 1.0
             return type("Out", (), {"logits": logits, "past_key_values": None})()
 
-    vocab = Vocabulary.build(8)
+    vocab = AudioTokenMap.for_token_lm(8)
     seq = torch.tensor([8, 1, 0, 1, 0, 1, 0, 1, 0])  # anchors t=1..3; targets s[t+1..t+2]
     result = k_step_accuracy(Zero(), [seq], vocab, k_max=2, anchors_per_sequence=10)
     assert result["targets"].tolist() == [[0, 1], [1, 0], [0, 1], [1, 0], [0, 1], [1, 0]]

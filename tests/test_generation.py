@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llmcodec.evaluation.token_lm import TokenLMConfig, Vocabulary, build_lm
+from llmcodec.evaluation.token_lm_model import TokenLMConfig, build_lm
+from llmcodec.tokenizer.mapping import AudioTokenMap
 from llmcodec.generation import (
     AudioTokensOnlyLogitsProcessor,
     CodecLMError,
@@ -24,9 +25,9 @@ TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_atten
 def token_lm_dir(tmp_path_factory):
     """An (untrained) LM saved exactly as `run_token_lm` saves it: save_pretrained + token_lm_vocab.json."""
     folder = tmp_path_factory.mktemp("tlm") / "lm"
-    vocab = Vocabulary.build(N)
+    vocab = AudioTokenMap.for_token_lm(N)
     build_lm(TokenLMConfig(**TINY), vocab).save_pretrained(folder)
-    vocab.save(folder)
+    vocab.save_token_lm(folder)
     return folder
 
 

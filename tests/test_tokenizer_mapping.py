@@ -154,3 +154,35 @@ def test_one_rule_for_malformed_tokens(amap, token):
 def test_out_of_range_token_is_named_with_its_position(amap):
     with pytest.raises(ValueError, match=r"outside \[0, 20480\) in text: 2 token\(s\), first <CODEC_999999> at char 9"):
         amap.text_to_codes("<CODEC_1><CODEC_999999><CODEC_20480>")
+
+
+# ---- token LM vocabularies --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, layout", [("codebook", (0, 64, 65, 66)), ("qwen", (151_669, 151_643, 151_643, 172_149))])
+def test_token_lm_layout_is_saved_and_loaded_unchanged(tmp_path, kind, layout):
+    import json
+
+    vocab = AudioTokenMap.for_token_lm(64, kind)
+    assert (vocab.first_id, vocab.bos_id, vocab.pad_id, vocab.vocab_size) == layout
+    vocab.save_token_lm(tmp_path)
+    stored = json.loads((tmp_path / "token_lm_vocab.json").read_text())
+    assert stored == {"codebook_size": 64, "code_offset": layout[0], "bos_id": layout[1], "pad_id": layout[2],
+                      "vocab_size": layout[3], "kind": kind}
+    loaded = AudioTokenMap.load_token_lm(tmp_path)
+    assert loaded.token_lm_dict() == vocab.token_lm_dict()
+    assert loaded.codes_to_ids([0, 63]).tolist() == [layout[0], layout[0] + 63]
+
+
+def test_token_lm_vocabulary_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="llmcodec token-lm"):
+        AudioTokenMap.load_token_lm(tmp_path)
+    (tmp_path / "token_lm_vocab.json").write_text('{"codebook_size": 64}')
+    with pytest.raises(ValueError, match="not a token-LM vocabulary"):
+        AudioTokenMap.load_token_lm(tmp_path)
+    (tmp_path / "token_lm_vocab.json").write_text(
+        '{"codebook_size": 64, "code_offset": 0, "bos_id": 70, "pad_id": 65, "vocab_size": 66, "kind": "codebook"}')
+    with pytest.raises(ValueError, match="invalid layout"):
+        AudioTokenMap.load_token_lm(tmp_path)
+    with pytest.raises(ValueError, match="vocabulary must be"):
+        AudioTokenMap.for_token_lm(64, "bogus")

@@ -14,12 +14,20 @@ Text rule: an audio token is exactly a string the tokenizer has, `<CODEC_n>` wit
 from __future__ import annotations
 
 import functools
+import json
+import os
 import re
+from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
 
-from .extend import CODEC_PREFIX, N_AUDIO_TOKENS, AudioTokensMeta, codec_token
+from .extend import CODEC_PREFIX, N_AUDIO_TOKENS, QWEN3_BASE_LEN, AudioTokensMeta, codec_token
+from .qwen_offline import QWEN3_SPECIAL_START_ID
+
+TOKEN_LM_VOCAB_FILENAME = "token_lm_vocab.json"  # the layout of a token LM (`llmcodec token-lm` writes it)
+QWEN3_EXTENDED_VOCAB = QWEN3_BASE_LEN + N_AUDIO_TOKENS  # 172,149 rows: Qwen3 + the audio tokens
+TOKEN_LM_KINDS = ("codebook", "qwen")
 
 try:  # torch is optional for this module
     import torch
@@ -93,18 +101,34 @@ def _first_bad(bad, values) -> str:
 
 
 class AudioTokenMap:
-    """Codes ↔ ids ↔ text for one extended tokenizer layout (prefix, count, first id).
+    """Codes ↔ ids ↔ text for one LM vocabulary layout (prefix, count, first id; optional special ids).
 
-    Build it with :meth:`from_tokenizer` (checks every token id) or :meth:`from_meta`.
+    Build it with :meth:`from_tokenizer` (checks every token id), :meth:`from_meta`, or :meth:`for_token_lm`
+    (the vocabulary of a token LM trained from scratch, saved beside it with :meth:`save_token_lm`).
+
+    Attributes:
+        first_id / n_codes / end_id: code ``c`` is id ``first_id + c``; audio ids are ``[first_id, end_id)``.
+        bos_id / pad_id: the id every sequence starts with and the padding id (None when not part of the layout).
+        vocab_size: rows of the LM's embedding (default ``end_id``).
+        kind: ``"codebook"`` / ``"qwen"`` for a token LM, else None.
     """
 
-    def __init__(self, first_id: int, n_codes: int = N_AUDIO_TOKENS, prefix: str = CODEC_PREFIX):
+    def __init__(self, first_id: int, n_codes: int = N_AUDIO_TOKENS, prefix: str = CODEC_PREFIX, *,
+                 bos_id: int | None = None, pad_id: int | None = None, vocab_size: int | None = None,
+                 kind: str | None = None):
         if first_id < 0 or n_codes <= 0:
             raise ValueError(f"invalid layout first_id={first_id} n_codes={n_codes}")
         self.first_id = int(first_id)
         self.n_codes = int(n_codes)
         self.prefix = prefix
         self.end_id = self.first_id + self.n_codes  # exclusive
+        self.bos_id = None if bos_id is None else int(bos_id)
+        self.pad_id = None if pad_id is None else int(pad_id)
+        self.vocab_size = self.end_id if vocab_size is None else int(vocab_size)
+        self.kind = kind
+        if self.vocab_size < self.end_id or any(i is not None and not 0 <= i < self.vocab_size for i in (self.bos_id, self.pad_id)):
+            raise ValueError(f"invalid layout: ids {self.first_id}..{self.end_id - 1}, bos {self.bos_id}, pad {self.pad_id} "
+                             f"in a vocabulary of {self.vocab_size}")
         # Object array of token strings: fancy indexing + "".join is the fastest codes → text path.
         self._strings = np.array([codec_token(i, prefix) for i in range(n_codes)], dtype=object)
         # Canonical decimal only (no leading zeros): "<CODEC_05>" is not a token of the tokenizer.
@@ -128,6 +152,52 @@ class AudioTokenMap:
                 "build it with llmcodec.tokenizer.extend_tokenizer"
             )
         return cls(first, n_codes, prefix)
+
+    # ---- token LM vocabularies -------------------------------------------------------------------
+    @classmethod
+    def for_token_lm(cls, codebook_size: int, kind: str = "codebook") -> AudioTokenMap:
+        """The vocabulary of a token LM trained from scratch on ``codebook_size`` codes.
+
+        ``"codebook"``: code ids ``0 … N-1``, BOS ``N``, PAD ``N + 1`` (``N + 2`` rows). ``"qwen"``: the extended
+        Qwen3 tokenizer's ids (``<CODEC_c>`` = 151,669 + c; BOS = PAD = ``<|endoftext|>`` = 151,643; 172,149 rows
+        for N = 20,480), the paper's setting.
+        """
+        if kind == "codebook":
+            return cls(0, codebook_size, bos_id=codebook_size, pad_id=codebook_size + 1,
+                       vocab_size=codebook_size + 2, kind=kind)
+        if kind == "qwen":
+            return cls(QWEN3_BASE_LEN, codebook_size, bos_id=QWEN3_SPECIAL_START_ID, pad_id=QWEN3_SPECIAL_START_ID,
+                       vocab_size=max(QWEN3_EXTENDED_VOCAB, QWEN3_BASE_LEN + codebook_size), kind=kind)
+        raise ValueError(f"vocabulary must be one of {TOKEN_LM_KINDS}, got {kind!r}")
+
+    def token_lm_dict(self) -> dict[str, Any]:
+        """The layout as ``token_lm_vocab.json`` stores it (``code_offset`` is ``first_id``)."""
+        return {"codebook_size": self.n_codes, "code_offset": self.first_id, "bos_id": self.bos_id,
+                "pad_id": self.pad_id, "vocab_size": self.vocab_size, "kind": self.kind}
+
+    def save_token_lm(self, folder: str | os.PathLike) -> Path:
+        """Writes ``folder/token_lm_vocab.json`` atomically."""
+        from llmcodec.files import write_atomically
+
+        text = json.dumps(self.token_lm_dict(), indent=2) + "\n"
+        return write_atomically(Path(folder) / TOKEN_LM_VOCAB_FILENAME,
+                                lambda target: Path(target).write_text(text, encoding="utf-8"), ".json")
+
+    @classmethod
+    def load_token_lm(cls, folder: str | os.PathLike) -> AudioTokenMap:
+        """Reads ``folder/token_lm_vocab.json``; FileNotFoundError when absent, ValueError when malformed."""
+        path = Path(folder) / TOKEN_LM_VOCAB_FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: is {folder} an LM written by `llmcodec token-lm`?")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            values = {key: data[key] for key in ("codebook_size", "code_offset", "bos_id", "pad_id", "vocab_size", "kind")}
+            if not all(isinstance(values[k], int) for k in ("codebook_size", "code_offset", "bos_id", "pad_id", "vocab_size")):
+                raise ValueError("ids must be integers")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"{path} is not a token-LM vocabulary ({type(error).__name__}: {error})") from error
+        return cls(values["code_offset"], values["codebook_size"], bos_id=values["bos_id"], pad_id=values["pad_id"],
+                   vocab_size=values["vocab_size"], kind=values["kind"])
 
     # ---- codes <-> ids -------------------------------------------------------------------------
     @_cpu_torch_via_numpy
