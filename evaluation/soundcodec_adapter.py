@@ -15,7 +15,8 @@ those of Codec-SUPERB's own ``llmcodec`` entry (``SoundCodec/base_codec/auv.py``
   ``data['audio'] = {'array': 1-D, 'sampling_rate'}``; returns ``data`` mutated, with no ``'unit'`` key
   (as ``BaseCodec.synth``);
 * ``batch_extract_unit`` / ``batch_decode_unit`` / ``batch_synth``: one right-zero-padded batch
-  through ``encode`` / ``decode`` with masks (true batching; each item gets its single-item codes).
+  through :func:`llmcodec.batching.encode_batch` / ``decode_batch`` (true batching; each item gets its
+  single-item codes).
   Each item is resampled to 16 kHz as in ``synth``; ``batch_decode_unit`` returns audio at the codec
   rate (like ``decode_unit``) and ``batch_synth`` resamples each item back to *its own* rate at *its
   input length* (as upstream's batch path: the dropped partial frame returns as zeros), then writes
@@ -200,35 +201,25 @@ class LLMCodecSoundCodec:
 
     def _encode(self, arrays: list[np.ndarray]) -> list[torch.Tensor]:
         """16 kHz 1-D arrays -> each item's codes ``LongTensor [1, floor(L_i / hop)]`` (one padded batch)."""
+        from llmcodec.batching import encode_batch
+
         for index, array in enumerate(arrays):
             if array.size < self.hop_length:
                 raise ValueError(
                     f"item {index}: {array.size} samples at {self.sampling_rate} Hz is shorter than one code "
                     f"({self.hop_length} samples)"
                 )
-        lengths = torch.tensor([a.size for a in arrays])
-        batch = torch.zeros(len(arrays), 1, int(lengths.max()))
-        for i, array in enumerate(arrays):
-            batch[i, 0, : array.size] = torch.from_numpy(array)
-        mask = torch.arange(batch.shape[-1])[None, :] < lengths[:, None]
-        with torch.inference_mode():
-            encoded = self.model.encode(batch.to(self.device), mask.to(self.device),
-                                        chunk_length_s=self.chunk_length_s, chunk_context_s=self.chunk_context_s)
-        codes, valid = encoded.audio_codes.cpu(), encoded.audio_codes_mask.cpu()
-        return [codes[i][valid[i]][None, :].clone() for i in range(len(arrays))]
+        codes = encode_batch(self.model, arrays, sampling_rate=self.sampling_rate, chunk_length_s=self.chunk_length_s,
+                             chunk_context_s=self.chunk_context_s, device=self.device, warn_out_of_range=False)
+        return [torch.from_numpy(c)[None, :] for c in codes]
 
     def _decode(self, codes_list: list[torch.Tensor]) -> list[np.ndarray]:
         """Codes ``[1, T_i]`` -> float32 audio ``[1, T_i * hop]`` at the codec rate (one padded batch)."""
-        flat = [torch.as_tensor(c).reshape(-1) for c in codes_list]
-        codes = torch.zeros(len(flat), max(c.numel() for c in flat), dtype=torch.long)
-        mask = torch.zeros(codes.shape, dtype=torch.bool)
-        for i, item in enumerate(flat):
-            codes[i, : item.numel()], mask[i, : item.numel()] = item, True
-        with torch.inference_mode():
-            audio = self.model.decode(codes.to(self.device), mask.to(self.device),
-                                      chunk_length_s=self.chunk_length_s, chunk_context_s=self.chunk_context_s)
-        audio = audio.audio_values[:, 0].float().cpu().numpy()
-        return [audio[i : i + 1, : item.numel() * self.hop_length].copy() for i, item in enumerate(flat)]
+        from llmcodec.batching import decode_batch
+
+        audio = decode_batch(self.model, [torch.as_tensor(c).reshape(-1) for c in codes_list],
+                             chunk_length_s=self.chunk_length_s, chunk_context_s=self.chunk_context_s, device=self.device)
+        return [a.float().cpu().numpy()[None, :] for a in audio]
 
     # ------------------------------------------------------------------------- single item
 
