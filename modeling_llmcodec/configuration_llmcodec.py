@@ -55,6 +55,12 @@ class LLMCodecConfig(PreTrainedConfig):
             `model.train()`, as the released recipe does (running statistics never change, and padded batches
             stay equivalent to single items).
         initializer_range (`float`, defaults to 0.02): std of the normal init of linear and conv weights.
+        normalize_level_dbfs (`float`, *optional*): when set, `encode` scales each item to this RMS level (dBFS,
+            over its unpadded samples) before coding and returns the gain it applied (`audio_scales`), and
+            `decode(..., audio_scales=...)` undoes it, as EnCodec's `normalize`. Codes then no longer depend on
+            the input's level. None (the default, and the released model's behaviour) codes the input as it is.
+        normalize_max_gain_db (`float`, defaults to 40.0): the largest gain normalisation applies, so that near
+            silence is not amplified to full level.
     """
 
     model_type = "llmcodec"
@@ -81,6 +87,8 @@ class LLMCodecConfig(PreTrainedConfig):
     max_log_magnitude_clip: float = 100.0
     freeze_batchnorm_in_training: bool = True
     initializer_range: float = 0.02
+    normalize_level_dbfs: float | None = None
+    normalize_max_gain_db: float = 40.0
 
     def __post_init__(self, **kwargs):
         self._validate_llmcodec_fields()
@@ -109,6 +117,11 @@ class LLMCodecConfig(PreTrainedConfig):
                     f"codebook partition {name!r} = {bounds} is not a range [start, end) within "
                     f"[0, {self.codebook_size})"
                 )
+        level = self.normalize_level_dbfs
+        if level is not None and not (math.isfinite(level) and -80.0 <= level <= 0.0):
+            problems.append(f"normalize_level_dbfs must be a level in [-80, 0] dBFS or None, got {level}")
+        if not (math.isfinite(self.normalize_max_gain_db) and self.normalize_max_gain_db >= 0):
+            problems.append(f"normalize_max_gain_db must be a finite number >= 0, got {self.normalize_max_gain_db}")
         if problems:
             raise ValueError("Invalid LLMCodecConfig: " + "; ".join(problems))
 

@@ -53,6 +53,8 @@ class LLMCodecEncoderOutput(ModelOutput):
     latents_before_quantization (`torch.FloatTensor` of shape `(B, T, D)`): encoder output before the VQ.
     projected_latents (`torch.FloatTensor` of shape `(B, T, C)`): encoder output projected into the code space.
     vq_loss (`torch.FloatTensor` of shape `(B,)`): commitment + codebook loss per item (training mode only).
+    audio_scales (`torch.FloatTensor` of shape `(B,)`): the gain level normalisation applied to each item
+        (`config.normalize_level_dbfs`); pass it to `decode` to restore the input's level. None when off.
     """
 
     audio_codes: torch.LongTensor | None = None
@@ -61,6 +63,7 @@ class LLMCodecEncoderOutput(ModelOutput):
     latents_before_quantization: torch.FloatTensor | None = None
     projected_latents: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
+    audio_scales: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -251,6 +254,28 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             lengths = None
         return waveform, lengths
 
+    def _normalize_level(
+        self, waveform: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scales each item of `(B, L)` audio to `config.normalize_level_dbfs` RMS; returns it and the gains `(B,)`.
+
+        The RMS is taken over each item's unpadded samples, so padding never changes an item's gain; the gain is
+        capped at `config.normalize_max_gain_db` so near silence stays quiet.
+        """
+        level = self.config.normalize_level_dbfs
+        if level is None:
+            return waveform, None
+        power = waveform.float().pow(2)
+        if lengths is None:
+            mean_power = power.mean(dim=1)
+        else:
+            valid = torch.arange(waveform.shape[1], device=waveform.device)[None, :] < lengths[:, None]
+            mean_power = (power * valid).sum(dim=1) / lengths.clamp(min=1)
+        target = 10.0 ** (level / 20.0)
+        max_gain = 10.0 ** (self.config.normalize_max_gain_db / 20.0)
+        scales = (target / mean_power.sqrt().clamp(min=1e-12)).clamp(max=max_gain)
+        return waveform * scales.to(waveform.dtype)[:, None], scales
+
     def _resolve_partitions(
         self, codebook_domain: str | list[str] | None, batch: int
     ) -> list[tuple[int, int]] | None:
@@ -359,11 +384,12 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
 
         Returns:
             [`LLMCodecEncoderOutput`] with `audio_codes` `(B, T)` int64, `audio_codes_mask` `(B, T)` bool,
-            `latents` `(B, T, D)`, `latents_before_quantization` `(B, T, D)`, `projected_latents` `(B, T, C)`
-            and, in training mode, `vq_loss` `(B,)`.
+            `latents` `(B, T, D)`, `latents_before_quantization` `(B, T, D)`, `projected_latents` `(B, T, C)`,
+            in training mode `vq_loss` `(B,)`, and with `config.normalize_level_dbfs` set `audio_scales` `(B,)`.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         waveform, lengths = self._validate_audio(input_values, padding_mask)
+        waveform, scales = self._normalize_level(waveform, lengths)
         partitions = self._resolve_partitions(codebook_domain, waveform.shape[0])
         chunking = self._chunk_frames(chunk_length_s, chunk_context_s)
         if chunking is None or waveform.shape[1] // self.config.hop_length <= chunking[0]:
@@ -372,7 +398,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             raise ValueError("windowed encoding (chunk_length_s) is for inference; call model.eval() or train on crops")
         else:
             outputs = self._encode_windowed(waveform, lengths, partitions, *chunking)
-        result = LLMCodecEncoderOutput(*outputs)
+        result = LLMCodecEncoderOutput(*outputs, audio_scales=scales)
         return result if return_dict else result.to_tuple()
 
     # ------------------------------------------------------------------------------------ decode
@@ -417,6 +443,14 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
                 mask = None
         return codes, None if mask is None else mask.to(self.device)
 
+    def _checked_scales(self, audio_scales: torch.Tensor, batch: int) -> torch.Tensor:
+        scales = torch.as_tensor(audio_scales, device=self.device).float().reshape(-1)
+        if scales.numel() != batch:
+            raise ValueError(f"audio_scales must hold one gain per item ({batch}), got shape {tuple(audio_scales.shape)}")
+        if not bool((torch.isfinite(scales) & (scales > 0)).all()):
+            raise ValueError("audio_scales must be finite and positive")
+        return scales
+
     def _decode_latents(self, latents: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         return self.decoder(latents, frame_mask)
 
@@ -428,6 +462,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         chunk_length_s: float | None = None,
         chunk_context_s: float = 5.0,
         return_dict: bool | None = None,
+        audio_scales: torch.Tensor | None = None,
     ) -> LLMCodecDecoderOutput | tuple:
         """Decodes codes (or quantized latents) to audio.
 
@@ -437,6 +472,8 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             audio_codes_mask: `(B, T)` bool, True for valid frames (right padding).
             latents: `(B, T, D)` quantized latents, instead of `audio_codes`.
             chunk_length_s / chunk_context_s: decode long sequences in overlapping windows (see `encode`).
+            audio_scales: `(B,)` gains `encode` applied (`config.normalize_level_dbfs`); the audio is divided by
+                them to restore each input's level. Without them a normalising model decodes at its set level.
 
         Returns:
             [`LLMCodecDecoderOutput`] with `audio_values` `(B, 1, T * hop_length)` and `padding_mask`
@@ -481,6 +518,8 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             sample_mask = torch.ones(audio.shape, dtype=torch.bool, device=audio.device)
         else:
             sample_mask = frame_mask.repeat_interleave(hop, dim=1)
+        if audio_scales is not None:
+            audio = audio / self._checked_scales(audio_scales, audio.shape[0]).to(audio.dtype)[:, None]
         result = LLMCodecDecoderOutput(audio_values=audio[:, None, :], padding_mask=sample_mask)
         return result if return_dict else result.to_tuple()
 
@@ -524,11 +563,14 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         waveform, lengths = self._validate_audio(input_values, padding_mask)
+        waveform, scales = self._normalize_level(waveform, lengths)
         partitions = self._resolve_partitions(codebook_domain, waveform.shape[0])
         codes, frame_mask, latents, hidden, projected, vq_loss = self._encode_frames(waveform, lengths, partitions)
         decoder_mask = None if lengths is None else frame_mask
         audio = self._decode_latents(latents, decoder_mask)
         audio = F.pad(audio, (0, waveform.shape[1] - audio.shape[1]))
+        if scales is not None:  # the losses compare with the input as given, at its own level
+            audio = audio / scales.to(audio.dtype)[:, None]
         loss = None if vq_loss is None else vq_loss.mean()
         result = LLMCodecOutput(
             loss=loss,
