@@ -80,7 +80,9 @@ def load_code_extractor(spec: str, device: str = "cpu") -> CodeExtractor:
         try:
             from auv.model import AUV
         except ImportError as error:
-            raise RuntimeError("the reference codec needs the 'auv' package (pip install auv)") from error
+            from llmcodec.errors import ModelLoadError
+
+            raise ModelLoadError("the reference codec needs the 'auv' package (pip install auv)") from error
         model = AUV()
         model.from_pretrained(spec.removeprefix("auv:"))
         return AUVCodes(model, name=spec, device=device)

@@ -18,7 +18,9 @@ positions are generated with a sliding window that keeps the prefix (BOS / text)
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,11 @@ from transformers import LogitsProcessor, LogitsProcessorList
 
 from llmcodec.tokenizer.mapping import TOKEN_LM_VOCAB_FILENAME, AudioTokenMap
 
+
+
+# One continuation is at most an hour (180,000 codes at 50 codes/s): a longer request is almost surely a typo, and
+# one generate() call cannot be resumed.
+MAX_SECONDS = 3600.0
 
 
 class CodecLMError(ValueError):
@@ -177,9 +184,11 @@ class SamplingConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if self.temperature < 0 or self.top_k < 0 or not 0 < self.top_p <= 1:
+        # NaN fails every comparison, so each test is written to fail for it (a NaN temperature is not greedy).
+        if not (0 <= self.temperature < math.inf) or self.top_k < 0 or not 0 < self.top_p <= 1:
             raise ValueError(
-                f"need temperature >= 0, top_k >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_k}, {self.top_p}"
+                f"need a finite temperature >= 0, top_k >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_k}, "
+                f"{self.top_p}"
             )
 
     def processors(self, lm: CodecLM) -> LogitsProcessorList:
@@ -198,16 +207,20 @@ class SamplingConfig:
 
 
 class _CodeStreamer:
-    """A transformers streamer (``put`` / ``end``): forwards each new token's code to ``on_code``."""
+    """A transformers streamer (``put`` / ``end``): forwards each new token's code to ``on_code`` (if any) and
+    advances ``bar`` (if any)."""
 
-    def __init__(self, lm: CodecLM, on_code: Callable[[torch.Tensor], None]):
-        self.lm, self.on_code, self.prompt_seen = lm, on_code, False
+    def __init__(self, lm: CodecLM, on_code: Callable[[torch.Tensor], None] | None, bar=None):
+        self.lm, self.on_code, self.bar, self.prompt_seen = lm, on_code, bar, False
 
     def put(self, value: torch.Tensor) -> None:
         if not self.prompt_seen:  # generate() first puts the prompt
             self.prompt_seen = True
             return
-        self.on_code(self.lm.ids_to_codes(value.reshape(-1)[:1]))
+        if self.on_code is not None:
+            self.on_code(self.lm.ids_to_codes(value.reshape(-1)[:1]))
+        if self.bar is not None:
+            self.bar.update(1)
 
     def end(self) -> None:
         self.prompt_seen = False
@@ -221,11 +234,14 @@ def generate_codes(
     sampling: SamplingConfig | None = None,
     text: str | None = None,
     on_code: Callable[[torch.Tensor], None] | None = None,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Samples `num_frames` codes continuing `prompt_codes` `(T,)`; returns them `(num_frames,)` int64.
 
-    `on_code(codes (1,))` is called as each code is generated (for streaming playback).
+    `on_code(codes (1,))` is called as each code is generated (for streaming playback); `progress` shows a
+    tqdm bar of codes with its rate and time left on stderr.
     """
+    from tqdm.auto import tqdm
     from transformers import GenerationConfig, set_seed
 
     sampling = sampling or SamplingConfig()
@@ -240,6 +256,7 @@ def generate_codes(
     set_seed(sampling.seed)
     processors = sampling.processors(lm)
     produced: list[int] = []
+    bar = tqdm(total=num_frames, desc="generate", unit="code", disable=not progress, file=sys.stderr)
     while len(produced) < num_frames:
         remaining = num_frames - len(produced)
         # One call when everything fits; else a sliding window that keeps >= 3/4 of the positions as context.
@@ -250,7 +267,7 @@ def generate_codes(
             max_new_tokens=step, do_sample=sampling.temperature > 0, temperature=1.0, top_k=0, top_p=1.0,
             pad_token_id=lm.pad_id, eos_token_id=None, bos_token_id=None,
         )
-        streamer = None if on_code is None else _CodeStreamer(lm, on_code)
+        streamer = None if on_code is None and not progress else _CodeStreamer(lm, on_code, bar if progress else None)
         out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config,
                                 logits_processor=processors, streamer=streamer)
         new = lm.ids_to_codes(out[0, ids.shape[1] :]).tolist()
@@ -258,6 +275,7 @@ def generate_codes(
             raise RuntimeError(f"generate() returned {len(new)} tokens instead of {step}")
         produced += new
         history += new
+    bar.close()
     return torch.tensor(produced, dtype=torch.long)
 
 
@@ -279,6 +297,7 @@ def continue_speech(
     stream: bool = False,
     include_prompt: bool = False,
     on_audio: Callable[[torch.Tensor], None] | None = None,
+    progress: bool = False,
 ) -> ContinuationResult:
     """Encodes `prompt` `(L,)` (codec rate), generates `seconds` of codes, decodes them.
 
@@ -287,8 +306,8 @@ def continue_speech(
     continuation are decoded offline in one pass. Either way the prompt's audio is dropped unless
     `include_prompt`.
     """
-    if seconds <= 0:
-        raise ValueError(f"seconds must be > 0, got {seconds}")
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be > 0 and at most {MAX_SECONDS:g} (one hour), got {seconds}")
     if lm.n_codes != codec.config.codebook_size:
         raise CodecLMError(f"the LM has {lm.n_codes} audio tokens but the codec {codec.config.codebook_size} codes")
     num_frames = max(1, round(seconds * codec.config.frame_rate))
@@ -298,7 +317,7 @@ def continue_speech(
     timings: dict = {}
     start = time.perf_counter()
     if not stream:
-        codes = generate_codes(lm, prompt_codes, num_frames, sampling, text)
+        codes = generate_codes(lm, prompt_codes, num_frames, sampling, text, progress=progress)
         timings["generate"] = time.perf_counter() - start
         with torch.inference_mode():
             audio = codec.decode(torch.cat([prompt_codes, codes])[None].to(codec.device)).audio_values[0, 0].cpu()
@@ -320,7 +339,7 @@ def continue_speech(
 
         emit(decoder.push(prompt_codes[None].to(codec.device)))
         codes = generate_codes(lm, prompt_codes, num_frames, sampling, text,
-                               on_code=lambda code: emit(decoder.push(code[None].to(codec.device))))
+                               on_code=lambda code: emit(decoder.push(code[None].to(codec.device))), progress=progress)
         emit(decoder.flush())
         audio = torch.cat(pieces) if pieces else torch.zeros(0)
     if not stream and not include_prompt:

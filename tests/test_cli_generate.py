@@ -25,12 +25,20 @@ def token_lm(tmp_path_factory):
     for i in range(4):
         soundfile.write(root / "data" / f"piece{i}.wav", audio[i * rate : (i + 1) * rate], rate)
     status = main([
-        "token-lm", "--codec", str(DEFAULT_MODEL_DIR), "--data", str(root / "data"), "--output", str(root / "out"),
+        "token-lm", "--model", str(DEFAULT_MODEL_DIR), "--data", str(root / "data"), "--output-dir", str(root / "out"),
         "--epochs", "2", "--hidden-size", "32", "--layers", "1", "--heads", "2", "--kv-heads", "1",
         "--max-codes", "48", "--batch-size", "4",
     ])
     assert status == 0
     return root / "out" / "lm"
+
+
+def run(argv):
+    """`llmcodec ARGV`'s exit status (argparse exits through SystemExit)."""
+    try:
+        return main(argv)
+    except SystemExit as exit_:
+        return exit_.code
 
 
 def read(path):
@@ -40,14 +48,26 @@ def read(path):
 
 
 def test_generates_audio_from_a_trained_token_lm(token_lm, tmp_path, capsys):
-    out = tmp_path / "continuation.wav"
-    assert main(["generate", "--lm", str(token_lm), "--prompt", str(EXAMPLE_CLIP), "--seconds", "0.5",
-                 "--output", str(out)]) == 0
+    argv = ["generate", "--lm", str(token_lm), "--prompt", str(EXAMPLE_CLIP), "--seconds", "0.5",
+            "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = tmp_path / "arctic_a0007.continuation.wav"
     audio = read(out)
     assert audio.shape == (25 * HOP,)  # 0.5 s = 25 codes, the prompt's audio not included
     assert np.abs(audio).max() > 1e-3  # sound, not silence
-    assert "wrote" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "wrote" in err
+    assert "25/25" in err and "code/s" in err  # a progress bar of codes, with its rate and time left
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+    assert run(argv) == 2 and "--overwrite" in capsys.readouterr().err  # an existing continuation is kept
+    assert main([*argv, "--overwrite"]) == 0
+
+
+def test_the_old_output_spelling_still_writes_that_file(token_lm, tmp_path):
+    out = tmp_path / "named.wav"
+    assert main(["generate", "--lm", str(token_lm), "--prompt", str(EXAMPLE_CLIP), "--seconds", "0.1",
+                 "--output", str(out)]) == 0
+    assert read(out).shape == (5 * HOP,)
 
 
 def test_stream_gives_the_codes_and_length_of_offline_decode(token_lm, tmp_path, capsys):
@@ -99,26 +119,33 @@ def test_qwen3_lm_artifact_with_text(tmp_path):
     "change, message",
     [
         (["--prompt", "missing.wav"], "missing.wav: no such file"),
-        (["--seconds", "0"], "--seconds must be > 0"),
-        (["--seconds", "-1"], "--seconds must be > 0"),
+        (["--seconds", "0"], "argument --seconds: must be a finite number of seconds > 0"),
+        (["--seconds", "-1"], "argument --seconds: must be a finite number of seconds > 0"),
+        (["--seconds", "inf"], "argument --seconds: must be a finite number of seconds > 0"),
+        (["--seconds", "nan"], "argument --seconds: must be a finite number of seconds > 0"),
+        (["--seconds", "1e9"], "--seconds 1e+09: at most 3600"),
+        (["--temperature", "nan"], "argument --temperature: must be a finite number >= 0"),
+        (["--temperature", "-1"], "argument --temperature: must be a finite number >= 0"),
+        (["--top-k", "-3"], "argument --top-k: must be an integer >= 0"),
         (["--lm", str(DEFAULT_MODEL_DIR)], "is a codec folder, not an LM"),
         (["--lm", "EMPTY"], "is not an LM folder (no config.json)"),
         (["--text", "hi"], "--text needs an LM artifact"),
-        (["--top-p", "0"], "0 < top_p <= 1"),
+        (["--top-p", "0"], "argument --top-p: must be a finite number > 0 and <= 1"),
+        (["--top-p", "nan"], "argument --top-p: must be a finite number > 0 and <= 1"),
     ],
 )
 def test_bad_input_gets_one_line(token_lm, tmp_path, capsys, change, message):
     (tmp_path / "EMPTY").mkdir()
-    args = {"--lm": str(token_lm), "--prompt": str(EXAMPLE_CLIP), "--seconds": "0.2", "--output": str(tmp_path / "o.wav")}
+    args = {"--lm": str(token_lm), "--prompt": str(EXAMPLE_CLIP), "--seconds": "0.2", "--output-dir": str(tmp_path / "o")}
     for flag, value in zip(change[::2], change[1::2]):
         args[flag] = str(tmp_path / value) if value in ("EMPTY", "missing.wav") else value
     argv = ["generate", *[item for pair in args.items() for item in pair]]
-    assert main(argv) == 2
+    assert run(argv) == 2
     err = capsys.readouterr().err
-    errors = [line for line in err.splitlines() if line.startswith("llmcodec: error:")]
+    errors = [line for line in err.splitlines() if line.startswith(("llmcodec: error:", "llmcodec generate: error:"))]
     assert len(errors) == 1 and message in errors[0], err
     assert "Traceback" not in err
-    assert not (tmp_path / "o.wav").exists()
+    assert not (tmp_path / "o").exists()
 
 
 def test_token_lm_vocabulary_file_is_what_generation_reads(token_lm):

@@ -18,6 +18,7 @@ from llmcodec.evaluation.evaluate import EvaluateConfig, evaluate
 from llmcodec.evaluation.output_folder import JsonlLog
 from llmcodec.evaluation.report import codebook_statistics
 from llmcodec.evaluation.sources import dataset_items, folder_items, load_hf_dataset
+from llmcodec.errors import UserError
 from llmcodec.hub import save_codec_folder
 
 SR = 16_000
@@ -167,7 +168,8 @@ def test_evaluate_cli(corpus, model, tmp_path, capsys) -> None:
     assert summary["systems"]["llmcodec"]["files"] == 5 and summary["systems"]["llmcodec"]["failed"] == 1
     assert "1 failed" in capsys.readouterr().err
     args = parser.parse_args(["evaluate", "--model", str(tmp_path / "model"), "--output", str(tmp_path / "o2")])
-    assert args.func(args) == 2
+    with pytest.raises(UserError, match="--data"):
+        args.func(args)
 
 
 def test_f0corr_convention_is_reported_and_switchable(model, tmp_path) -> None:

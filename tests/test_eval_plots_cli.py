@@ -13,6 +13,7 @@ import torch
 import torchaudio
 
 from llmcodec import cli_evaluation
+from llmcodec.errors import UserError
 from llmcodec.evaluation.plots import plot_spectrogram_comparison
 
 SR = 16_000
@@ -80,5 +81,5 @@ def test_metrics_cli_resamples_a_different_rate(tmp_path, capsys) -> None:
 def test_metrics_cli_unreadable_file(tmp_path, capsys) -> None:
     (tmp_path / "bad.wav").write_bytes(b"not audio")
     sf.write(tmp_path / "ref.wav", tone(), SR)
-    code, _, err = run_cli(["metrics", str(tmp_path / "ref.wav"), str(tmp_path / "bad.wav")], capsys)
-    assert code == 1 and "cannot read degraded file" in err
+    with pytest.raises(UserError, match="cannot read degraded file"):  # one line, exit 2 (llmcodec.cli)
+        run_cli(["metrics", str(tmp_path / "ref.wav"), str(tmp_path / "bad.wav")], capsys)

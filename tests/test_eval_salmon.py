@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 from llmcodec import cli_evaluation
+from llmcodec.errors import UserError
 from llmcodec.evaluation.sources import AudioItem
 from llmcodec.evaluation.salmon import (
     CausalLMScorer,
@@ -153,7 +154,8 @@ def test_salmon_cli_with_token_lm_output(tmp_path, capsys) -> None:
     assert (tmp_path / "s2" / "salmon.md").read_text().startswith("# SALMon")
     args = parser.parse_args(["salmon", "--codec", str(tmp_path / "codec"), "--lm", str(tmp_path),
                               "--data", str(root), "--output", str(tmp_path / "s3")])
-    assert args.func(args) == 2  # not an LM folder: a clear error, not a traceback
+    with pytest.raises(UserError, match="token-lm"):  # not an LM folder: a clear error, not a traceback
+        args.func(args)
 
 
 from remote_code_testing import answer_yes, plant_remote_code  # noqa: E402,F401 - the fixture is used by name

@@ -151,3 +151,9 @@ def test_lm_artifact_with_a_custom_tokenizer_is_refused_without_running_it(tmp_p
     with pytest.raises(CodecLMError):
         load_codec_lm(tmp_path / "artifact")
     assert answer_yes == [] and not (tmp_path / "marker").exists()
+
+
+@pytest.mark.parametrize("temperature", [float("nan"), float("inf"), -0.5])
+def test_sampling_refuses_a_temperature_that_is_not_a_finite_number_ge_0(temperature):
+    with pytest.raises(ValueError, match="finite temperature"):
+        SamplingConfig(temperature=temperature)
