@@ -25,7 +25,7 @@ Recipe (one corpus, one LM recipe, any codec — so codecs compare on equal term
    * ``k_step_accuracy[k-1]`` for k = 1..5 (:func:`k_step_accuracy`): from a prefix ending at code t,
      greedy-decode (over codes only) k steps; correct when the k-th generated code equals c_{t+k}.
 
-``llmcodec token-lm --codec M --data D --output OUT`` runs it all and writes ``OUT/token_lm.json``,
+``llmcodec token-lm --model M --data D --output-dir OUT`` runs it all and writes ``OUT/token_lm.json``,
 ``OUT/token_lm.md`` and the trained LM in ``OUT/lm/`` (with ``token_lm_vocab.json``, the
 :class:`~llmcodec.tokenizer.mapping.AudioTokenMap` layout), which ``llmcodec salmon`` and ``llmcodec generate`` reuse.
 
