@@ -8,7 +8,8 @@ Public API:
     extend_tokenizer(base)          add the audio tokens to a tokenizer → (tokenizer, ExtensionReport)
     build_extended_tokenizer(base, out_dir) / load_extended_tokenizer(dir)  save / load with metadata
     AudioTokensMeta                 content of `audio_tokens_meta.json` (prefix, n_audio_tokens, first_id)
-    AudioTokenMap                   vectorised codes ↔ ids ↔ `<CODEC_n>` text (numpy / torch, with masks)
+    AudioTokenMap                   vectorised codes ↔ ids ↔ `<CODEC_n>` text (numpy / torch, with masks); the one
+                                    code ↔ id vocabulary, also of token LMs (for_token_lm, save/load_token_lm)
     resize_lm_for_audio_tokens(model, tokenizer)  grow embeddings without the shrink pitfall
     build_lm_artifact(model, tokenizer, out_dir)  Hub-ready model + tokenizer folder
     tiny_random_qwen3()             tiny random Qwen3ForCausalLM with Qwen3's vocabulary size (tests)
@@ -18,29 +19,34 @@ Public API:
 See tokenizer/README.md for usage.
 """
 
-from .extend import (
-    CODEC_PREFIX,
-    META_FILENAME,
-    N_AUDIO_TOKENS,
-    AudioTokensMeta,
-    ExtensionReport,
-    build_extended_tokenizer,
-    codec_token,
-    extend_tokenizer,
-    find_codec_like_tokens,
-    load_extended_tokenizer,
-    save_extended_tokenizer,
-)
-from .lm_artifact import (
-    build_lm_artifact,
-    load_audio_embeddings,
-    resize_lm_for_audio_tokens,
-    tiny_random_qwen3,
-    write_audio_embeddings,
-)
-from .mapping import AudioTokenMap
-from .qwen_offline import load_offline_qwen3_tokenizer, offline_qwen3_dir
-from .tokenize_audio import DatasetSource, FileSource, merge_to_dataset, tokenize_audio
+import importlib
+
+# Names -> the submodule that defines them, imported on first use (PEP 562): the CLI builds its parser from
+# `pretrained_offline` without loading torch, which `lm_artifact` and `tokenize_audio` need.
+_EXPORTS = {
+    "extend": ("CODEC_PREFIX", "META_FILENAME", "N_AUDIO_TOKENS", "AudioTokensMeta", "ExtensionReport",
+               "build_extended_tokenizer", "codec_token", "extend_tokenizer", "find_codec_like_tokens",
+               "load_extended_tokenizer", "save_extended_tokenizer"),
+    "lm_artifact": ("build_lm_artifact", "load_audio_embeddings", "resize_lm_for_audio_tokens", "tiny_random_qwen3",
+                    "write_audio_embeddings"),
+    "mapping": ("AudioTokenMap",),
+    "qwen_offline": ("load_offline_qwen3_tokenizer", "offline_qwen3_dir"),
+    "tokenize_audio": ("DatasetSource", "FileSource", "merge_to_dataset", "tokenize_audio"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULE_OF[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_MODULE_OF))
+
 
 __all__ = [
     "CODEC_PREFIX",
