@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import types
 from pathlib import Path
 
 import numpy as np
@@ -64,21 +65,25 @@ class OnnxCodec:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: the optimizer's notes on unfoldable casts are not actionable
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         providers = ["CPUExecutionProvider"]
         self.encoder_session = onnxruntime.InferenceSession(str(folder / ENCODER_FILE), options, providers=providers)
         self.decoder_session = onnxruntime.InferenceSession(str(folder / DECODER_FILE), options, providers=providers)
         self.quantizer = _CodesAsLatents()
 
-    # The model's own validation, domain resolution and windowing, unchanged.
-    _validate_audio = LLMCodecModel._validate_audio
-    _resolve_partitions = LLMCodecModel._resolve_partitions
-    _window_grid = staticmethod(LLMCodecModel._window_grid)
-    _chunk_frames = LLMCodecModel._chunk_frames
-    _encode_windowed = LLMCodecModel._encode_windowed
-    _validate_codes = LLMCodecModel._validate_codes
     encode = LLMCodecModel.encode
-    get_encoded_length = LLMCodecModel.get_encoded_length
+
+    def __getattr__(self, name: str):
+        # Every helper of the model's encode / decode (validation, level normalisation, code-domain
+        # resolution, windowing) is the model's own code bound to this object, so both backends prepare and
+        # cut audio identically and only the per-window passes differ.
+        member = LLMCodecModel.__dict__.get(name)
+        if isinstance(member, staticmethod):
+            return member.__func__
+        if callable(member):
+            return types.MethodType(member, self)
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def eval(self):
         return self
@@ -130,14 +135,11 @@ class OnnxCodec:
         )
         return torch.from_numpy(audio)
 
-    def decode(self, audio_codes=None, audio_codes_mask=None, latents=None, chunk_length_s=None,
-               chunk_context_s=5.0, return_dict=None):
-        """As `LLMCodecModel.decode`, from codes only."""
+    def decode(self, audio_codes=None, audio_codes_mask=None, latents=None, **kwargs):
+        """As `LLMCodecModel.decode` (same keywords), from codes only."""
         if latents is not None or audio_codes is None:
             raise ValueError("the ONNX codec decodes audio_codes (not latents)")
-        return LLMCodecModel.decode(
-            self, audio_codes, audio_codes_mask, None, chunk_length_s, chunk_context_s, return_dict
-        )
+        return LLMCodecModel.decode(self, audio_codes=audio_codes, audio_codes_mask=audio_codes_mask, **kwargs)
 
 
 def _weights_digest(model) -> str:
@@ -177,11 +179,15 @@ def load_onnx_codec(spec: str | os.PathLike, num_threads: int | None = None) -> 
         return OnnxCodec(spec, num_threads=num_threads)
     from llmcodec.hub import load_codec
 
-    model = load_codec(str(spec), device="cpu")
+    return OnnxCodec(cached_export(load_codec(str(spec), device="cpu")), num_threads=num_threads)
+
+
+def cached_export(model) -> Path:
+    """The export folder of `model` in the cache, exported on first use (keyed by config and weights)."""
     folder = _cache_root() / _weights_digest(model)
     if not (folder / META_FILE).is_file():
         export_to_folder(model, folder)
-    return OnnxCodec(folder, num_threads=num_threads)
+    return folder
 
 
 def load_backend(spec: str, backend: str = "torch", device: str = "cpu", num_threads: int | None = None):
