@@ -133,7 +133,13 @@ def _warn_if_suspicious(path: Path, data: torch.Tensor, sample_rate: int) -> Non
 
     Such audio is still processed: a float file a little past full scale is legitimate, only the user knows.
     """
-    peak = float(data.abs().max())
+    magnitude = data.abs()
+    warn_about_peak(path, float(magnitude.max()), int((magnitude > 1.0).sum()), data.numel())
+    warn_if_truncated(path, data.shape[-1], sample_rate)
+
+
+def warn_about_peak(path: Path, peak: float, beyond: int, total: int) -> None:
+    """Warns when samples pass full scale: `beyond` of `total` samples (all channels) reach up to `peak`."""
     if peak > 1.0:
         hint = (
             "; it looks like integer PCM stored as float without scaling (divide int16 values by 32768)"
@@ -142,19 +148,21 @@ def _warn_if_suspicious(path: Path, data: torch.Tensor, sample_rate: int) -> Non
         )
         warnings.warn(
             f"{path}: samples reach {peak:g}, beyond the [-1, 1] full scale the codec expects "
-            f"({int((data.abs() > 1.0).sum())} of {data.numel()} samples){hint}",
+            f"({beyond} of {total} samples){hint}",
             SuspiciousAudioWarning,
             stacklevel=3,
         )
-    if path.suffix.lower() == ".wav" and (declared := _declared_wav_frames(path)) is not None:
-        decoded = data.shape[-1]
-        if declared > decoded:
-            warnings.warn(
-                f"{path}: the file is truncated: its header declares {declared} samples "
-                f"({declared / sample_rate:.2f} s) but it holds {decoded} ({decoded / sample_rate:.2f} s)",
-                SuspiciousAudioWarning,
-                stacklevel=3,
-            )
+
+
+def warn_if_truncated(path: Path, decoded: int, sample_rate: int) -> None:
+    """Warns when a wav's header declares more sample frames than the `decoded` ones it holds."""
+    if path.suffix.lower() == ".wav" and (declared := _declared_wav_frames(path)) is not None and declared > decoded:
+        warnings.warn(
+            f"{path}: the file is truncated: its header declares {declared} samples "
+            f"({declared / sample_rate:.2f} s) but it holds {decoded} ({decoded / sample_rate:.2f} s)",
+            SuspiciousAudioWarning,
+            stacklevel=3,
+        )
 
 
 def _declared_wav_frames(path: Path) -> int | None:

@@ -1,11 +1,29 @@
-"""The ``llmcodec`` console script.
+"""The ``llmcodec`` console script, and the one convention every subcommand follows.
 
 Each family of subcommands lives in its own module exposing ``add_subcommands(subparsers)``; this file
-only wires them together so that the modules stay independent.
+only wires them together so that the modules stay independent. Building the parser imports no torch
+(`llmcodec --help` stays fast): subcommand modules import heavy libraries inside their functions.
 
-Exit status: 0 success; 1 some input files failed (each reported, the rest done); 2 the command was refused
-(bad option, missing model, unwritable output ...: one line `llmcodec: error: ...`, the traceback only with
-`--debug`); 130 interrupted.
+Options (added with the helpers of `llmcodec.cli_options`, so they read the same everywhere):
+    --model MODEL       the codec: an exported folder, a raw llm-codec.pt / auv.pt or a Hub repo id
+                        (default: $LLMCODEC_MODEL, else the bundled default model). Never --codec.
+    --output-dir DIR    where a command writes (created if missing). Never --output or a positional output.
+    --device DEVICE     a torch device; the default is cpu for every command.
+    --overwrite         replace outputs that exist; without it a command never replaces a file it did not
+                        write in this run, and never an input or a folder that holds an input.
+    --skip-existing     (file commands) keep outputs that exist and do only what is missing.
+    Counts are integers >= 1 and durations finite seconds, checked by the argparse types of cli_options.
+    An old spelling kept for existing scripts is hidden from --help and warns that it is deprecated.
+
+Errors: a command raises `llmcodec.errors.UserError` (or OSError / ValueError) for anything the user can fix;
+it is printed as one line `llmcodec: error: ...` (the traceback only with `--debug`). A command never
+prints its own `error:` line.
+
+Exit status:
+    0    success
+    1    some input files failed (each reported as `failed: FILE: reason`, the rest done)
+    2    the command was refused (bad option, missing model, unwritable output ...), nothing or little done
+    130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -25,8 +43,11 @@ SUBCOMMAND_MODULES = [
     "llmcodec.cli_codec",
     "llmcodec.cli_data",
     "llmcodec.cli_demo",
+    "llmcodec.cli_export",
     "llmcodec.cli_evaluation",
     "llmcodec.cli_generate",
+    "llmcodec.cli_onnx",
+    "llmcodec.cli_tokenize_audio",
     "llmcodec.cli_tokenizer",
     "llmcodec.cli_train",
 ]

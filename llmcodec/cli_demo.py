@@ -8,18 +8,25 @@ the codes and the token string.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-from llmcodec.tokenizer.extend import QWEN3_BASE_LEN
+from llmcodec.cli_options import add_device_option, add_model_option, add_output_dir_option
 
 EXAMPLE_CLIP = Path(__file__).parent / "assets" / "examples" / "arctic_a0007.wav"
-QWEN3_FIRST_AUDIO_ID = QWEN3_BASE_LEN  # <CODEC_0> is the first id after Qwen3's own tokens
+DEFAULT_OUTPUT_DIR = "demo-output"
 SHOWN_CODES = 16
+
+
+def __getattr__(name: str):
+    # QWEN3_FIRST_AUDIO_ID: <CODEC_0> is the first id after Qwen3's own tokens. Resolved on first use, since
+    # the tokenizer package imports torch and this module is imported while the CLI builds its parser.
+    if name == "QWEN3_FIRST_AUDIO_ID":
+        from llmcodec.tokenizer.extend import QWEN3_BASE_LEN
+
+        return QWEN3_BASE_LEN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _format_metrics(metrics: dict) -> str:
@@ -29,26 +36,30 @@ def _format_metrics(metrics: dict) -> str:
 def run_demo(
     audio_path: str | Path = EXAMPLE_CLIP,
     model_spec: str | None = None,
-    output_dir: str | Path = "demo-output",
+    output_dir: str | Path = DEFAULT_OUTPUT_DIR,
     compare_codec2: bool = True,
     out=None,
+    device: str = "cpu",
 ) -> dict:
     """Runs the demo and returns what it printed, as numbers (for tests and scripts).
 
     Returns ``{"model", "num_codes", "codes" (T,) int64 tensor, "token_text", "token_ids", "metrics",
     "codec2_1200" (metrics or None), "outputs" {"wav", "codes", "tokens"}}``.
     """
+    import torch
+
+    from llmcodec.audio import load_audio, save_array, save_audio, save_text
+    from llmcodec.cli_options import resolve_model_spec
     from llmcodec.evaluation.baselines import BaselineError, MissingToolError, run_baseline
     from llmcodec.evaluation.metrics import compute_metrics
-    from llmcodec.audio import load_audio, save_array, save_audio, save_text
-    from llmcodec.cli_codec import resolve_model_spec
     from llmcodec.hub import load_codec
+    from llmcodec.tokenizer.extend import QWEN3_BASE_LEN
     from llmcodec.tokenizer.mapping import AudioTokenMap
 
     out = out or sys.stdout  # resolved at call time, so redirected stdout is honoured
     audio_path = Path(audio_path)
     spec = resolve_model_spec(model_spec)
-    model = load_codec(spec)
+    model = load_codec(spec, device=device)
     config = model.config
     parameters = sum(p.numel() for p in model.parameters())
     print(
@@ -63,13 +74,14 @@ def run_demo(
 
     start = time.perf_counter()
     with torch.inference_mode():
-        encoded = model.encode(waveform.view(1, 1, -1))
+        encoded = model.encode(waveform.view(1, 1, -1).to(device))
         codes = encoded.audio_codes[0][encoded.audio_codes_mask[0]]
         decoded = model.decode(codes.view(1, -1))
     elapsed = time.perf_counter() - start
-    reconstruction = decoded.audio_values[0, 0, : waveform.numel()]
+    codes = codes.cpu()
+    reconstruction = decoded.audio_values[0, 0, : waveform.numel()].cpu()
 
-    token_map = AudioTokenMap(QWEN3_FIRST_AUDIO_ID, n_codes=config.codebook_size)
+    token_map = AudioTokenMap(QWEN3_BASE_LEN, n_codes=config.codebook_size)
     token_text = token_map.codes_to_text(codes.numpy())
     token_ids = token_map.codes_to_ids(codes.numpy())
     shown = ", ".join(str(int(c)) for c in codes[:SHOWN_CODES])
@@ -78,7 +90,7 @@ def run_demo(
     first_tokens = token_map.codes_to_text(codes[:4].numpy())
     print(f"LLM tokens: {first_tokens}...  ({len(token_text):,} characters)", file=out)
     print(f"LLM token ids (Qwen3 + <CODEC_*>): {[int(i) for i in token_ids[:4]]}...", file=out)
-    print(f"encode + decode: {elapsed:.2f} s (real-time factor {elapsed / seconds:.3f}, CPU)", file=out)
+    print(f"encode + decode: {elapsed:.2f} s (real-time factor {elapsed / seconds:.3f}, {device})", file=out)
 
     metrics = compute_metrics(waveform, reconstruction, config.sampling_rate)
     print(f"quality vs the input:  {_format_metrics(metrics)}", file=out)
@@ -114,27 +126,28 @@ def run_demo(
 
 def cmd_demo(args) -> int:
     from llmcodec.audio import AudioReadError
+    from llmcodec.cli_options import check_device
 
+    check_device(args.device)
     try:
-        run_demo(args.audio, args.model, args.output_dir, compare_codec2=not args.no_codec2)
-    except AudioReadError as error:
-        print(f"error: {error}", file=sys.stderr)
+        run_demo(args.audio, args.model, args.output_dir, compare_codec2=not args.no_codec2, device=args.device)
+    except AudioReadError as error:  # the one input failed: reported as the file commands do (exit 1)
+        print(f"failed: {error}", file=sys.stderr)
         return 1
     return 0
 
 
 def add_subcommands(subparsers) -> None:
     demo = subparsers.add_parser(
-        "demo",
-        help="reconstruct a clip (default: the bundled example) and print codes, LLM tokens and metrics",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "demo", help="reconstruct a clip (default: the bundled example) and print codes, LLM tokens and metrics"
     )
-    demo.add_argument("audio", nargs="?", default=str(EXAMPLE_CLIP), help="audio file (any format ffmpeg reads)")
     demo.add_argument(
-        "--model", default=None,
-        help="exported folder, raw .pt or Hub id (default: $LLMCODEC_MODEL, else the bundled default model)",
+        "audio", nargs="?", default=str(EXAMPLE_CLIP),
+        help="audio file (any format ffmpeg reads; default: the bundled example clip)",
     )
-    demo.add_argument("--output-dir", default="demo-output")
+    add_model_option(demo)
+    add_output_dir_option(demo, default=DEFAULT_OUTPUT_DIR, help="folder for the reconstruction, codes and tokens")
+    add_device_option(demo)
     demo.add_argument(
         "--no-codec2", action="store_true",
         help="skip the Codec2 1200 bps comparison (it runs when codec2's c2enc/c2dec are installed)",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from pathlib import Path
 
 from llmcodec.errors import ModelLoadError, UserError
@@ -77,20 +76,9 @@ def positive_seconds(text: str) -> float:
 # ------------------------------------------------------------------------------------------------ options
 
 
-class _DeprecatedAlias(argparse.Action):
-    """An old spelling of an option: sets the same `dest`, says once which spelling to use instead."""
-
-    def __init__(self, option_strings, dest, preferred: str, **kwargs):
-        self.preferred = preferred
-        super().__init__(option_strings, dest, **kwargs)
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        print(f"llmcodec: warning: {option_string} is deprecated; use {self.preferred}", file=sys.stderr)
-        setattr(namespace, self.dest, values)
-
-
 def _add_with_aliases(parser, option: str, aliases, *, required: bool, **kwargs):
-    """`option` with hidden deprecated `aliases`; a required option then needs one of them (argparse group)."""
+    """`option` with hidden deprecated `aliases` (same `dest`, absent from --help, still accepted so that
+    existing scripts run); a required option then needs one of them (an argparse group)."""
     target = parser
     if required and aliases:
         target = parser.add_mutually_exclusive_group(required=True)
@@ -98,8 +86,7 @@ def _add_with_aliases(parser, option: str, aliases, *, required: bool, **kwargs)
     action = target.add_argument(option, required=required, **kwargs)
     for alias in aliases:
         target.add_argument(
-            alias, dest=action.dest, action=_DeprecatedAlias, preferred=option, default=argparse.SUPPRESS,
-            help=argparse.SUPPRESS, metavar=action.metavar,
+            alias, dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, metavar=action.metavar
         )
     return action
 
@@ -128,12 +115,11 @@ def add_legacy_output_positional(parser) -> None:
 
 
 def take_legacy_output(args) -> None:
-    """Moves a positional OUTPUT_DIR into `args.output_dir` (deprecated); requires exactly one of the two."""
+    """Moves a positional OUTPUT_DIR (deprecated, hidden) into `args.output_dir`; requires exactly one of the two."""
     legacy = getattr(args, "legacy_output_dir", None)
     if legacy is not None:
         if args.output_dir is not None:
             raise UserError(f"give the output folder once: --output-dir {args.output_dir} or {legacy}, not both")
-        print("llmcodec: warning: a positional output folder is deprecated; use --output-dir", file=sys.stderr)
         args.output_dir = legacy
     if args.output_dir is None:
         raise UserError("the following arguments are required: --output-dir")

@@ -1,26 +1,33 @@
-"""``llmcodec tokenizer …``, ``llmcodec lm …`` and ``llmcodec tokenize-audio``: the LLM side of LLM-Codec."""
+"""``llmcodec tokenizer …`` and ``llmcodec lm …``: the LLM side of LLM-Codec (``tokenize-audio``: cli_tokenize_audio).
+
+`tokenizer build` and `lm build` write into `--output-dir` and never touch what they read: an output folder
+that is, contains or lies inside an input (the base tokenizer or LM, `--tokenizer`, `--audio-embeddings`) is
+refused, and `--overwrite` replaces only the files the command writes.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from llmcodec.cli_options import add_legacy_output_positional, add_output_dir_option, take_legacy_output
+
 TINY_RANDOM = "tiny-random"
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".webm")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``tokenizer build``, ``lm build`` and ``tokenize-audio``."""
+    """Register ``tokenizer build`` and ``lm build``."""
     tok = subparsers.add_parser("tokenizer", help="the Qwen3 tokenizer extended with <CODEC_0>..<CODEC_20479>")
     tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION")
     tok_sub.required = True
     build = tok_sub.add_parser(
         "build",
-        help="write the extended tokenizer (+ audio_tokens_meta.json) into OUT_DIR",
+        help="write the extended tokenizer (+ audio_tokens_meta.json) into --output-dir",
         description="Add the 20,480 <CODEC_n> audio tokens to a Qwen3-family tokenizer and save it so that "
-        "AutoTokenizer.from_pretrained(OUT_DIR) loads it. On Qwen3, <CODEC_0> = 151669 and len = 172149.",
+        "AutoTokenizer.from_pretrained(DIR) loads it. On Qwen3, <CODEC_0> = 151669 and len = 172149.",
     )
-    build.add_argument("out_dir", metavar="OUT_DIR")
+    add_legacy_output_positional(build)
+    add_output_dir_option(build, required=False, help="folder for the extended tokenizer (required)")
     build.add_argument(
         "--base",
         default="offline",
@@ -32,7 +39,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="if the base holds legacy <AUV_n>/<SPEECH_n> tokens, replace them by <CODEC_n> (else it is an error)",
     )
-    build.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    build.add_argument(
+        "--overwrite", action="store_true", help="write into an existing folder, replacing the tokenizer's files"
+    )
     build.set_defaults(func=_cmd_tokenizer_build)
 
     lm = subparsers.add_parser("lm", help="the Qwen-compatible LM artifact with audio-token embeddings")
@@ -40,12 +49,13 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     lm_sub.required = True
     lm_build = lm_sub.add_parser(
         "build",
-        help="resize a causal LM to the extended tokenizer and save model + tokenizer into OUT_DIR",
+        help="resize a causal LM to the extended tokenizer and save model + tokenizer into --output-dir",
         description="Resize the LM's embeddings (mean_resizing=False) to the extended vocabulary, optionally "
         "write the audio-token rows, keep tied weights tied, and save a folder that "
-        "AutoModelForCausalLM.from_pretrained(OUT_DIR) loads.",
+        "AutoModelForCausalLM.from_pretrained(DIR) loads.",
     )
-    lm_build.add_argument("out_dir", metavar="OUT_DIR")
+    add_legacy_output_positional(lm_build)
+    add_output_dir_option(lm_build, required=False, help="folder for the LM artifact (required)")
     lm_build.add_argument(
         "--base-lm",
         required=True,
@@ -69,7 +79,9 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "'exact' = len(tokenizer) as the original export. Both give 172149 on Qwen3",
     )
     lm_build.add_argument("--dtype", default="auto", help="dtype to load the LM in (auto, float32, bfloat16, ...)")
-    lm_build.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+    lm_build.add_argument(
+        "--overwrite", action="store_true", help="write into an existing folder, replacing the artifact's files"
+    )
     lm_build.set_defaults(func=_cmd_lm_build)
 
     from llmcodec.tokenizer.pretrained_offline import PACKAGED_LMS
@@ -83,61 +95,41 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
             f"llmcodec_source.json) usable as lm_name_or_path / tokenizer_name_or_path of a training config. "
             f"Needs: {spec.install_command}",
         )
-        packaged.add_argument("out_dir", metavar="OUT_DIR")
+        add_legacy_output_positional(packaged)
+        add_output_dir_option(packaged, required=False, help="folder for the LM (required)")
         packaged.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                               help="dtype of the saved weights (default float32: the de-quantised values exactly)")
-        packaged.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
+        packaged.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
         packaged.set_defaults(func=_cmd_lm_packaged, packaged_name=name)
-
-    ta = subparsers.add_parser(
-        "tokenize-audio",
-        help="audio files or an HF audio dataset -> <CODEC_n> strings (jsonl shards + datasets dataset)",
-        description="Encode audio with the codec and write one jsonl record per item: {id, audio_tokens "
-        "('<CODEC_5><CODEC_17>...'), n_codes, carried columns}. Batched, resumable (finished ids are skipped), "
-        "shardable: --shard-index/--num-shards, or RANK/WORLD_SIZE/LOCAL_RANK from `accelerate launch`, each "
-        "process writing OUT/codes-K-of-N.jsonl. Merge shards into OUT/dataset with --merge.",
-    )
-    ta.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively for audio files)")
-    ta.add_argument("--output-dir", required=True, metavar="OUT")
-    ta.add_argument("--file-list", metavar="TXT", help="text file with one audio path per line")
-    ta.add_argument("--dataset", help="HF dataset: Hub id, or a folder written by save_to_disk")
-    ta.add_argument("--dataset-config", default=None, help="dataset configuration name")
-    ta.add_argument("--split", default="train", help="dataset split (default: train)")
-    ta.add_argument("--audio-column", default="audio", help="dataset audio column (default: audio)")
-    ta.add_argument("--carry-columns", nargs="*", default=None,
-                    help="dataset columns copied into each record (default: every non-audio column)")
-    ta.add_argument("--id-column", default=None, help="dataset column of unique ids (default: the row index)")
-    ta.add_argument("--model", default=None,
-                    help="codec: exported folder, raw llm-codec.pt, or Hub id (default: $LLMCODEC_MODEL, else bundled)")
-    ta.add_argument("--device", default="auto", help="torch device; 'auto' = cuda:LOCAL_RANK if available, else cpu")
-    ta.add_argument("--batch-size", type=int, default=8)
-    ta.add_argument("--codebook-domain", default=None, help="restrict codes to a partition (released model: none)")
-    ta.add_argument("--chunk-seconds", type=float, default=60.0,
-                    help="encode audio longer than this in windows (bounded memory); 0 disables")
-    ta.add_argument("--shard-index", type=int, default=None, help="this process's shard (default: $RANK or 0)")
-    ta.add_argument("--num-shards", type=int, default=None, help="number of shards (default: $WORLD_SIZE or 1)")
-    ta.add_argument("--no-dataset", action="store_true", help="single shard: do not write OUT/dataset at the end")
-    ta.add_argument("--merge", action="store_true", help="only merge the finished shards of OUT into OUT/dataset")
-    ta.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    ta.set_defaults(func=_cmd_tokenize_audio)
 
 
 def _cmd_tokenizer_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from llmcodec.files import check_output_apart_from_inputs
     from llmcodec.tokenizer.extend import build_extended_tokenizer
 
-    try:
-        tokenizer, report = build_extended_tokenizer(
-            args.base, args.out_dir, overwrite=args.overwrite, migrate_legacy=args.migrate_legacy
-        )
-    except (ValueError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    take_legacy_output(args)
+    local_base = None if args.base == "offline" else args.base
+    check_output_apart_from_inputs(args.output_dir, [local_base], option="--output-dir")
+    _refuse_existing_without_overwrite(Path(args.output_dir), args.overwrite)
+    tokenizer, report = build_extended_tokenizer(
+        args.base, args.output_dir, overwrite=args.overwrite, migrate_legacy=args.migrate_legacy
+    )
     meta = report.meta
     print(
         f"{report.action} {meta.n_audio_tokens} audio tokens: {meta.prefix}0> = id {meta.first_id}, "
-        f"len(tokenizer) = {len(tokenizer)} -> {args.out_dir}"
+        f"len(tokenizer) = {len(tokenizer)} -> {args.output_dir}"
     )
     return 0
+
+
+def _refuse_existing_without_overwrite(out_dir, overwrite: bool) -> None:
+    """Checked before any (possibly large) model loads."""
+    from llmcodec.errors import UserError
+
+    if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UserError(f"{out_dir} already exists and is not empty; pass --overwrite to replace the files this command writes")
 
 
 def _load_lm(base_lm: str, dtype: str):
@@ -147,32 +139,35 @@ def _load_lm(base_lm: str, dtype: str):
         return tiny_random_qwen3()
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(base_lm, dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(base_lm, dtype=dtype, trust_remote_code=False)
 
 
 def _cmd_lm_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from llmcodec.files import check_output_apart_from_inputs
     from llmcodec.tokenizer.extend import load_extended_tokenizer
     from llmcodec.tokenizer.lm_artifact import build_lm_artifact, load_audio_embeddings
 
-    try:
-        tokenizer, meta = load_extended_tokenizer(args.tokenizer)
-        audio = None
-        if args.audio_embeddings:
-            audio = load_audio_embeddings(args.audio_embeddings, key=args.audio_embeddings_key)
-            if audio.ndim != 2 or audio.shape[0] != meta.n_audio_tokens:
-                # Checked before loading the LM, which may be large; the hidden size is checked later.
-                raise ValueError(
-                    f"{args.audio_embeddings}: audio embeddings have shape {tuple(audio.shape)}, expected "
-                    f"({meta.n_audio_tokens}, hidden): one row per {meta.prefix}n> token"
-                )
-        model = _load_lm(args.base_lm, args.dtype)
-        out = build_lm_artifact(
-            model, tokenizer, args.out_dir, meta=meta, audio_embeddings=audio,
-            vocab_policy=args.vocab_policy, overwrite=args.overwrite,
-        )
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    take_legacy_output(args)
+    inputs = [args.tokenizer, args.audio_embeddings, None if args.base_lm == TINY_RANDOM else args.base_lm]
+    check_output_apart_from_inputs(args.output_dir, inputs, option="--output-dir")
+    _refuse_existing_without_overwrite(Path(args.output_dir), args.overwrite)
+    tokenizer, meta = load_extended_tokenizer(args.tokenizer)
+    audio = None
+    if args.audio_embeddings:
+        audio = load_audio_embeddings(args.audio_embeddings, key=args.audio_embeddings_key)
+        if audio.ndim != 2 or audio.shape[0] != meta.n_audio_tokens:
+            # Checked before loading the LM, which may be large; the hidden size is checked later.
+            raise ValueError(
+                f"{args.audio_embeddings}: audio embeddings have shape {tuple(audio.shape)}, expected "
+                f"({meta.n_audio_tokens}, hidden): one row per {meta.prefix}n> token"
+            )
+    model = _load_lm(args.base_lm, args.dtype)
+    out = build_lm_artifact(
+        model, tokenizer, args.output_dir, meta=meta, audio_embeddings=audio,
+        vocab_policy=args.vocab_policy, overwrite=args.overwrite,
+    )
     rows = model.get_input_embeddings().weight.shape[0]
     written = "written" if audio is not None else "left at their init"
     print(f"LM with {rows} embedding rows (audio rows {written}) -> {out}")
@@ -182,84 +177,7 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
 def _cmd_lm_packaged(args: argparse.Namespace) -> int:
     from llmcodec.tokenizer.pretrained_offline import materialize_packaged_lm
 
-    out = materialize_packaged_lm(args.packaged_name, args.out_dir, overwrite=args.overwrite, dtype=args.dtype)
+    take_legacy_output(args)
+    out = materialize_packaged_lm(args.packaged_name, args.output_dir, overwrite=args.overwrite, dtype=args.dtype)
     print(f"{args.packaged_name} -> {out} (use it as lm_name_or_path and tokenizer_name_or_path)")
     return 0
-
-
-def _expand_audio_inputs(inputs: list[str], file_list: str | None) -> list[str]:
-    from pathlib import Path
-
-    paths: list[str] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            paths += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-        else:
-            paths.append(item)
-    if file_list:
-        with open(file_list, encoding="utf-8") as handle:
-            paths += [line.strip() for line in handle if line.strip()]
-    return paths
-
-
-def _load_dataset(name: str, config: str | None, split: str):
-    from pathlib import Path
-
-    import datasets
-
-    if Path(name).is_dir() and any((Path(name) / f).is_file() for f in ("dataset_info.json", "dataset_dict.json")):
-        loaded = datasets.load_from_disk(name)
-        return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-    return datasets.load_dataset(name, config, split=split)
-
-
-def _cmd_tokenize_audio(args: argparse.Namespace) -> int:
-    import os
-
-    import torch
-
-    from llmcodec.tokenizer.tokenize_audio import DatasetSource, FileSource, merge_to_dataset, tokenize_audio
-
-    out_dir = args.output_dir
-    try:
-        if args.merge:
-            dataset = merge_to_dataset(out_dir, save_to=os.path.join(out_dir, "dataset"))
-            print(f"merged {len(dataset)} records -> {os.path.join(out_dir, 'dataset')}")
-            return 0
-        files = _expand_audio_inputs(args.inputs, args.file_list)
-        if bool(files) == bool(args.dataset):
-            print("error: give audio files/folders (or --file-list) or --dataset, exactly one of them", file=sys.stderr)
-            return 2
-        if args.dataset:
-            source = DatasetSource(_load_dataset(args.dataset, args.dataset_config, args.split), args.audio_column,
-                                   args.carry_columns, args.id_column)
-        else:
-            source = FileSource(files)
-        device = args.device
-        if device == "auto":
-            local_rank = int(os.environ.get("LOCAL_RANK", 0))
-            device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-        from llmcodec.cli_codec import resolve_model_spec
-        from llmcodec.hub import load_codec
-
-        model = load_codec(resolve_model_spec(args.model), device=device)
-        report = tokenize_audio(
-            model, source, out_dir, batch_size=args.batch_size, shard_index=args.shard_index,
-            num_shards=args.num_shards, device=device, codebook_domain=args.codebook_domain,
-            chunk_length_s=args.chunk_seconds if args.chunk_seconds and args.chunk_seconds > 0 else None,
-            progress=not args.no_progress,
-        )
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    for key, reason in report.failed:
-        print(f"failed: {key}: {reason}", file=sys.stderr)
-    print(f"{report.written} written, {report.skipped} already done, {len(report.failed)} failed -> {report.path}")
-    single = report.path.name.endswith("-of-00001.jsonl")
-    if single and not args.no_dataset and not report.failed:
-        dataset = merge_to_dataset(out_dir, save_to=os.path.join(out_dir, "dataset"))
-        print(f"dataset with {len(dataset)} records -> {os.path.join(out_dir, 'dataset')}")
-    elif not single:
-        print("when every shard has finished: llmcodec tokenize-audio --merge --output-dir " + str(out_dir))
-    return 1 if report.failed else 0

@@ -24,6 +24,10 @@ from llmcodec.errors import UserError
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
+class OutputExistsError(UserError, FileExistsError):
+    """An output folder exists and holds files, and replacing them was not asked for (`--overwrite`)."""
+
+
 def current_umask() -> int:
     """The process umask (the only portable way to read it is to set it and put it back)."""
     mask = os.umask(0o022)
@@ -62,6 +66,20 @@ def is_disk_full(error: BaseException) -> bool:
     return False
 
 
+def no_space_left(folder: str | os.PathLike) -> bool:
+    """Whether the file system of `folder` is (nearly) full: libsndfile reports a full disk only as "System error"."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < 64 * 1024
+
+
+def failed_for_space(error: BaseException, folder: str | os.PathLike) -> bool:
+    """Whether a failed write into `folder` ran out of space (call it before removing the partial file)."""
+    return is_disk_full(error) or no_space_left(folder)
+
+
 def disk_full_message(target: str | os.PathLike) -> str:
     return f"cannot write {target}: no space left on the device (nothing partial was left behind); free some space and run again"
 
@@ -81,9 +99,10 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], None], suff
         write(temporary)
         os.replace(temporary, path)
     except BaseException as error:
+        full = isinstance(error, Exception) and not isinstance(error, UserError) and failed_for_space(error, path.parent)
         if os.path.exists(temporary):
             os.unlink(temporary)
-        if isinstance(error, Exception) and not isinstance(error, UserError) and is_disk_full(error):
+        if full:
             raise UserError(disk_full_message(path)) from error
         raise
     return path
@@ -133,7 +152,10 @@ def install_staged_folder(
     if not out_dir.is_dir():
         raise UserError(f"{out_dir} exists and is not a folder")
     if not overwrite:
-        raise UserError(f"{out_dir} exists and is not empty; pass --overwrite to replace the files this command writes")
+        raise OutputExistsError(
+            f"{out_dir} already exists and is not empty; pass --overwrite (overwrite=True) to replace the files this "
+            "command writes"
+        )
     staged = {path.name for path in staging.iterdir()}
     for path in out_dir.iterdir():
         if path.name not in staged and any(fnmatch.fnmatch(path.name, pattern) for pattern in stale):

@@ -25,14 +25,14 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from llmcodec.conversion import model_from_reference_checkpoint
 from llmcodec.cli_options import DEFAULT_MODEL_DIR
-from llmcodec.errors import ModelLoadError
+from llmcodec.errors import ModelLoadError, UserError
+from llmcodec.files import disk_full_message, failed_for_space, install_staged_folder, staging_folder
 from llmcodec.modeling import LLMCodecConfig, LLMCodecFeatureExtractor, LLMCodecModel
 
 RAW_CHECKPOINT_NAMES = ("llm-codec.pt", "auv.pt")
@@ -75,11 +75,12 @@ def _from_pretrained(folder: Path) -> LLMCodecModel:
     from safetensors import SafetensorError
 
     try:
-        config = LLMCodecConfig.from_pretrained(folder)
+        config = LLMCodecConfig.from_pretrained(folder, trust_remote_code=False)
     except Exception as error:  # noqa: BLE001 - transformers raises many types for a bad config
         raise ModelLoadError(f"{folder / 'config.json'}: invalid config.json ({error})") from error
+    _check_config_matches_weights(folder, config)
     try:
-        return LLMCodecModel.from_pretrained(folder, config=config)
+        return LLMCodecModel.from_pretrained(folder, config=config, trust_remote_code=False)
     except (SafetensorError, OSError) as error:
         weights = folder / "model.safetensors"
         raise ModelLoadError(
@@ -89,6 +90,71 @@ def _from_pretrained(folder: Path) -> LLMCodecModel:
     except (TypeError, ValueError) as error:  # the config's values do not build a model
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ModelLoadError(f"{folder / 'config.json'}: invalid config.json ({message})") from error
+    except RuntimeError as error:  # load_state_dict: shapes the header check does not cover
+        lines = [line.strip() for line in str(error).splitlines() if "size mismatch" in line] or [type(error).__name__]
+        raise ModelLoadError(
+            f"{folder / 'config.json'}: does not match the weights in model.safetensors ({lines[0]})"
+        ) from error
+
+
+_SIZE_FIELDS = (
+    "hidden_size", "n_fft", "hop_length", "codebook_size", "codebook_dim", "num_attention_heads", "head_dim",
+    "ffn_mult", "conv_kernel_size", "encoder_num_layers", "decoder_num_layers",
+)
+
+
+def _expected_shapes(config: LLMCodecConfig) -> dict[str, tuple[int, ...]]:
+    """Shapes of a few weights that together pin every size in the config (read from the config alone)."""
+    hidden, bins = config.hidden_size, config.n_fft + 2
+    shapes = {
+        "encoder.stft_frontend.projection.weight": (hidden, bins),
+        "decoder.istft_head.projection.weight": (bins, hidden),
+        "quantizer.codebook.weight": (config.codebook_size, config.codebook_dim),
+    }
+    for side in ("encoder", "decoder"):
+        layer = f"{side}.conformer.layers.0"
+        shapes[f"{layer}.attn.to_qkv.weight"] = (3 * config.num_attention_heads * config.head_dim, hidden)
+        shapes[f"{layer}.ffn1.up_proj.weight"] = (config.ffn_mult * hidden, hidden)
+        shapes[f"{layer}.conv_module.depthwise_conv.weight"] = (hidden, 1, config.conv_kernel_size)
+    return shapes
+
+
+def _check_config_matches_weights(folder: Path, config: LLMCodecConfig) -> None:
+    """Compares the config's sizes with the weight shapes in the safetensors header, before building the model.
+
+    A config that does not fit its weights would otherwise build a model of its own size first (minutes and
+    gigabytes for a mistyped layer count) and then fail, or silently initialise missing layers at random.
+    """
+    for name in _SIZE_FIELDS:
+        value = getattr(config, name, None)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ModelLoadError(f"{folder / 'config.json'}: invalid config.json ({name} must be an integer >= 1, got {value!r})")
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return  # sharded or missing weights: from_pretrained reports them
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError) as error:
+        raise ModelLoadError(
+            f"{weights}: cannot read the weights ({error}); the file may be truncated or corrupt: download or "
+            "export it again"
+        ) from error
+    problems = []
+    for side, configured in (("encoder", config.encoder_num_layers), ("decoder", config.decoder_num_layers)):
+        pattern = re.compile(rf"^{side}\.conformer\.layers\.(\d+)\.")
+        layers = len({match.group(1) for key in shapes if (match := pattern.match(key))})
+        if layers != configured:
+            problems.append(f"{side}_num_layers is {configured} but the weights hold {layers} {side} layers")
+    for key, expected in _expected_shapes(config).items():
+        if key in shapes and shapes[key] != expected:
+            problems.append(f"{key} is {list(shapes[key])} in the weights, {list(expected)} by the config")
+    if problems:
+        raise ModelLoadError(
+            f"{folder / 'config.json'}: does not match the weights in model.safetensors: {'; '.join(problems[:3])}"
+        )
 
 
 def _load_file(path: Path) -> LLMCodecModel:
@@ -298,6 +364,10 @@ def _save_with_storage_dtype(model: LLMCodecModel, folder: Path, storage_dtype: 
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
+# Files of an earlier export that this one replaces even where it does not write a file of the same name.
+CODEC_EXPORT_FILES = ("model*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin", "*_llmcodec.py")
+
+
 def save_codec_folder(
     model: LLMCodecModel,
     out_dir: str | os.PathLike,
@@ -307,19 +377,21 @@ def save_codec_folder(
     overwrite: bool = False,
     storage_dtype: torch.dtype | None = None,
 ) -> Path:
-    """Writes a Hub-ready folder atomically (built in a temporary sibling folder, then renamed into place).
+    """Writes a Hub-ready folder: built in a temporary sibling folder, then moved into place.
+
+    A new (or empty) `out_dir` appears in one rename. With `overwrite`, an existing `out_dir` gets each
+    written file replaced (one rename per file) and keeps every other file (an `lm/` subfolder, notes ...).
+    Files get the umask's permissions. A full disk raises `UserError` and leaves `out_dir` as it was.
 
     ``storage_dtype`` (e.g. ``torch.float16``) stores the floating-point weights in that dtype to halve the
     folder, while ``config.json`` keeps ``dtype: float32`` so ``from_pretrained`` upcasts them on load
     (the model computes in float32; only the weights are rounded).
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+    staging = staging_folder(out_dir)
     try:
-        staging.chmod(0o755)  # mkdtemp's 0700 would make a shared install unreadable to other users
         if storage_dtype is None:
             model.save_pretrained(staging)
         else:
@@ -328,21 +400,13 @@ def save_codec_folder(
             sampling_rate=model.config.sampling_rate, hop_length=model.config.hop_length
         ).save_pretrained(staging)
         (staging / "README.md").write_text(render_model_card(model.config, source=source, extra=card_extra))
-        for written in staging.iterdir():
-            if written.is_file():
-                written.chmod(0o644)
-        if out_dir.exists():
-            backup = out_dir.with_name(f".{out_dir.name}.old")
-            if backup.exists():
-                shutil.rmtree(backup)
-            out_dir.rename(backup)
-            staging.rename(out_dir)
-            shutil.rmtree(backup)
-        else:
-            staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        install_staged_folder(staging, out_dir, overwrite=overwrite, stale=CODEC_EXPORT_FILES)
+    except Exception as error:
+        if not isinstance(error, UserError) and failed_for_space(error, staging):
+            raise UserError(disk_full_message(out_dir)) from error
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 

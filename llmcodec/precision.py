@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import warnings
 
-import torch
-
 # x86: AVX512-BF16 and AMX-BF16; aarch64: the ARMv8.6 BF16 extension ("bf16" in /proc/cpuinfo Features).
 NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 DTYPE_CHOICES = ("auto", "bfloat16", "float32")
@@ -34,8 +32,10 @@ def _cpu_flags() -> set[str]:
     return flags
 
 
-def has_native_bf16(device: str | torch.device) -> bool:
+def has_native_bf16(device) -> bool:
     """Whether `device` computes bfloat16 in hardware (CUDA with bf16 support, or a CPU with bf16 instructions)."""
+    import torch  # here, not at the top: the CLI names DTYPE_CHOICES while building its parser
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
@@ -44,7 +44,7 @@ def has_native_bf16(device: str | torch.device) -> bool:
     return False  # mps, xpu ...: not measured here, float32 is the safe choice
 
 
-def resolve_dtype(name: str, device: str | torch.device) -> str:
+def resolve_dtype(name: str, device) -> str:
     """`--dtype` value -> "bfloat16" or "float32"; warns when bfloat16 is forced where it is emulated."""
     if name not in DTYPE_CHOICES:
         raise ValueError(f"dtype must be one of {DTYPE_CHOICES}, got {name!r}")
@@ -52,7 +52,7 @@ def resolve_dtype(name: str, device: str | torch.device) -> str:
         return "bfloat16" if has_native_bf16(device) else "float32"
     if name == "bfloat16" and not has_native_bf16(device):
         warnings.warn(
-            f"--dtype bfloat16 on {torch.device(device)} without native bf16 support: it is emulated and typically "
+            f"--dtype bfloat16 on {device} without native bf16 support: it is emulated and typically "
             "several times slower than float32 (--dtype auto picks float32 here)",
             SlowPrecisionWarning,
             stacklevel=2,

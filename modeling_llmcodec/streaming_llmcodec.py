@@ -118,6 +118,11 @@ class LLMCodecStreamingDecoder:
             audio_codes = audio_codes[None]
         if audio_codes.dim() != 2:
             raise ValueError(f"audio_codes must have shape (streams, frames), got {tuple(audio_codes.shape)}")
+        if audio_codes.shape[0] == 0:
+            raise ValueError(
+                f"audio_codes holds no stream (shape {tuple(audio_codes.shape)}); push (streams, frames) with at "
+                "least one stream"
+            )
         if self.batch_size is not None and audio_codes.shape[0] != self.batch_size:
             raise ValueError(
                 f"this decoder holds {self.batch_size} streams, got a push for {audio_codes.shape[0]} "

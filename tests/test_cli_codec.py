@@ -160,3 +160,48 @@ def test_a_model_that_outputs_nan_is_an_error_naming_it(audio_files, tmp_path, c
     code, err = _run(["reconstruct", str(audio_files / "pcm.wav"), "--model", str(folder), "--output-dir", str(tmp_path / "o")], capsys)
     assert code == 1 and f"model {folder} produced non-finite audio" in err
     assert not (tmp_path / "o" / "pcm.wav").exists()
+
+
+def test_outputs_never_replace_a_file_this_run_did_not_write(model_dir, audio_files, tmp_path, capsys):
+    model = ["--model", str(model_dir)]
+    original = (audio_files / "pcm.wav").read_bytes()
+    (tmp_path / "talk.wav").write_bytes(original)
+    assert main(["encode", str(tmp_path / "talk.wav"), *model, "--output-dir", str(tmp_path)]) == 0
+    # Decoding talk.npy into the same folder would replace the user's talk.wav with the reconstruction.
+    code, err = _run(["decode", str(tmp_path / "talk.npy"), *model, "--output-dir", str(tmp_path)], capsys)
+    assert code == 1 and f"{tmp_path / 'talk.wav'} already exists; pass --overwrite" in err
+    assert (tmp_path / "talk.wav").read_bytes() == original
+    # reconstruct song.flac beside an existing song.wav: the input fails whole (no .npy either).
+    (tmp_path / "song.flac").write_bytes((audio_files / "stereo.flac").read_bytes())
+    (tmp_path / "song.wav").write_bytes(original)
+    code, err = _run(["reconstruct", str(tmp_path / "song.flac"), *model, "--output-dir", str(tmp_path)], capsys)
+    assert code == 1 and "song.wav already exists" in err and "0 of 1 file(s) done" in err
+    assert (tmp_path / "song.wav").read_bytes() == original and not (tmp_path / "song.npy").exists()
+    # --overwrite replaces outputs (never an input); --skip-existing keeps them; both at once is refused.
+    assert main(["reconstruct", str(tmp_path / "song.flac"), *model, "--output-dir", str(tmp_path), "--overwrite"]) == 0
+    assert (tmp_path / "song.wav").read_bytes() != original and (tmp_path / "song.npy").is_file()
+    assert main(["decode", str(tmp_path / "talk.npy"), *model, "--output-dir", str(tmp_path), "--skip-existing"]) == 0
+    assert (tmp_path / "talk.wav").read_bytes() == original
+    with pytest.raises(SystemExit) as raised:
+        main(["decode", str(tmp_path / "talk.npy"), *model, "--output-dir", str(tmp_path), "--overwrite", "--skip-existing"])
+    assert raised.value.code == 2
+
+
+def test_a_full_disk_during_reconstruct_is_one_line_and_leaves_no_partial_file(model_dir, audio_files, tmp_path, capsys, monkeypatch):
+    import llmcodec.files
+
+    def full_disk(*args, **kwargs):  # libsndfile reports ENOSPC as a bare "System error"
+        with open(args[0], "wb") as handle:
+            handle.write(b"RIFF partial")
+        raise soundfile.LibsndfileError(2)
+
+    monkeypatch.setattr(soundfile, "write", full_disk)
+    monkeypatch.setattr(llmcodec.files, "no_space_left", lambda folder: True)
+    out = tmp_path / "out"
+    code, err = _run(["reconstruct", str(audio_files / "pcm.wav"), "--model", str(model_dir), "--output-dir", str(out)], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"llmcodec: error: cannot write {out / 'pcm.wav'}: no space left on the device (nothing partial was left "
+        "behind); free some space and run again"
+    ]
+    assert list(out.iterdir()) == []

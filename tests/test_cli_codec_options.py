@@ -39,8 +39,13 @@ def test_skip_existing_leaves_done_files_alone_and_encodes_the_rest(model_dir, c
     assert "skipped 2 file(s)" in err and "1 of 1 file(s) done" in err
     assert {name: (out / name).read_bytes() for name in ("a.npy", "b.npy")} == before
     assert np.load(out / "c.npy").shape == (int(16000 + 700 * 2) // 320,)
-    # Without the flag the same command rewrites everything.
-    assert main(["encode", *inputs, "--model", str(model_dir), "--output-dir", str(out)]) == 0
+    # Without a flag the command replaces nothing it did not write: the files that exist fail, one by one.
+    assert main(["encode", *inputs, "--model", str(model_dir), "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "3 of 3 file(s) done" not in err and "0 of 3 file(s) done, 3 failed" in err and "pass --overwrite" in err
+    assert (out / "a.npy").read_bytes() == before["a.npy"]
+    # With --overwrite it rewrites everything.
+    assert main(["encode", *inputs, "--model", str(model_dir), "--output-dir", str(out), "--overwrite"]) == 0
     assert np.array_equal(np.load(out / "a.npy"), fresh)
 
 

@@ -169,3 +169,32 @@ def test_a_bare_safetensors_file_gets_our_own_message(tmp_path):
     with pytest.raises(hub.ModelLoadError, match=f"pass the folder {folder}") as raised:
         hub.load_codec(folder / "model.safetensors")
     assert "weights_only" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"encoder_num_layers": 1_000_000}, "encoder_num_layers is 1000000 but the weights hold 2 encoder layers"),
+        ({"decoder_num_layers": 3}, "decoder_num_layers is 3 but the weights hold 2 decoder layers"),
+        ({"hidden_size": 128}, "encoder.stft_frontend.projection.weight is [64, 1282] in the weights, [128, 1282] by the config"),
+        ({"codebook_size": 512}, "quantizer.codebook.weight is [256, 8] in the weights, [512, 8] by the config"),
+    ],
+)
+def test_a_config_that_does_not_fit_its_weights_is_one_line_before_the_model_is_built(tmp_path, capsys, change, message):
+    import time
+
+    import soundfile
+
+    from llmcodec.cli import main
+
+    folder = hub.save_codec_folder(tiny_model(seed=34), tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(dict(config, **change)))
+    soundfile.write(tmp_path / "clip.wav", speechlike(3200).numpy(), 16000)
+    start = time.perf_counter()
+    code = main(["encode", str(tmp_path / "clip.wav"), "--model", str(folder), "--output-dir", str(tmp_path / "out")])
+    assert time.perf_counter() - start < 30  # a million layers are never built
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "error" in line]
+    assert code == 2 and "Traceback" not in err and len(lines) == 1, err
+    assert lines[0].startswith(f"llmcodec: error: {folder / 'config.json'}: does not match the weights") and message in lines[0]

@@ -154,6 +154,10 @@ def test_bad_input_is_named(model, arctic):
         decoder.push(codes[:, :3].repeat(2, 1))
     with pytest.raises(ValueError, match="mask shape"):
         decoder.push(codes[:, :3], audio_codes_mask=torch.ones(1, 2, dtype=torch.bool))
+    fresh = model.streaming_decoder()
+    with pytest.raises(ValueError, match=r"holds no stream \(shape \(0, 5\)\)"):
+        fresh.push(torch.zeros(0, 5, dtype=torch.long))
+    assert fresh.push(torch.zeros(1, 0, dtype=torch.long)).audio_values.shape == (1, 1, 0)  # no frames yet: no audio
     model.train()
     try:
         with pytest.raises(ValueError, match="eval"):

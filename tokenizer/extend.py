@@ -84,7 +84,7 @@ def load_base_tokenizer(base: str | os.PathLike):
         return load_offline_qwen3_tokenizer()
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(base))
+    return AutoTokenizer.from_pretrained(str(base), trust_remote_code=False)
 
 
 def check_qwen_layout(tokenizer, first_id: int) -> list[str]:
@@ -122,7 +122,7 @@ def _strip_trailing_added_tokens(tokenizer, drop_ids: set[int]):
         cfg_path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
         for stale in ("added_tokens.json",):
             (Path(tmp) / stale).unlink(missing_ok=True)
-        clean = AutoTokenizer.from_pretrained(tmp)
+        clean = AutoTokenizer.from_pretrained(tmp, trust_remote_code=False)
     if len(clean) != keep_len:
         raise RuntimeError(f"legacy-token removal left {len(clean)} tokens, expected {keep_len}")
     return clean
@@ -234,15 +234,28 @@ def atomic_replace_dir(tmp_dir: Path, out_dir: Path, overwrite: bool) -> None:
         os.rename(tmp_dir, out_dir)
 
 
+# Files of an earlier tokenizer in the output folder that a new one replaces, even where it writes no file of
+# the same name (a slow tokenizer's vocab files next to a fast one would be loaded instead).
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt", "merges.txt",
+    "special_tokens_map.json", "added_tokens.json", "chat_template.jinja", "chat_template.json", META_FILENAME,
+)
+
+
 def save_extended_tokenizer(tokenizer, meta: AudioTokensMeta, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-    """`save_pretrained` + `audio_tokens_meta.json`, written to a temp folder beside `out_dir` and renamed."""
+    """`save_pretrained` + `audio_tokens_meta.json`, written to a temp folder beside `out_dir` and moved in.
+
+    An existing `out_dir` with files needs `overwrite`; then only the tokenizer's files are replaced, every
+    other file is kept (`llmcodec.files.install_staged_folder`). Files get the umask's permissions.
+    """
+    from llmcodec.files import install_staged_folder, staging_folder
+
     out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = staging_folder(out)
     try:
         tokenizer.save_pretrained(str(tmp))
         meta.save(tmp)
-        atomic_replace_dir(tmp, out, overwrite)
+        install_staged_folder(tmp, out, overwrite=overwrite, stale=TOKENIZER_FILES)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -266,7 +279,7 @@ def load_extended_tokenizer(folder: str | os.PathLike):
     from transformers import AutoTokenizer
 
     meta = AudioTokensMeta.load(folder)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     first_id = tokenizer.convert_tokens_to_ids(codec_token(0, meta.prefix))
     last_id = tokenizer.convert_tokens_to_ids(codec_token(meta.n_audio_tokens - 1, meta.prefix))
     if meta.first_id == -1:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 import torch
 
-from .extend import AudioTokensMeta, atomic_replace_dir, check_qwen_layout
+from .extend import TOKENIZER_FILES, AudioTokensMeta, check_qwen_layout
 from .mapping import AudioTokenMap
 
 logger = logging.getLogger(__name__)
@@ -153,17 +152,30 @@ def write_audio_embeddings(model, meta: AudioTokensMeta, audio_embeddings: torch
         weight[meta.first_id : meta.first_id + meta.n_audio_tokens] = audio_embeddings.to(device=weight.device, dtype=weight.dtype)
 
 
+# Files of an earlier artifact in the output folder that a new one replaces even where it writes no file of
+# the same name (a stale shard or index would be loaded with the new weights).
+LM_ARTIFACT_FILES = TOKENIZER_FILES + (
+    "config.json", "generation_config.json", "model*.safetensors", "model.safetensors.index.json", "pytorch_model*.bin",
+)
+
+
 def save_lm_artifact(model, tokenizer, meta: AudioTokensMeta, out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Save model + tokenizer + meta into `out_dir` via a temp folder beside it and a rename."""
+    """Save model + tokenizer + meta into `out_dir` via a temp folder beside it.
+
+    An existing `out_dir` with files needs `overwrite`; then only the artifact's files are replaced, every
+    other file is kept. Every file gets the umask's permissions (`save_pretrained` writes the weights
+    through a 0600 temporary file).
+    """
+    from llmcodec.files import install_staged_folder, staging_folder
+
     out = Path(out_dir).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = staging_folder(out)
     try:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / "added_tokens.json").unlink(missing_ok=True)  # stale slow-tokenizer file; tokenizer.json is the truth
         meta.save(tmp)
-        atomic_replace_dir(tmp, out, overwrite)
+        install_staged_folder(tmp, out, overwrite=overwrite, stale=LM_ARTIFACT_FILES)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
