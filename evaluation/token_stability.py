@@ -14,6 +14,12 @@ own ``floor(L / hop)`` framing, as ``llmcodec encode`` writes them):
                 the whole input
 ==============  ================================================================================================
 
+Each share is reported three ways: on all frames (``noise``), on speech frames only (``noise_speech``: frames whose
+20 ms RMS is at least -55 dBFS and within 35 dB of the file's loud frames, its 95th percentile, so that near-silent
+frames, where any codec's choice is arbitrary, do not decide the number), and as the field's unit edit distance
+(UED: run-length-deduplicate both code strings, Levenshtein distance divided by the reference's deduplicated length;
+files are micro-averaged, total edits over total length). A UED of 0 is perfect; the frame shares are 1 when perfect.
+
 The reference input is the waveform stored at 24-bit (quantization far below any perturbation here), so one
 reference encode serves all four comparisons: five encodes per file (one file per call).
 
@@ -79,12 +85,43 @@ def safe_gain_db(waveform: torch.Tensor, gain_db: float) -> float:
     return gain_db if peak * 10.0 ** (abs(gain_db) / 20.0) <= 1.0 else -abs(gain_db)
 
 
-def share_unchanged(codes_a: torch.Tensor, codes_b: torch.Tensor) -> float:
-    """Share of frames whose codes agree, over the frames both sequences have (NaN when there are none)."""
+# Speech frames: loud enough to carry speech (absolute floor) and within reach of the file's loud frames.
+SPEECH_FLOOR_DBFS = -55.0
+SPEECH_RANGE_DB = 35.0
+
+
+def speech_frames(audio: torch.Tensor, hop: int) -> torch.Tensor:
+    """``(T,)`` bool: the ``floor(L / hop)`` frames of ``(L,)`` audio that hold speech by level (see the module doc)."""
+    num_frames = audio.numel() // hop
+    frames = audio[: num_frames * hop].double().reshape(num_frames, hop)
+    level = 10.0 * torch.log10(frames.pow(2).mean(dim=1).clamp(min=1e-20))
+    loud = torch.quantile(level, 0.95) if num_frames else torch.tensor(-200.0)
+    return (level >= SPEECH_FLOOR_DBFS) & (level >= loud - SPEECH_RANGE_DB)
+
+
+def deduplicate(codes: torch.Tensor) -> list[int]:
+    """Run-length-deduplicated code string: ``[5, 5, 7, 5] -> [5, 7, 5]``."""
+    values = codes.reshape(-1).tolist()
+    return [v for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+
+
+def unit_edits(reference: torch.Tensor, other: torch.Tensor) -> tuple[int, int]:
+    """``(edits, length)``: Levenshtein distance between the deduplicated strings, and the reference's length."""
+    from rapidfuzz.distance import Levenshtein
+
+    clean = deduplicate(reference)
+    return int(Levenshtein.distance(clean, deduplicate(other))), len(clean)
+
+
+def share_unchanged(codes_a: torch.Tensor, codes_b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Share of frames whose codes agree, over the frames both sequences have and ``mask`` keeps (NaN when none)."""
     n = min(codes_a.numel(), codes_b.numel())
-    if n == 0:
+    same = codes_a.reshape(-1)[:n] == codes_b.reshape(-1)[:n]
+    if mask is not None:
+        same = same[mask.reshape(-1)[:n]]
+    if same.numel() == 0:
         return math.nan
-    return float((codes_a.reshape(-1)[:n] == codes_b.reshape(-1)[:n]).double().mean())
+    return float(same.double().mean())
 
 
 def window_settings(num_frames: int, frame_rate: float, config: TokenStabilityConfig) -> tuple[float, float]:
@@ -118,7 +155,9 @@ def token_stability(
         config: the perturbations (default :class:`TokenStabilityConfig`).
 
     Returns:
-        ``{"noise", "int16", "gain", "windowed"}`` shares in [0, 1], plus ``frames`` (codes compared),
+        ``{"noise", "int16", "gain", "windowed"}`` shares in [0, 1] on all frames, ``"<name>_speech"`` the same on
+        speech frames, ``"<name>_ued_edits"`` unit edits against the reference and ``ued_length`` the reference's
+        deduplicated length (UED = edits / length), ``speech_frames``, plus ``frames`` (codes compared),
         ``seconds`` (input length used), ``gain_db`` (the gain applied), ``window_s`` / ``context_s``
         (the windowing compared with one pass) and ``seconds_spent`` (compute time).
     """
@@ -151,8 +190,14 @@ def token_stability(
         base = encode(reference)
         codes = {name: encode(signal) for name, signal in variants.items()}
         codes["windowed"] = encode(reference, chunk_length_s=window_s, chunk_context_s=context_s)
+    speech = speech_frames(reference, hop)[: base.numel()]
+    edits = {name: unit_edits(base, found) for name, found in codes.items()}
     return {
         **{name: share_unchanged(base, found) for name, found in codes.items()},
+        **{f"{name}_speech": share_unchanged(base, found, speech) for name, found in codes.items()},
+        **{f"{name}_ued_edits": edits[name][0] for name in codes},
+        "ued_length": edits["noise"][1],
+        "speech_frames": int(speech.sum()),
         "frames": int(min(c.numel() for c in (base, *codes.values()))),
         "seconds": audio.numel() / rate,
         "gain_db": gain_db,
@@ -168,19 +213,30 @@ def summarize_stability(per_file: dict[str, dict[str, Any]]) -> dict[str, Any]:
     Returns ``{"files", "mean": {p: share}, "min": {p: share}, "count": {p: n}, "windows": [[window_s,
     context_s], ...] (the distinct settings used), "per_file": per_file}``.
     """
-    summary: dict[str, Any] = {"files": len(per_file), "mean": {}, "min": {}, "count": {}}
+    summary: dict[str, Any] = {"files": len(per_file), "mean": {}, "min": {}, "count": {}, "speech": {}, "ued": {}}
+    finite = lambda v: v is not None and math.isfinite(v)  # noqa: E731
     for name in PERTURBATIONS:
-        values = [r[name] for r in per_file.values() if r.get(name) is not None and math.isfinite(r[name])]
+        values = [r[name] for r in per_file.values() if finite(r.get(name))]
         summary["count"][name] = len(values)
         summary["mean"][name] = sum(values) / len(values) if values else None
         summary["min"][name] = min(values) if values else None
+        speech = [r[f"{name}_speech"] for r in per_file.values() if finite(r.get(f"{name}_speech"))]
+        summary["speech"][name] = sum(speech) / len(speech) if speech else None
+        # UED is micro-averaged: total edits over total deduplicated reference length.
+        pairs = [(r[f"{name}_ued_edits"], r["ued_length"]) for r in per_file.values()
+                 if r.get(f"{name}_ued_edits") is not None and r.get("ued_length")]
+        length = sum(n for _, n in pairs)
+        summary["ued"][name] = sum(e for e, _ in pairs) / length if length else None
     summary["windows"] = sorted({(r["window_s"], r["context_s"]) for r in per_file.values() if "window_s" in r})
     summary["windows"] = [list(w) for w in summary["windows"]]
     summary["per_file"] = per_file
     return summary
 
 
-ROW_FIELDS = (*(f"stability_{name}" for name in PERTURBATIONS), "stability_window_s", "stability_context_s",
+# Per-file keys of token_stability() that an evaluation row carries (as "stability_<key>").
+_ROW_KEYS = (*PERTURBATIONS, *(f"{name}_speech" for name in PERTURBATIONS),
+             *(f"{name}_ued_edits" for name in PERTURBATIONS), "ued_length", "speech_frames")
+ROW_FIELDS = (*(f"stability_{key}" for key in _ROW_KEYS), "stability_window_s", "stability_context_s",
               "stability_gain_db", "token_stability_s")
 
 
@@ -191,7 +247,7 @@ def row_fields(model: Any, waveform: torch.Tensor, config: TokenStabilityConfig)
         result = token_stability(model, waveform, config)
     except Exception as error:  # noqa: BLE001 - the file's other metrics stand; the reason is kept
         return {"error": f"{type(error).__name__}: {error}"}
-    fields = {f"stability_{name}": result[name] for name in PERTURBATIONS}
+    fields = {f"stability_{key}": result[key] for key in _ROW_KEYS}
     fields.update(stability_window_s=result["window_s"], stability_context_s=result["context_s"],
                   stability_gain_db=result["gain_db"], token_stability_s=result["seconds_spent"])
     return fields
@@ -200,7 +256,7 @@ def row_fields(model: Any, waveform: torch.Tensor, config: TokenStabilityConfig)
 def summarize_rows(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """:func:`summarize_stability` of evaluation rows that carry :data:`ROW_FIELDS` (None when none do)."""
     per_file = {
-        r["id"]: {**{name: r.get(f"stability_{name}") for name in PERTURBATIONS},
+        r["id"]: {**{key: r.get(f"stability_{key}") for key in _ROW_KEYS},
                   "window_s": r.get("stability_window_s"), "context_s": r.get("stability_context_s"),
                   "gain_db": r.get("stability_gain_db")}
         for r in rows if any(r.get(f"stability_{name}") is not None for name in PERTURBATIONS)
@@ -223,10 +279,14 @@ def report_lines(summary: dict[str, Any], max_files: int = 50) -> list[str]:
     lines = [
         "## Token stability", "",
         "Share of codes unchanged when the input changes inaudibly (`llmcodec.evaluation.token_stability`; "
-        f"windowed: {windows}). Higher is better; 100 % is a codec whose codes ignore what nobody can hear.", "",
-        "| " + " | ".join(labels[n] for n in PERTURBATIONS) + " |",
-        "|" + "---|" * len(PERTURBATIONS),
-        "| " + " | ".join(percent(summary["mean"][n]) for n in PERTURBATIONS) + " |",
+        f"windowed: {windows}), on all frames and on speech frames (higher is better), and the unit edit distance "
+        "of the deduplicated code strings (UED, lower is better).", "",
+        "| | " + " | ".join(labels[n] for n in PERTURBATIONS) + " |",
+        "|---|" + "---|" * len(PERTURBATIONS),
+        "| unchanged, all frames | " + " | ".join(percent(summary["mean"][n]) for n in PERTURBATIONS) + " |",
+        "| unchanged, speech frames | " + " | ".join(percent(summary.get("speech", {}).get(n))
+                                                  for n in PERTURBATIONS) + " |",
+        "| UED | " + " | ".join(percent(summary.get("ued", {}).get(n)) for n in PERTURBATIONS) + " |",
         "", "| file | " + " | ".join(PERTURBATIONS) + " |", "|---|" + "---|" * len(PERTURBATIONS),
     ]
     items = list(summary["per_file"].items())

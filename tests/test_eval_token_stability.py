@@ -15,11 +15,14 @@ from codec_testing import tiny_model
 from llmcodec.cli import main
 from llmcodec.evaluation.token_stability import (
     TokenStabilityConfig,
+    deduplicate,
     quantize_pcm,
     safe_gain_db,
     share_unchanged,
+    speech_frames,
     summarize_stability,
     token_stability,
+    unit_edits,
     white_noise,
     window_settings,
 )
@@ -79,6 +82,40 @@ def test_stand_in_codec_gives_the_exact_known_shares() -> None:
     assert codec.windows == [(0.1, pytest.approx(0.1 * 5 / 60))]
     assert result["windowed"] == pytest.approx(0.9)
     assert (result["window_s"], result["context_s"]) == codec.windows[0]
+
+
+def test_speech_frame_share_and_ued_of_the_stand_in_codec() -> None:
+    # Three silent frames (-93 dB, mid-bin) never count as speech; the +1 dB gain moves exactly the three frames by a
+    # bin edge.
+    levels = [-93.0, -93.0, -93.0, *LEVELS]
+    result = token_stability(EnergyCodec(), square_frames(levels))
+    assert result["speech_frames"] == 10
+    assert result["gain_speech"] == pytest.approx(0.7)
+    assert result["gain"] == pytest.approx(0.7 * 10 / 13 + 3 / 13)  # the silent frames are unchanged
+    # Deduplicated reference: [-16, -5] (every speech frame codes -5). With +1 dB the three edge frames code -4:
+    # [-16, -5, -4, -5, -4, -5, -4, -5], six inserted runs. UED counts runs, so it can exceed 1.
+    assert (result["gain_ued_edits"], result["ued_length"]) == (6, 2)
+    assert result["int16_ued_edits"] == 0
+
+
+def test_speech_frames_by_level() -> None:
+    audio = square_frames([-90.0, -60.0, -20.0, -30.0, -50.0, -25.0])
+    # -60 dBFS is under the absolute floor; -90 too; -50 is 30 dB under the loud frames: still speech.
+    assert speech_frames(audio, HOP).tolist() == [False, False, True, True, True, True]
+
+
+def test_unit_edit_distance_on_deduplicated_strings() -> None:
+    assert deduplicate(torch.tensor([5, 5, 7, 7, 7, 5])) == [5, 7, 5]
+    # A repeated code is not an edit (deduplication); a substituted run is one.
+    assert unit_edits(torch.tensor([1, 1, 2, 3]), torch.tensor([1, 2, 2, 3])) == (0, 3)
+    assert unit_edits(torch.tensor([1, 2, 3]), torch.tensor([1, 4, 3])) == (1, 3)
+
+
+def test_ued_is_micro_averaged_over_files() -> None:
+    per_file = {"a": {"noise": 0.5, "noise_ued_edits": 1, "ued_length": 10, "window_s": 1.0, "context_s": 0.1},
+                "b": {"noise": 0.9, "noise_ued_edits": 9, "ued_length": 30, "window_s": 1.0, "context_s": 0.1}}
+    summary = summarize_stability(per_file)
+    assert summary["ued"]["noise"] == pytest.approx(10 / 40)  # not the mean of 0.1 and 0.3
 
 
 def test_each_perturbed_copy_reaches_the_codec() -> None:
