@@ -46,21 +46,21 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _recipe_components(overrides: dict, lm_layers: int):
+def _recipe_components(overrides: dict, extra: list[str], lm_layers: int):
     """Released codec + a Qwen3-4B-shaped LM with ``lm_layers`` layers, random weights, recipe arguments."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
     from llmcodec.tokenizer import extend_tokenizer, load_offline_qwen3_tokenizer
     from llmcodec.training.trainer import build_components
-    from llmcodec.training.trainer.arguments import parse_training_arguments
+    from llmcodec.training.trainer.argument_parsing import parse_training_command_line
 
     tokenizer, _ = extend_tokenizer(load_offline_qwen3_tokenizer(), n_audio_tokens=20_480, warn_non_qwen=False)
     values = dict(codec_init="random", lm_name_or_path="qwen3-4b-shaped", lm_dtype="bfloat16", dataset="synthetic",
                   synthetic_num_examples=8, per_device_train_batch_size=1, gradient_accumulation_steps=2,
                   segment_seconds=4.0, use_cpu=not torch.cuda.is_available())
     values.update(overrides)
-    margs, dargs, args = parse_training_arguments(values)
+    margs, dargs, args, _ = parse_training_command_line(None, extra, values)
     torch.manual_seed(args.seed)
     codec = LLMCodecModel(LLMCodecConfig())  # the released configuration
     config = Qwen3Config(hidden_size=2560, intermediate_size=9728, num_hidden_layers=lm_layers, num_attention_heads=32,
@@ -88,18 +88,17 @@ def main(argv: list[str] | None = None) -> int:
         extra = default_data + extra
     torch.set_num_threads(a.threads)
 
-    from llmcodec.cli_train import load_training_arguments, parse_overrides
+    from llmcodec.training.trainer.argument_parsing import parse_training_command_line
     from llmcodec.training.trainer import build_components
 
     out = tempfile.mkdtemp(prefix="bench-train-")
     overrides = dict(output_dir=out, max_steps=a.steps + 2, save_strategy="no", report_to=[], disable_tqdm=True,
                      export_at_end=False, d_only_steps=0, ftp_delay_steps=0, ftp_ramp_steps=0, sa_delay_steps=0,
                      sa_ramp_steps=1, logging_steps=1000, torch_num_threads=a.threads)
-    overrides.update(parse_overrides(extra))
     if a.recipe:
-        args, c = _recipe_components(overrides, a.lm_layers)
+        args, c = _recipe_components(overrides, extra, a.lm_layers)
     else:
-        margs, dargs, args = load_training_arguments(a.config, overrides)
+        margs, dargs, args, _ = parse_training_command_line(a.config, extra, overrides)
         c = build_components(margs, dargs, args)
     trainer = c.trainer(args)
 
@@ -167,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer.state.global_step = 1  # no R1
 
         def d_step():
-            trainer._d_batch = (wav, recon.detach())
+            trainer.step_state.d_batch = (wav, recon.detach())
             trainer._discriminator_step()
 
         parts["discriminator step (no R1)"] = _median_time(d_step, a.repeats)

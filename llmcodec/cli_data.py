@@ -117,10 +117,14 @@ def _cmd_voices(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the corpus subcommands alone (``python -m llmcodec.training.data.corpus.synthesis build OUT``)."""
+    """Run the corpus subcommands alone (``python -m llmcodec.cli_data build OUT``)."""
     parser = argparse.ArgumentParser(prog="llmcodec-corpus")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_subcommands(sub)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(["corpus", *argv])
     return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,105 +1,81 @@
-"""``llmcodec train CONFIG.yaml [--key value ...]``: run the LLM-Codec training recipe.
+"""``llmcodec train CONFIG.yaml [--field value ...]``: run the LLM-Codec training recipe.
 
-The YAML file holds the fields of ``ModelArguments``, ``DataArguments`` and ``LLMCodecTrainingArguments``
-(``llmcodec.training.trainer.arguments``: the recipe knobs plus any ``transformers.TrainingArguments`` field).
-Each ``--key value`` override replaces one field; values are parsed as YAML (``--max_steps 10``,
-``--report_to '[tensorboard]'``, ``--codec_config '{hidden_size: 64}'``). ``--resume [CHECKPOINT]`` resumes (the latest checkpoint in
-``output_dir`` when no path is given). Works under ``accelerate launch`` (``python -m llmcodec.cli train …``).
+The YAML file holds fields of ``ModelArguments``, ``DataArguments`` and ``LLMCodecTrainingArguments`` (the recipe
+knobs plus any ``transformers.TrainingArguments`` field); ``--field value`` overrides one of them, read with the
+field's type by ``HfArgumentParser`` (``--max_steps 10``, ``--lr_codec 1e-4``, ``--report_to tensorboard``,
+``--disc_channels 4 8 8 16 16``, ``--codec_config '{hidden_size: 64}'``). ``llmcodec train CONFIG.yaml --help``
+lists every field with its help and the config's value. ``--resume [CHECKPOINT]`` continues a run (the newest
+complete checkpoint of ``output_dir`` without a path); an ``output_dir`` holding a previous run is refused
+otherwise, unless ``--overwrite_output_dir``. ``--print-config`` prints the resolved arguments. Works under
+``accelerate launch`` (``python -m llmcodec.cli train …``).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from typing import Any
+
+
+class _FieldsHelp(argparse.Action):
+    """``-h`` / ``--help`` before CONFIG: the help of every training field, with their defaults."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        _print_fields_help(None)
+        parser.exit()
+
+
+def _print_fields_help(config: str | None) -> None:
+    """Every field of the three argument classes with its help; with ``config``, its values as the defaults."""
+    from llmcodec.training.trainer.argument_parsing import TrainingArgumentParser, read_config_file
+
+    parser = TrainingArgumentParser(description=__doc__)
+    if config is not None:
+        parser.set_defaults(**read_config_file(config))
+    parser.print_help()
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train``."""
     train = subparsers.add_parser(
         "train", help="train the codec against a frozen LM (recipe: FTP, SA, Gumbel bridge, GAN)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
     )
+    train.add_argument("-h", "--help", action=_FieldsHelp, help="list every training field with its help")
     train.add_argument("config", metavar="CONFIG.yaml")
-    train.add_argument("overrides", nargs=argparse.REMAINDER, metavar="--key value",
-                       help="override any argument of the config; also --resume [CHECKPOINT] (latest checkpoint "
-                            "in output_dir without a path) and --print-config (print the resolved arguments, exit)")
+    train.add_argument("overrides", nargs=argparse.REMAINDER, metavar="--field value",
+                       help="override any field of the config; also --resume [CHECKPOINT] and --print-config")
     train.set_defaults(func=_cmd_train)
 
 
-_SCI = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _coerce(value: Any) -> Any:
-    """YAML 1.1 reads ``1e-4`` as a string; read scientific notation as a float."""
-    return float(value) if isinstance(value, str) and _SCI.fullmatch(value) else value
-
-
-def parse_overrides(tokens: list[str]) -> dict[str, Any]:
-    """``["--a", "1", "--b=x", "--flag"]`` -> ``{"a": 1, "b": "x", "flag": True}`` (values parsed as YAML)."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if not token.startswith("--") or len(token) < 3:
-            raise ValueError(f"expected --key value overrides, got {token!r}")
-        key, eq, value = token[2:].partition("=")
-        if not eq:
-            if i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
-                value, i = tokens[i + 1], i + 1
-            else:
-                value = "true"
-        # YAML 1.1 would turn no/yes/on/off into booleans (``--save_strategy no``); keep them as strings.
-        parsed = value if value.lower() in ("no", "yes", "on", "off", "y", "n") else yaml.safe_load(value)
-        out[key.replace("-", "_")] = _coerce(parsed)
-        i += 1
-    return out
-
-
-def load_training_arguments(config: str, overrides: dict[str, Any] | None = None):
-    """YAML file + overrides -> ``(ModelArguments, DataArguments, LLMCodecTrainingArguments)``, parsed with
-    ``HfArgumentParser`` (unknown keys raise ``ValueError``)."""
-    import yaml
-
-    from llmcodec.training.trainer.arguments import parse_training_arguments
-
-    with open(config) as fh:
-        values = yaml.safe_load(fh) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{config} must hold a mapping of argument names to values")
-    values = {k: _coerce(v) for k, v in values.items()}
-    values.update(overrides or {})
-    return parse_training_arguments(values)
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    try:
-        overrides = parse_overrides(args.overrides)
-        resume = overrides.pop("resume", None)
-        print_config = bool(overrides.pop("print_config", False))
-        model_args, data_args, targs = load_training_arguments(args.config, overrides)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if print_config:
+    from llmcodec.training.trainer.argument_parsing import parse_training_command_line
+
+    if any(token in ("-h", "--help") for token in args.overrides):
+        _print_fields_help(args.config)
+        return 0
+    model_args, data_args, targs, options = parse_training_command_line(args.config, args.overrides)
+    if options.print_config:
         import dataclasses
         import json
 
         print(json.dumps({"model": dataclasses.asdict(model_args), "data": dataclasses.asdict(data_args),
                           "training": json.loads(targs.to_json_string())}, indent=2))
         return 0
-    from llmcodec.training.data.audio_dataset import DataError
-    from llmcodec.training.trainer import TrainingSetupError, run_training
+    from llmcodec.training.trainer import run_training
 
-    try:
-        trainer = run_training(model_args, data_args, targs, resume_from_checkpoint=resume)
-    except (TrainingSetupError, DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    trainer = run_training(model_args, data_args, targs, resume_from_checkpoint=options.resume)
     if trainer.is_world_process_zero():
+        exported = f"; exported to {targs.output_dir}/export" if targs.export_at_end else ""
         print(f"done: {trainer.state.global_step} steps on {trainer.accelerator.num_processes} process(es) "
-              f"({trainer.accelerator.distributed_type}); output in {targs.output_dir}")
+              f"({trainer.accelerator.distributed_type}); output in {targs.output_dir}{exported}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m llmcodec.cli_train CONFIG.yaml [--field value ...]``."""
+    from llmcodec.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])

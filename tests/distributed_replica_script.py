@@ -28,23 +28,22 @@ def _tensors(prefix: str, value, out: dict) -> None:
 
 
 def main(argv: list[str]) -> None:
-    from llmcodec.cli_train import load_training_arguments, parse_overrides
-    from llmcodec.training.trainer import LLMCodecTrainer, build_components
+    from llmcodec.training.trainer import build_components, load_training_arguments
 
-    margs, dargs, args = load_training_arguments(argv[0], parse_overrides(argv[1:]))
+    margs, dargs, args = load_training_arguments(argv[0], argv[1:])
     torch.set_num_threads(1)
     c = build_components(margs, dargs, args)
     trainer = c.trainer(args)
     module, local_sa, local_frames = c.module, [], []
 
-    flush = module.flush_sa_bank
+    push = module.push_sa_bank
 
-    def recording_flush(gather=None):  # this rank's own items, before any gather
-        if module._pending_sa_text is not None:
-            local_sa.append(module._pending_sa_text.detach().cpu().clone())
-        flush(gather)
+    def recording_push(features, gather=None):  # this rank's own items, before any gather
+        if features is not None:
+            local_sa.append(features.detach().cpu().clone())
+        push(features, gather)
 
-    module.flush_sa_bank = recording_flush
+    module.push_sa_bank = recording_push
     restarter = getattr(module, "codebook_restarter", None)
     if restarter is not None:
         update = restarter.update

@@ -12,6 +12,7 @@ import torch
 from datasets import Audio, Dataset, DatasetDict, IterableDataset
 
 from llmcodec.training.data.audio_dataset import (
+    AudioDecodeError,
     DataError,
     IterableSpeechDataset,
     SpeechDataset,
@@ -19,7 +20,7 @@ from llmcodec.training.data.audio_dataset import (
     load_audio_text_dataset,
 )
 from llmcodec.training.data.collator import SpeechCollator, crop_or_pad, reflect_pad_centre
-from llmcodec.training.data import DataConfig, build_collator, build_datasets
+from llmcodec.training.data import DataArguments, build_collator, build_datasets
 
 SR = 16000
 
@@ -94,7 +95,7 @@ def test_collator_shapes_dtypes_jitter_and_seed_determinism():
 
 
 def test_eval_collator_is_deterministic_centre_crop_without_jitter():
-    cfg = DataConfig(segment_seconds=1.0)
+    cfg = DataArguments(segment_seconds=1.0)
     col = build_collator(cfg, train=False)
     x = torch.arange(SR * 3, dtype=torch.float32)
     b1, b2 = col([{"audio": x, "text": "t"}]), col([{"audio": x, "text": "t"}])
@@ -196,16 +197,16 @@ def test_local_folders_wav_txt_librispeech_and_metadata(tmp_path):
             _write(corpus / split / "v" / f"{i}.wav", 0.25)
             lines.append(json.dumps({"file_name": f"v/{i}.wav", "text": f"{split} {i}", "split": split}))
         (corpus / split / "metadata.jsonl").write_text("\n".join(lines) + "\n")
-    train, val = build_datasets(DataConfig(dataset=str(corpus), config_name=None, train_split="train"))
+    train, val = build_datasets(DataArguments(dataset=str(corpus), dataset_config=None, train_split="train"))
     assert len(train) == 2 and len(val) == 1 and val[0]["text"] == "validation 0"
     with pytest.raises(DataError, match="split 'train.100' not in .*'train', 'validation'"):
-        build_datasets(DataConfig(dataset=str(corpus)))
+        build_datasets(DataArguments(dataset=str(corpus)))
 
 
 def test_decode_audio_reports_the_problem(tmp_path):
     x, sr = decode_audio(_write(tmp_path / "ok.wav", 0.1, sr=22050, channels=2))
-    assert x.shape == (2, 2205) and sr == 22050
-    with pytest.raises(Exception, match="not found"):
+    assert x.shape == (1, 2205) and sr == 22050  # a file goes through llmcodec.audio.load_audio: mono
+    with pytest.raises(AudioDecodeError, match="missing.wav: no such file"):
         decode_audio(str(tmp_path / "missing.wav"))
     with pytest.raises(Exception, match="unsupported audio value"):
         decode_audio(12)

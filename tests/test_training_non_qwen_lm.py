@@ -87,7 +87,7 @@ def test_hidden_states_path_gives_the_same_losses_as_the_full_lm(llama_dir, tmp_
         torch.manual_seed(3)
         out = m(input_values=wav, text_input_ids=enc["input_ids"], text_attention_mask=enc["attention_mask"],
                 tau=0.7, strict_llm_losses=True)
-        m.flush_sa_bank()
+        m.push_sa_bank(out.get("sa_text_features"))
         return out
 
     m.sa.push(torch.randn(2, 2, 32))  # a non-empty bank, so the contrastive term is compared too

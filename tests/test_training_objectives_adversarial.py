@@ -1,4 +1,4 @@
-"""Hinge / LSGAN, feature matching and R1 (recipe §6.7) against hand-computed values."""
+"""Hinge / LSGAN, feature matching and R1 against hand-computed values."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""MPD / MSD discriminators (recipe §6.7): shapes, parameter counts, init, no weight norm."""
+"""MPD / MSD discriminators: shapes, parameter counts, init, no weight norm."""
 
 import pytest
 import torch

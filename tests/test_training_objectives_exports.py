@@ -7,7 +7,7 @@ from llmcodec.training.objectives import (
     FrozenCausalLM,
     FutureTokenPredictionHeads,
     GumbelBridge,
-    RecipeSchedule,
+    gumbel_temperature,
     SemanticAlignmentLoss,
     bridge_cross_entropy,
     encode_text_features,
@@ -40,7 +40,8 @@ def test_composed_llm_objectives_train_only_what_they_should():
     heads.init_from_output_embedding_rows(lm.output_embedding_audio_rows())
     layers = sa_layer_range(cfg.num_hidden_layers)
     sa = SemanticAlignmentLoss(layers[1] - layers[0], H, queue_size=4)
-    weights = RecipeSchedule().weights_at(14_000)
+    ftp_weight_, (sa_cos, sa_ctr) = objectives.ftp_weight(14_000), objectives.sa_weights(14_000)  # the recipe's
+    weights = {"tau": gumbel_temperature(14_000), "lambda_ftp": ftp_weight_, "lambda_sa_cos": sa_cos, "lambda_sa_ctr": sa_ctr}
 
     frozen_before = {n: p.detach().clone() for n, p in qwen.named_parameters()}
     opt = torch.optim.AdamW(

@@ -1,4 +1,4 @@
-"""Future Token Prediction heads (recipe §6.4): weights, alignment (no-BOS vs start token), init, masking."""
+"""Future Token Prediction heads: weights, alignment (no-BOS vs start token), init, masking."""
 
 from fractions import Fraction
 

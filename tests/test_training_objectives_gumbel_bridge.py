@@ -1,4 +1,4 @@
-"""Gumbel bridge (recipe §6.3): one-hot sampling, straight-through gradients, the path to the encoder."""
+"""Gumbel bridge: one-hot sampling, straight-through gradients, the path to the encoder."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Reconstruction losses (recipe §6.6) against independent computations and analytic values."""
+"""Reconstruction losses against independent computations and analytic values."""
 
 import math
 
@@ -103,7 +103,7 @@ def test_mrstft_analytic_gain_and_sign_flip():
 
 
 def test_complex_stft_is_the_same_formula_and_reconstruction_bundle():
-    assert ComplexSTFTLoss is MultiResolutionSTFTLoss  # quirk 5, documented
+    assert ComplexSTFTLoss is MultiResolutionSTFTLoss  # upstream's two terms are one loss
     wav, recon = _audio(7), _audio(8)
     recipe = ReconstructionLosses()
     terms = recipe(wav, recon, mel_weight=1.25)

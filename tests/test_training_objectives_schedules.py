@@ -1,4 +1,4 @@
-"""Schedules of the LLM-Codec recipe, checked at the recipe's landmark steps (recipe §6.2)."""
+"""Schedules of the LLM-Codec recipe, checked at the recipe's landmark steps."""
 
 import math
 
@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from llmcodec.training.objectives.schedules import (
-    RecipeSchedule,
     codec_update_enabled,
     cosine_with_warmup_factor,
     cosine_with_warmup_lambda,
@@ -76,7 +75,7 @@ def test_cosine_with_warmup_factor():
     assert cosine_with_warmup_factor(0) == 0.0
     assert cosine_with_warmup_factor(1000) == pytest.approx(0.5)
     assert cosine_with_warmup_factor(2000) == pytest.approx(1.0)
-    # quirk 10: 25k of a 200k cosine leaves the LR at ~0.967 x base
+    # the recipe: 25k of a 200k cosine leaves the LR at ~0.967 x base
     expected = 0.5 * (1 + math.cos(math.pi * 23_000 / 198_000))
     assert cosine_with_warmup_factor(25_000) == pytest.approx(expected)
     assert cosine_with_warmup_factor(25_000) == pytest.approx(0.967, abs=1e-3)
@@ -106,9 +105,13 @@ def test_codec_gate_and_r1_cadence():
         r1_due(3, every=0)
 
 
-def test_recipe_schedule_bundle():
-    w = RecipeSchedule().weights_at(11_000)
-    assert w["lambda_ftp"] == pytest.approx(0.1)
-    assert w["tau"] == pytest.approx(gumbel_temperature(11_000))
-    assert w["lambda_sa_cos"] == 0.0 and w["codec_update"] == 1.0
-    assert RecipeSchedule().weights_at(5_000)["codec_update"] == 0.0
+def test_the_loss_terms_weights_follow_the_recipe_schedules():
+    from llmcodec.training.objectives.loss_terms import term_weights
+    from llmcodec.training.trainer.arguments import LLMCodecTrainingArguments
+
+    args = LLMCodecTrainingArguments(output_dir="unused")  # the recipe's defaults
+    w = term_weights(args, 11_000)
+    assert w["ftp"] == pytest.approx(0.1) and w["sa_cos"] == 0.0 and w["sa_ctr"] == 0.0
+    assert w["mel"] == pytest.approx(mel_weight(11_000)) and (w["ms_mel"], w["cstft"], w["fm"]) == (0.5, 0.8, 1.5)
+    assert term_weights(args, 14_000)["sa_cos"] == pytest.approx(0.1)
+    assert term_weights(args, 14_000)["sa_ctr"] == pytest.approx(0.05)

@@ -1,4 +1,4 @@
-"""Semantic Alignment (recipe §6.5): features under left/right padding, losses, recipe and FIFO banks."""
+"""Semantic Alignment: features under left/right padding, losses, recipe and FIFO banks."""
 
 import pytest
 import torch
@@ -39,7 +39,7 @@ def test_last_token_indices_right_and_left_padding():
     left = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
     assert last_token_indices(right).tolist() == [2, 4]
     assert last_token_indices(left).tolist() == [4, 4]
-    assert (left.sum(1) - 1).tolist() == [2, 4]  # upstream's index: wrong under left padding (quirk 28)
+    assert (left.sum(1) - 1).tolist() == [2, 4]  # upstream's index: wrong under left padding
     with pytest.raises(ValueError, match="without any token"):
         last_token_indices(torch.tensor([[0, 0], [1, 0]]))
 

@@ -1,4 +1,4 @@
-"""Precision per part (recipe §6.12): with ``bf16`` only the codec runs under bf16 autocast; losses, mel
+"""Precision per part, as the recipe: with ``bf16`` only the codec runs under bf16 autocast; losses, mel
 filterbanks, the bridge projection and the discriminators stay fp32, even inside an outer autocast (as
 accelerate wraps the model's forward); the FTP head weights stay exact when the heads are bf16."""
 
@@ -53,7 +53,7 @@ def test_only_the_codec_runs_in_bf16(setup):
     finally:
         for h in handles:
             h.remove()
-    m.flush_sa_bank()
+    m.push_sa_bank(out.get("sa_text_features"))
     assert seen["codec"] and set(seen["codec"]) == {torch.bfloat16}
     assert seen["bridge"] and set(seen["bridge"]) == {torch.float32}
     # mel filterbanks, STFTs (complex64 = fp32 parts), the losses
@@ -80,6 +80,6 @@ def test_discriminator_terms_and_step_are_fp32(setup):
 def test_bf16_heads_keep_exact_head_weights(setup):
     trainer, _ = setup
     ftp = trainer.training_module.ftp
-    assert ftp.heads[0].weight.dtype == torch.bfloat16  # the recipe's bf16 heads (quirk 15)
+    assert ftp.heads[0].weight.dtype == torch.bfloat16  # the recipe's bf16 heads
     assert ftp.head_weights.dtype == torch.float32
     assert abs(float(ftp.head_weights.sum()) - 1.0) < 1e-6

@@ -1,4 +1,4 @@
-"""The full recipe at the real dimensions on CPU (issue 11): released codec config (122.6 M, random init) and a
+"""The full recipe at the real dimensions on CPU: released codec config (122.6 M, random init) and a
 random Qwen3 with Qwen3-4B's hidden size, heads, KV heads, head dim, FFN, tied embeddings and vocabulary
 (151,669 + 20,480 ``<CODEC_n>`` rows, bf16) but 2 layers, built by ``benchmarks/bench_training_step.py
 --recipe``. Two optimizer steps of ``LLMCodecTrainer`` (GA 2, 0.5 s crops, every term on from step 0: bridge,

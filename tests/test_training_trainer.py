@@ -247,7 +247,7 @@ def test_pitch_supervision_trains_its_head_and_reaches_the_encoder_only(tokenize
     # lambda_pitch > 0: the collator adds Praat F0 per frame, the head reads the quantized latents, and its loss
     # is logged and falls; off by default (no head, no targets, no term).
     off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
-    assert off.module.pitch is None and off.data_collator.pitch_hop == 0
+    assert "pitch" not in off.module.term_parts and off.data_collator.pitch_hop == 0
     run = tiny_args(tmp_path / "on", max_steps=12, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
                     lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_pitch=1.0, lr_embed=1e-2)
     c = build_components(*run, tokenizer=tokenizer)
@@ -291,7 +291,7 @@ def test_the_pitch_head_can_read_the_quantized_latents_and_a_bad_source_is_named
 def test_latent_isotropy_term_reaches_the_encoder_only_and_is_logged(tokenizer, tmp_path):
     off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
     batch = off.data_collator([off.train_dataset[i] for i in range(2)])
-    assert not off.module.isotropy and "isotropy" not in off.module(batch["input_values"], run_lm=False, run_bridge=False)
+    assert "isotropy" not in off.module.term_parts and "isotropy" not in off.module(batch["input_values"], run_lm=False, run_bridge=False)
     run = tiny_args(tmp_path / "on", max_steps=4, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
                     lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_isotropy=1.0)
     c = build_components(*run, tokenizer=tokenizer)
@@ -316,14 +316,14 @@ def test_latent_isotropy_term_reaches_the_encoder_only_and_is_logged(tokenizer, 
 def test_token_invariance_term_encodes_a_perturbed_copy_trains_the_encoder_and_is_logged(tokenizer, tmp_path):
     off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
     batch = off.data_collator([off.train_dataset[i] for i in range(2)])
-    assert off.module.invariance is None and "invariance" not in off.module(batch["input_values"], run_lm=False,
+    assert "invariance" not in off.module.term_parts and "invariance" not in off.module(batch["input_values"], run_lm=False,
                                                                             run_bridge=False)
     run = tiny_args(tmp_path / "on", max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
                     lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_invariance=1.0,
                     invariance_noise_dbfs=[-40.0, -30.0], invariance_gain_db=1.0)
     c = build_components(*run, tokenizer=tokenizer)
     module = c.module
-    assert module.invariance == ((-40.0, -30.0), 1.0)
+    assert module.term_parts["invariance"] == ((-40.0, -30.0), 1.0)
     module.zero_grad()
     out = module(batch["input_values"], run_lm=False, run_bridge=False)
     assert out["invariance"].shape == () and 0 < float(out["invariance"].detach()) < 2
@@ -347,7 +347,7 @@ def test_token_invariance_term_encodes_a_perturbed_copy_trains_the_encoder_and_i
 def test_intelligibility_term_trains_the_codec_through_the_reconstruction_and_is_logged(tokenizer, tmp_path):
     off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
     batch = off.data_collator([off.train_dataset[i] for i in range(2)])
-    assert off.module.intelligibility is None and "stoi" not in off.module(batch["input_values"], run_lm=False,
+    assert "stoi" not in off.module.term_parts and "stoi" not in off.module(batch["input_values"], run_lm=False,
                                                                            run_bridge=False)
     run = tiny_args(tmp_path / "on", max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
                     lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_stoi=2.0)
@@ -358,7 +358,7 @@ def test_intelligibility_term_trains_the_codec_through_the_reconstruction_and_is
     assert out["stoi"].shape == () and 0 < float(out["stoi"].detach()) <= 2
     out["stoi"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.decoder.parameters())
-    assert not any(k.startswith("intelligibility.") for k in module.trainable_state_dict())  # nothing to save
+    assert not any(k.startswith("stoi.") for k in module.trainable_state_dict())  # nothing to save
     trainer = c.trainer(run[2])
     trainer.train()
     logged = _losses(trainer, "loss_stoi")

@@ -1,4 +1,5 @@
-"""``llmcodec train``: config + overrides, errors, a tiny run, and a 2-process ``accelerate launch`` (gloo)."""
+"""``llmcodec train``: config + typed overrides (HfArgumentParser), --help, one-line errors, a tiny run, and a
+2-process ``accelerate launch`` (gloo)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmcodec.cli import main
-from llmcodec.cli_train import load_training_arguments, parse_overrides
+from llmcodec.training.trainer import load_training_arguments
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "configs" / "tiny-cpu.yaml")
@@ -19,19 +20,109 @@ RECIPE = str(ROOT / "configs" / "recipe-qwen3-4b.yaml")
 # The tiny config on the in-memory fallback data, shrunk further for a test.
 FAST = ["--dataset", "synthetic", "--synthetic_num_examples", "8", "--build_corpus_if_missing", "false",
         "--max_steps", "2", "--gradient_accumulation_steps", "2", "--per_device_train_batch_size", "1",
-        "--save_strategy", "no", "--report_to", "[]", "--disable_tqdm", "true", "--d_only_steps", "0",
+        "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--d_only_steps", "0",
         "--ftp_delay_steps", "0", "--sa_delay_steps", "0", "--torch_num_threads", "1",
         "--codec_config", "{hidden_size: 32, encoder_num_layers: 1, decoder_num_layers: 1, num_attention_heads: 2, "
         "head_dim: 16, conv_kernel_size: 7, codebook_size: 64, codebook_partitions: {speech: [0, 64]}}"]
 
 
-def test_parse_overrides_types():
-    assert parse_overrides(["--max_steps", "10", "--bf16=true", "--report_to", "[tensorboard]", "--flag",
-                            "--lr_codec", "1e-4", "--tokenizer-name-or-path", "offline"]) == {
-        "max_steps": 10, "bf16": True, "report_to": ["tensorboard"], "flag": True, "lr_codec": 1e-4,
-        "tokenizer_name_or_path": "offline"}
-    with pytest.raises(ValueError, match="--key value"):
-        parse_overrides(["max_steps", "3"])
+def test_command_line_values_take_the_types_of_the_fields(tmp_path):
+    from llmcodec.training.trainer.argument_parsing import parse_training_command_line
+
+    model, data, args, options = parse_training_command_line(TINY, [
+        "--max_steps", "10", "--bf16", "--report_to", "tensorboard", "--lr_codec", "1e-4", "--tokenizer-name-or-path",
+        "offline", "--disc_channels", "4", "8", "8", "16", "16", "--codec_config", "{hidden_size: 64}",
+        "--enable_gan", "false", "--save_strategy", "no", "--output_dir", str(tmp_path), "--resume"])
+    assert (args.max_steps, args.bf16, args.report_to, args.lr_codec) == (10, True, ["tensorboard"], 1e-4)
+    assert (model.tokenizer_name_or_path, model.codec_config, args.disc_channels) == ("offline", {"hidden_size": 64},
+                                                                                     [4, 8, 8, 16, 16])
+    assert args.enable_gan is False and args.save_strategy == "no" and options.resume is True
+    assert data.segment_seconds == 0.5 and args.lr_embed == 0.01  # from the config (lr_embed: 0.01)
+    assert args.report_to == ["tensorboard"]
+    assert parse_training_command_line(TINY, ["--report_to", "[]"])[2].report_to == []  # the YAML list still works
+
+
+def test_every_config_in_configs_loads(tmp_path):
+    configs = sorted((ROOT / "configs").glob("*.yaml"))
+    assert len(configs) >= 4
+    for config in configs:
+        model, data, args = load_training_arguments(str(config), {"output_dir": str(tmp_path), "use_cpu": True})
+        assert args.max_steps > 0 and data.segment_seconds > 0 and model.lm_name_or_path, config.name
+
+
+def test_help_lists_every_field_with_its_help(capsys):
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments, ModelArguments
+
+    with pytest.raises(SystemExit) as exited:  # before CONFIG: argparse's help action exits 0
+        main(["train", "--help"])
+    assert exited.value.code == 0
+    bare = capsys.readouterr().out
+    assert main(["train", TINY, "--max_steps", "3", "--help"]) == 0
+    text = capsys.readouterr().out
+    inherited = {f.name: f for f in dataclasses.fields(TrainingArguments)}
+    ours = [f for cls in (ModelArguments, DataArguments, LLMCodecTrainingArguments) for f in dataclasses.fields(cls)
+            if f.name not in inherited or f.default != inherited[f.name].default]
+    assert len(ours) > 80
+    for f in ours:
+        assert f.metadata.get("help"), f"{f.name} has no help"
+        assert f"--{f.name} " in text and f"--{f.name} " in bare, f.name
+    assert "weight of semantic alignment's cosine term" in text and "--resume" in text and "--print-config" in text
+    max_steps = text[text.index("  --max_steps"):text.index("  --max_steps") + 400]
+    assert "(default: 60)" in max_steps  # the config's value (the command line's --max_steps 3 is not applied)
+
+
+@pytest.mark.parametrize("problem", ["yaml_syntax", "python_tag", "max_steps_abc", "accumulation_0", "lr_nan",
+                                     "lr_nan_in_yaml", "lr_inf", "unknown_key"])
+def test_bad_input_is_one_line(tmp_path, capsys, problem):
+    marker = tmp_path / "executed"
+    config, extra = TINY, []
+    if problem == "yaml_syntax":
+        config = tmp_path / "bad.yaml"
+        config.write_text("max_steps: [1\n")
+    elif problem == "python_tag":
+        config = tmp_path / "tag.yaml"
+        config.write_text(f"max_steps: !!python/object/apply:os.system ['touch {marker}']\n")
+    elif problem == "lr_nan_in_yaml":
+        config = tmp_path / "nan.yaml"
+        config.write_text(Path(TINY).read_text().replace("lr_codec: 0.001", "lr_codec: .nan"))
+    extra = {"max_steps_abc": ["--max_steps", "abc"], "accumulation_0": ["--gradient_accumulation_steps", "0"],
+             "lr_nan": ["--lr_codec", "nan"], "lr_inf": ["--lr_embed", "inf"], "unknown_key": ["--max_stepz", "3"]
+             }.get(problem, [])
+    assert main(["train", str(config), *FAST, *extra, "--output_dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("llmcodec: error: "), err
+    expected = {"yaml_syntax": "not valid YAML (line 2", "python_tag": "!!python/object/apply:os.system is refused",
+                "max_steps_abc": "--max_steps", "accumulation_0": "gradient_accumulation_steps must be >= 1",
+                "lr_nan": "lr_codec must be a finite number > 0", "lr_nan_in_yaml": "lr_codec must be a finite",
+                "lr_inf": "lr_embed must be a finite number > 0", "unknown_key": "--max_stepz"}[problem]
+    assert expected in err[0]
+    assert not marker.exists() and not (tmp_path / "out" / "export").exists()
+
+
+def test_a_dataset_with_a_loading_script_is_one_line_and_never_run(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "scripted"
+    folder.mkdir()
+    marker = tmp_path / "executed"
+    (folder / "scripted.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    out = ["--output_dir", str(tmp_path / "out")]
+    assert main(["train", TINY, *FAST, *out, "--dataset", str(folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "loading script (scripted.py)" in err[0] and "never run" in err[0]
+    # A Hub dataset that is a loading script: datasets raises RuntimeError; still one line naming the dataset.
+    import datasets
+
+    def scripted(*args, **kwargs):
+        raise RuntimeError("Dataset scripts are no longer supported, but found librispeech_asr.py")
+
+    monkeypatch.setattr(datasets, "load_dataset", scripted)
+    assert main(["train", TINY, *FAST, *out, "--dataset", "someone/scripted_asr"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "someone/scripted_asr" in err[0] and "no longer supported" in err[0]
+    assert not marker.exists()
 
 
 def test_configs_resolve_with_overrides(tmp_path):

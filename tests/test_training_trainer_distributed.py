@@ -112,9 +112,8 @@ def test_restart_usage_takes_the_summed_counts_and_the_bank_every_gathered_item(
     c = build_components(*tiny_args("unused", sa_queue_size=8))
     sa = c.module.sa
     mine, theirs = torch.randn(sa.num_layers, 2, sa.hidden_size), torch.randn(sa.num_layers, 3, sa.hidden_size)
-    c.module._pending_sa_text = mine
-    c.module.flush_sa_bank(gather=lambda x: [x, theirs])  # rank order: this rank's items, then the other's
-    assert sa.bank_size == 2 and c.module._pending_sa_text is None
+    c.module.push_sa_bank(mine, gather=lambda x: [x, theirs])  # rank order: this rank's items, then the other's
+    assert sa.bank_size == 2
     expected = SemanticAlignmentLoss(sa.num_layers, sa.hidden_size, queue_size=8)
     expected.push(mine)
     expected.push(theirs)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmcodec.training.trainer import build_components
-from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments, ModelArguments, parse_training_arguments
+from llmcodec.training.trainer.argument_parsing import parse_training_arguments
+from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments, ModelArguments
 
 TINY_CODEC = dict(hidden_size=32, encoder_num_layers=1, decoder_num_layers=1, num_attention_heads=2, head_dim=16,
                   conv_kernel_size=7, codebook_size=64, codebook_partitions={"speech": [0, 64]})

@@ -1,6 +1,6 @@
-"""Issue 11 items 5 and 6 in the trainer loop: few host syncs per micro-batch, gates owned by the trainer (callbacks
+"""The trainer loop: few host syncs per micro-batch, gates owned by the trainer (callbacks
 only observe), clipping per group or joint when sharded, the recipe's periodic mel validation (``val_every``) and
-the ``full_resume`` flag of quirk 9."""
+the ``full_resume`` flag (the recipe's lossy resume)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from llmcodec.training.trainer import build_components, run_training
-from llmcodec.training.trainer.llmcodec_trainer import _LLMCodecCallback
+from llmcodec.training.trainer.step_logs import LossPostfixCallback
 from test_training_trainer_helpers import tiny_args, tiny_trainer
 
 torch.set_num_threads(1)
@@ -63,7 +63,7 @@ def test_a_micro_batch_reads_the_device_at_most_three_times_in_the_trainer(token
 
 
 def test_callbacks_only_observe_and_the_gate_runs_without_clipping(tokenizer, tmp_path):
-    hooks = {n for n in vars(_LLMCodecCallback) if n.startswith("on_")}
+    hooks = {n for n in vars(LossPostfixCallback) if n.startswith("on_")}
     assert hooks == {"on_log"}
     # max_grad_norm 0: the Trainer never calls _clip_grad_norm, the gate must still hold the codec during d_only
     trainer = _trainer(tokenizer, tmp_path, max_steps=2, d_only_steps=2, max_grad_norm=0.0, enable_gan=True)

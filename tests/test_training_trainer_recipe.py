@@ -1,4 +1,4 @@
-"""Trainer fixes from the real-scale review (issue 11): evaluate() leaves no training state behind, ppl_ftp
+"""Trainer fixes found at the real scale: evaluate() leaves no training state behind, ppl_ftp
 is logged, D's gradients are all-reduced in one call, ``_save`` honours the given state dict, the dataset
 repeats follow ``args.world_size``, and TrainingArguments fields our optimizers override are refused."""
 
@@ -41,13 +41,14 @@ def test_evaluate_touches_no_training_state(tokenizer, tmp_path):
     with torch.no_grad():
         loss = trainer.compute_loss(trainer.model, batch)
     assert torch.isfinite(loss)
+    step = trainer.step_state
     for key, value in module.codebook_restarter.state_dict().items():
         assert torch.equal(value, restart_before[key]), key
-    assert module._pending_sa_text is None and trainer._restart_batch is None and trainer._d_batch is None
-    assert int(trainer._code_hist.sum()) == 0 and not trainer._metrics and not trainer._nonfinite_in_window
+    assert step.sa_text is None and step.restart_batch is None and step.d_batch is None and not step.nonfinite
+    assert int(trainer._code_hist.sum()) == 0 and not trainer._metrics
     module.train()
     trainer.compute_loss(trainer.model, batch)  # the same call in training does record (the test can fail)
-    assert module._pending_sa_text is not None and int(trainer._code_hist.sum()) > 0
+    assert step.sa_text is not None and step.restart_batch is not None and int(trainer._code_hist.sum()) > 0
     assert not torch.equal(module.codebook_restarter.state_dict()["usage"], restart_before["usage"])
 
 
@@ -67,7 +68,7 @@ def test_discriminator_gradients_are_all_reduced_in_one_call(tokenizer, tmp_path
     d = trainer.discriminator
     wav = torch.randn(1, 1, 8000) * 0.1
     start, opt_start = copy.deepcopy(d.state_dict()), copy.deepcopy(trainer.disc_optimizer.state_dict())
-    trainer._d_batch = (wav, wav * 0.5)
+    trainer.step_state.d_batch = (wav, wav * 0.5)
     trainer._discriminator_step()
     single = copy.deepcopy(d.state_dict())
     d.load_state_dict(start)
@@ -81,7 +82,7 @@ def test_discriminator_gradients_are_all_reduced_in_one_call(tokenizer, tmp_path
 
     monkeypatch.setattr(dist, "all_reduce", fake_all_reduce)
     monkeypatch.setattr(type(trainer.accelerator), "num_processes", property(lambda self: 2))
-    trainer._d_batch = (wav, wav * 0.5)
+    trainer.step_state.d_batch = (wav, wav * 0.5)
     trainer._discriminator_step()
     n_grad = sum(p.numel() for p in d.parameters())
     assert [op for _, op in calls] == [dist.ReduceOp.MIN, dist.ReduceOp.SUM]  # skip vote + one bucket

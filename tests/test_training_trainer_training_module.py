@@ -56,18 +56,17 @@ def test_any_error_in_the_sa_text_pass_stops_the_run_naming_it(module, tokenizer
     _failing_lm(monkeypatch, module, RuntimeError("shape '[2, -1]' is invalid"), on_text=True)
     with pytest.raises(RuntimeError, match=r"SA text pass.*shape '\[2, -1\]' is invalid"):
         module.train()(**_inputs(tokenizer))
-    assert module._pending_sa_text is None
 
 
 def test_an_eval_forward_leaves_no_sa_text_for_the_bank(module, tokenizer):
     module.eval()
     with torch.no_grad():
         out = module(**_inputs(tokenizer))
-    assert "sa_cos" in out and module._pending_sa_text is None
+    assert "sa_cos" in out and "sa_text_features" not in out
     module.train()
-    module(**_inputs(tokenizer))
-    assert module._pending_sa_text is not None  # a training forward does leave it (pushed after backward)
-    module.flush_sa_bank()
+    out = module(**_inputs(tokenizer))
+    assert out["sa_text_features"].shape[1] == 2  # a training forward hands it on (pushed after backward)
+    module.push_sa_bank(out["sa_text_features"])
 
 
 def test_codebook_domain_restricts_the_vq_search_in_training(tokenizer, tmp_path):

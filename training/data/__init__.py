@@ -1,23 +1,22 @@
-"""Training data for LLM-Codec: configuration and one-call construction of datasets and collators.
+"""Training data for LLM-Codec: one-call construction of datasets and collators from ``DataArguments``.
 
-The recipe (§6.9) trains on LibriSpeech ``clean`` ``train.100`` and validates on ``validation``, with
-4 s random crops (reflect-padded when shorter), ±24-sample phase jitter and the full transcript. For
-offline and CPU runs point ``dataset`` at a local folder, e.g. the synthetic corpus built by
-``llmcodec corpus build OUT_DIR``.
+The recipe trains on LibriSpeech ``clean`` ``train.100`` and validates on ``validation``, with 4 s random crops
+(reflect-padded when shorter), +-24-sample phase jitter and the full transcript. For offline and CPU runs point
+``dataset`` at a local folder, e.g. the synthetic corpus built by ``llmcodec corpus build OUT_DIR``.
 
 Example::
 
-    cfg = DataConfig(dataset="corpus/")                 # or the LibriSpeech default
-    train, val = build_datasets(cfg)
-    loader = DataLoader(train, batch_size=2, collate_fn=build_collator(cfg, train=True))
+    args = DataArguments(dataset="corpus/", dataset_config=None, train_split="train")
+    train, val = build_datasets(args)
+    loader = DataLoader(train, batch_size=2, collate_fn=build_collator(args, train=True))
     batch = next(iter(loader))   # input_values (2, 1, 64000), padding_mask (2, 64000), text [...]
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from llmcodec.training.data.arguments import DataArguments
 from llmcodec.training.data.audio_dataset import (
     SAMPLE_RATE,
     AudioDecodeError,
@@ -33,61 +32,32 @@ from llmcodec.training.data.collator import SpeechCollator, crop_or_pad, reflect
 from llmcodec.training.data.pitch_targets import batch_frame_f0, frame_f0
 
 __all__ = [
-    "SAMPLE_RATE", "AudioDecodeError", "DataConfig", "DataError", "IterableSpeechDataset", "SpeechCollator",
+    "SAMPLE_RATE", "AudioDecodeError", "DataArguments", "DataError", "IterableSpeechDataset", "SpeechCollator",
     "SpeechDataset", "batch_frame_f0", "build_collator", "build_datasets", "crop_or_pad", "decode_audio", "frame_f0",
     "load_audio_text_dataset", "load_local_folder", "reflect_pad_centre", "to_mono",
 ]
 
 
-@dataclass
-class DataConfig:
-    """Where the audio comes from and how it is cut. Defaults follow the recipe.
+def build_datasets(args: DataArguments, require_text: bool = True, sample_rate: int = SAMPLE_RATE,
+                   **load_kwargs: Any) -> tuple[SpeechDataset | IterableSpeechDataset,
+                                                SpeechDataset | IterableSpeechDataset | None]:
+    """Open the ``train_split`` and (unless None) ``validation_split`` of ``args.dataset``.
 
-    Attributes:
-        dataset: Hub id, local folder, ``save_to_disk`` folder.
-        config_name: dataset config (``"clean"`` for LibriSpeech).
-        train_split, eval_split: split names; ``eval_split=None`` skips validation.
-        streaming: stream instead of downloading (Hub datasets), or iterate a local one.
-        require_text: fail early when the text column is missing (needed by the SA loss).
-        segment_seconds: crop length; ``phase_jitter`` maximum circular shift in samples.
-        load_kwargs: extra ``datasets.load_dataset`` arguments (``cache_dir``, ``revision`` …).
-    """
-
-    dataset: str = "openslr/librispeech_asr"
-    config_name: str | None = "clean"
-    train_split: str = "train.100"
-    eval_split: str | None = "validation"
-    audio_column: str = "audio"
-    text_column: str | None = "text"
-    require_text: bool = True
-    streaming: bool = False
-    sample_rate: int = SAMPLE_RATE
-    segment_seconds: float = 4.0
-    phase_jitter: int = 24
-    load_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def segment_samples(self) -> int:
-        """Crop length in samples (64,000 for 4 s at 16 kHz)."""
-        return int(round(self.segment_seconds * self.sample_rate))
-
-
-def build_datasets(cfg: DataConfig) -> tuple[SpeechDataset | IterableSpeechDataset,
-                                              SpeechDataset | IterableSpeechDataset | None]:
-    """Open the train and (optional) eval datasets; dataset-level problems raise :class:`DataError`."""
+    ``require_text``: fail early when the text column is missing (the SA loss needs transcripts);
+    ``load_kwargs``: passed to ``datasets.load_dataset`` (``cache_dir``, ``revision`` ...).
+    Dataset-level problems raise :class:`DataError`."""
 
     def load(split: str) -> SpeechDataset | IterableSpeechDataset:
         return load_audio_text_dataset(
-            cfg.dataset, name=cfg.config_name, split=split, streaming=cfg.streaming,
-            audio_column=cfg.audio_column, text_column=cfg.text_column, require_text=cfg.require_text,
-            sample_rate=cfg.sample_rate, **cfg.load_kwargs,
+            args.dataset, name=args.dataset_config, split=split, streaming=args.streaming,
+            audio_column=args.audio_column, text_column=args.text_column, require_text=require_text,
+            sample_rate=sample_rate, **load_kwargs,
         )
 
-    return load(cfg.train_split), (load(cfg.eval_split) if cfg.eval_split else None)
+    return load(args.train_split), (load(args.validation_split) if args.validation_split else None)
 
 
-def build_collator(cfg: DataConfig, train: bool = True) -> SpeechCollator:
+def build_collator(args: DataArguments, train: bool = True, sample_rate: int = SAMPLE_RATE) -> SpeechCollator:
     """Random crops and phase jitter for training; centred crops without jitter for evaluation."""
-    return SpeechCollator(
-        segment_samples=cfg.segment_samples, random_crop=train, phase_jitter=cfg.phase_jitter if train else 0,
-    )
+    return SpeechCollator(segment_samples=args.segment_samples(sample_rate), random_crop=train,
+                          phase_jitter=args.phase_jitter if train else 0)

@@ -9,8 +9,7 @@ Sources (all end up as a torch dataset yielding ``{"audio": (T,) float32 at 16 k
   ``metadata.jsonl``/``metadata.csv`` holding ``file_name`` and a text column, ``*.wav`` (flac, mp3 …)
   with same-stem ``.txt`` transcripts, or LibriSpeech's ``*.trans.txt`` layout.
 
-Audio is decoded by ``audio_decoding`` (soundfile first, torchcodec for what soundfile cannot read), not by
-``datasets``, so that one unreadable file is skipped and counted instead of killing a run.
+Audio is decoded by ``audio_decoding`` (files through ``llmcodec.audio.load_audio``), not by ``datasets``, so that one unreadable file is skipped and counted instead of killing a run.
 Dataset-level problems (empty, missing columns, nothing decodable) raise :class:`DataError` up front.
 """
 
@@ -27,11 +26,11 @@ from typing import Any
 
 import torch
 
+from llmcodec.audio import AUDIO_EXTENSIONS
 from llmcodec.training.data.audio_decoding import SAMPLE_RATE, AudioDecodeError, DataError, decode_audio, to_mono
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".aiff", ".aif")
 
 
 # --------------------------------------------------------------------------------------------- datasets
@@ -292,10 +291,6 @@ def _scan_rows(root: str, text_column: str) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------------------- entry point
 
 
-def _is_saved_dataset(path: str) -> bool:
-    return any(os.path.isfile(os.path.join(path, f)) for f in ("dataset_info.json", "state.json", "dataset_dict.json"))
-
-
 def load_audio_text_dataset(source: Any, *, name: str | None = None, split: str | None = None,
                             streaming: bool = False, audio_column: str = "audio",
                             text_column: str | None = "text", require_text: bool = True,
@@ -316,20 +311,28 @@ def load_audio_text_dataset(source: Any, *, name: str | None = None, split: str 
     """
     import datasets
 
+    from llmcodec.audio_datasets import is_saved_dataset, load_dataset_folder
+
     ds = source
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        if os.path.isdir(path) and _is_saved_dataset(path):
-            ds = datasets.load_from_disk(path)
-        elif os.path.isdir(path):
-            ds = load_local_folder(path, split, text_column or "text", require_text)
+        if os.path.isdir(path) and not is_saved_dataset(path):
+            try:
+                ds = load_local_folder(path, split, text_column or "text", require_text)
+            except DataError as error:
+                scripts = sorted(name for name in os.listdir(path) if name.endswith(".py"))
+                if scripts:  # e.g. a clone of a Hub dataset repository that builds its data with Python code
+                    raise DataError(f"{path} holds a dataset loading script ({scripts[0]}), which is never run; give a "
+                                    "folder of audio files with transcripts, a save_to_disk folder or a Hub dataset "
+                                    f"with data files ({error})") from None
+                raise
             if streaming:
                 ds = ds.to_iterable_dataset()
-        elif os.path.isabs(path) or path.startswith((".", "~")) or os.path.isfile(path):
+        elif not os.path.isdir(path) and (os.path.isabs(path) or path.startswith((".", "~")) or os.path.isfile(path)):
             # Looks local but is not a folder: say so rather than asking the Hub for it.
             raise DataError(f"data folder not found: {path} (expected a folder or a Hub dataset id)")
-        else:
-            ds = datasets.load_dataset(path, name, split=split, streaming=streaming, **load_kwargs)
+        else:  # a save_to_disk folder or a Hub id (one line for any failure, loading scripts refused)
+            ds = load_dataset_folder(path, config=name, split=split, streaming=streaming, **load_kwargs)
     if isinstance(ds, (datasets.DatasetDict, datasets.IterableDatasetDict)):
         if split is None or split not in ds:
             raise DataError(f"split {split!r} not in dataset splits {list(ds)}")

@@ -1,6 +1,7 @@
 """Decoding one audio item for training: a path, bytes or a ``datasets`` audio dict -> ``(T,)`` float32 mono at
-16 kHz. soundfile first, torchcodec for what soundfile cannot read; failures raise :class:`AudioDecodeError` so the
-dataset can skip and count the one bad file (``audio_dataset``)."""
+16 kHz. Files are read by the project's one audio reader, :func:`llmcodec.audio.load_audio`; in-memory bytes (a
+``datasets`` audio cell) by soundfile, or torchcodec for what soundfile cannot read. Failures raise
+:class:`AudioDecodeError` so the dataset can skip and count the one bad file (``audio_dataset``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+
+from llmcodec.audio import resample
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +40,8 @@ def decode_audio(value: Any) -> tuple[torch.Tensor, int]:
     ``{"bytes", "path"}``), or a torchcodec ``AudioDecoder``.
 
     Returns:
-        ``(wave, sample_rate)`` with ``wave`` float32 of shape ``(C, T)``.
+        ``(wave, sample_rate)`` with ``wave`` float32 of shape ``(C, T)`` (``C = 1`` for a file: the reader
+        averages its channels).
 
     Raises:
         AudioDecodeError: if the value cannot be decoded or holds no samples.
@@ -81,13 +84,13 @@ def _decode(value: Any) -> tuple[torch.Tensor, int]:
 
 
 def _decode_path(path: str) -> tuple[torch.Tensor, int]:
-    if not os.path.isfile(path):
-        raise AudioDecodeError(f"audio file not found: {path}")
+    from llmcodec.audio import AudioReadError, load_audio
+
     try:
-        x, sr = sf.read(path, dtype="float32", always_2d=True)
-        return torch.from_numpy(x.T.copy()), int(sr)
-    except Exception as sf_error:
-        return _torchcodec(path, sf_error, path)
+        wave, sample_rate = load_audio(path, target_sr=None)  # mono (T,) at the file's own rate
+    except AudioReadError as error:
+        raise AudioDecodeError(str(error)) from error
+    return wave[None], int(sample_rate)
 
 
 def _decode_bytes(data: bytes, path: str | None) -> tuple[torch.Tensor, int]:
@@ -124,7 +127,7 @@ def to_mono(wave: torch.Tensor, sample_rate: int, target_rate: int = SAMPLE_RATE
     if x.dim() == 2:
         x = x.mean(dim=0)
     if sample_rate != target_rate:
-        x = AF.resample(x, sample_rate, target_rate)
+        x = resample(x, sample_rate, target_rate)
     return x.contiguous()
 
 

@@ -1,4 +1,4 @@
-"""Fixed-length crops of speech for codec training (recipe §6.9).
+"""Fixed-length crops of speech for codec training (the recipe: 4 s crops, +-24-sample jitter).
 
 Clips longer than the segment get a random crop (a centred one for evaluation); shorter ones are
 centred and reflect-padded. "Phase jitter" then rolls each crop circularly by up to ±24 samples; the

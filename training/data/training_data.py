@@ -184,11 +184,9 @@ def build_validation_dataset(data_args: Any, training_args: Any) -> Any:
 
 
 def _build_split(args: Any, split: str, validation: bool, require_text: bool, seed: int) -> Any:
-    from llmcodec.training.data import DataConfig, build_datasets
+    from llmcodec.training.data.audio_dataset import SpeechDataset, load_audio_text_dataset
 
     if args.dataset == "synthetic":
-        from llmcodec.training.data.audio_dataset import SpeechDataset
-
         rows = synthetic_speechlike_dataset(args.synthetic_num_examples, seed=seed)
         return SpeechDataset(rows, text_column=args.text_column or "text", require_text=require_text)
     path = os.path.expanduser(args.dataset)
@@ -198,9 +196,6 @@ def _build_split(args: Any, split: str, validation: bool, require_text: bool, se
         _synthesise_corpus(path, args)
     if args.extra_datasets and not validation:
         return _mixed_local_folders([path, *args.extra_datasets], args, require_text)
-    cfg = DataConfig(dataset=path if looks_local else args.dataset, config_name=args.dataset_config,
-                     train_split=split, eval_split=None, audio_column=args.audio_column,
-                     text_column=args.text_column, require_text=require_text, streaming=args.streaming,
-                     segment_seconds=args.segment_seconds, phase_jitter=args.phase_jitter)
-    train, _ = build_datasets(cfg)
-    return train
+    return load_audio_text_dataset(path if looks_local else args.dataset, name=args.dataset_config, split=split,
+                                   streaming=args.streaming, audio_column=args.audio_column,
+                                   text_column=args.text_column, require_text=require_text)

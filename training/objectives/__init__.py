@@ -19,6 +19,7 @@ from llmcodec.training.objectives.discriminators import (
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, find_audio_token_range
 from llmcodec.training.objectives.future_token_prediction import FTPOutput, FutureTokenPredictionHeads, ftp_head_weights, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import BridgeOutput, GumbelBridge, bridge_cross_entropy
+from llmcodec.training.objectives.loss_terms import LOSS_TERMS, LossTerm
 from llmcodec.training.objectives.pitch_supervision import PitchSupervision
 from llmcodec.training.objectives.reconstruction import (
     ComplexSTFTLoss,
@@ -30,7 +31,6 @@ from llmcodec.training.objectives.reconstruction import (
     prepare_reconstruction,
 )
 from llmcodec.training.objectives.schedules import (
-    RecipeSchedule,
     codec_update_enabled,
     cosine_with_warmup_factor,
     cosine_with_warmup_lambda,
@@ -66,7 +66,8 @@ __all__ = [
     "MultiScaleMelLoss",
     "PeriodDiscriminator",
     "PitchSupervision",
-    "RecipeSchedule",
+    "LOSS_TERMS",
+    "LossTerm",
     "ReconstructionLossWeights",
     "ReconstructionLosses",
     "SAOutput",

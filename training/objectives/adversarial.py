@@ -1,4 +1,4 @@
-"""Adversarial losses of the LLM-Codec recipe (recipe §6.7): hinge (used) / LSGAN (optional),
+"""Adversarial losses of the LLM-Codec recipe: hinge (used) / LSGAN (optional),
 feature matching, and the R1 gradient penalty.
 
 Inputs are the per-sub-discriminator outputs of ``training.discriminators``: lists of logits

@@ -1,4 +1,4 @@
-"""Multi-period and multi-scale waveform discriminators of the LLM-Codec recipe (recipe §6.7).
+"""Multi-period and multi-scale waveform discriminators of the LLM-Codec recipe.
 
 Both follow HiFi-GAN's layout with the recipe's exact shapes, **no weight or spectral norm**; the recipe does not
 say how the convs are initialised. The default here is variance-preserving (Kaiming normal for LeakyReLU(0.2),
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -1,6 +1,6 @@
 """A frozen Hugging Face causal LM whose only trainable weights are the audio-token embedding rows.
 
-The recipe (§5.2, §6.1) trains only the ``<CODEC_i>`` rows of the (tied) input embedding matrix and
+The recipe trains only the ``<CODEC_i>`` rows of the (tied) input embedding matrix and
 keeps the rest of the LM frozen. Upstream makes the whole matrix ``requires_grad`` and relies on the
 other rows getting no gradient; that breaks as soon as the optimizer has decoupled weight decay
 (AdamW decays every row of a parameter whatever its gradient) or momentum from earlier updates.
@@ -16,7 +16,8 @@ trainable ``audio_embeddings`` parameter ``(codebook_size, H)``:
 * ``sync_audio_rows_to_lm()`` writes the trained rows back into the LM (for export, or before
   reading audio-token logits from the tied ``lm_head``, which otherwise still holds the initial rows).
 
-Hidden-state semantics (pinned by the tests for transformers 5.24, quirk 29): with
+Hidden-state semantics (the recipe depends on them; pinned by the tests for transformers
+5.24): with
 ``output_hidden_states=True`` a model with L layers returns L + 1 tensors; ``hidden_states[0]`` is the
 embedding output, ``hidden_states[i]`` the output of layer i for i < L, and ``hidden_states[L]`` the
 **final-norm** output of layer L (the tensor ``lm_head`` sees).
@@ -106,7 +107,7 @@ class FrozenCausalLM(nn.Module):
         first_audio_token_id: id of ``<CODEC_0>``; audio ids are ``first + arange(codebook_size)``.
         codebook_size: number of audio tokens (20,480 in the recipe).
         audio_rows_dtype: dtype of the trainable rows; ``None`` keeps the LM embedding's dtype (the
-            recipe trains bf16 rows without an fp32 master copy, quirk 15); pass ``torch.float32`` for one.
+            recipe trains bf16 rows without an fp32 master copy); pass ``torch.float32`` for one.
     """
 
     def __init__(
@@ -177,7 +178,7 @@ class FrozenCausalLM(nn.Module):
     def output_embedding_audio_rows(self) -> Tensor:
         """Detached copy of the audio rows of the LM's output embedding ``(codebook_size, H)`` (FTP head init).
 
-        With tied embeddings these are the *initial* input rows (quirk 3: random for new tokens)."""
+        With tied embeddings these are the *initial* input rows (random for new tokens: the recipe's FTP heads start from these)."""
         head = self.lm.get_output_embeddings()
         if head is None:
             raise ValueError("the LM has no output embedding (lm_head)")

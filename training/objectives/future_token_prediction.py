@@ -1,10 +1,10 @@
-"""Future Token Prediction (FTP): K Medusa-style linear heads on the LM's last hidden state (recipe §6.4).
+"""Future Token Prediction (FTP): K Medusa-style linear heads on the LM's last hidden state (a recipe loss).
 
 Head j is ``Linear(H, codebook_size, bias=False)`` and is trained with cross-entropy on the VQ codes
 j positions later; the per-head CEs are combined with weights ``(1/(j+1)) / sum_k 1/(k+1)``
 (60/137, 30/137, 20/137, 15/137, 12/137 for K = 5).
 
-Alignment. Without a start token (the recipe: Qwen3 has no BOS, quirk 1) the hidden state at
+Alignment. Without a start token (the recipe: Qwen3 has no BOS) the hidden state at
 position i has already consumed code i, so head 0 learns to identify the *current* code and head j
 predicts j steps ahead: ``CE_j = CE(head_j(h[:, :T-j]), codes[:, j:T])`` with ``h`` of length T.
 

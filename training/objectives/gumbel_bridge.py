@@ -1,4 +1,4 @@
-"""Differentiable Gumbel bridge from the codec's quantized latent into the LM's audio embeddings (recipe §6.3).
+"""Differentiable Gumbel bridge from the codec's quantized latent into the LM's audio embeddings (the recipe's bridge).
 
 ``GumbelBridge`` is ``Linear(latent_dim -> codebook_size)`` (512 -> 20,480 in the recipe, with bias).
 Given the quantized latent ``(B, T, latent_dim)`` and the LM's audio-token embedding rows
@@ -18,7 +18,7 @@ Modes:
   The bridge CE still trains ``proj`` in every mode.
 
 The layout is explicit: the latent must be ``(B, T, latent_dim)`` (upstream guessed it from
-``shape[1] == 512``, which misfires for 512-frame inputs, quirk 22). The annealed temperature is
+``shape[1] == 512``, which misfires for 512-frame inputs). The annealed temperature is
 ``training.schedules.gumbel_temperature`` (re-exported here).
 """
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

@@ -1,6 +1,6 @@
 """Intelligibility loss: 1 - STOI of the reconstruction, through torch-stoi's differentiable STOI.
 
-The demo codec's reconstructions reached Codec2 1200's PESQ-WB on real speech long before its STOI (issue 10):
+The demo codec's reconstructions reached Codec2 1200's PESQ-WB on real speech long before its STOI:
 the mel and STFT losses weigh every band by its log magnitude, while STOI correlates the short-time envelopes
 (384 ms windows) of fifteen third-octave bands from 150 Hz to 4.3 kHz, on the frames within 40 dB of the loudest.
 A codec can therefore get the spectral envelope right on average and still smear the envelope modulations that

@@ -1,4 +1,4 @@
-"""Reconstruction losses of the LLM-Codec recipe (recipe §6.6), built on torchaudio transforms.
+"""Reconstruction losses of the LLM-Codec recipe, built on torchaudio transforms.
 
 All losses take a target ``wav`` and a reconstruction ``recon`` of the same shape, either
 ``(B, T)`` or ``(B, 1, T)``, compute in float32 whatever the input dtype, and return a scalar.
@@ -11,7 +11,7 @@ Terms and recipe weights:
 * ``MultiResolutionSTFTLoss`` - per n_fft in (512, 1024, 2048), hop n_fft/4, Hann: spectral convergence
                              + L1 of log-magnitudes + ``phase_weight`` x L1 of unit phasors (0.5).
 * complex-STFT loss        - upstream's ``ComplexSTFTLoss`` is **the same formula** as the MR-STFT loss
-                             (quirk 5), weight 0.8 with phase weight 0.5: effectively one loss at weight 1.3.
+                             of upstream, weight 0.8 with phase weight 0.5: effectively one loss at weight 1.3.
                              ``ReconstructionLosses`` reproduces that (and computes it once); set
                              ``distinct_mr_stft=True`` to make the MR-STFT term magnitude-only instead.
 """
@@ -198,7 +198,7 @@ class MultiResolutionSTFTLoss(nn.Module):
         return torch.stack([self._one_resolution(stft, wav, recon) for stft in self.stfts]).mean()
 
 
-# Upstream's complex-STFT loss is the same computation (quirk 5); kept as a named alias so configs and
+# Upstream's complex-STFT loss is the same computation as its MR-STFT loss; kept as a named alias so configs and
 # logs can refer to both terms.
 ComplexSTFTLoss = MultiResolutionSTFTLoss
 
@@ -217,7 +217,7 @@ class ReconstructionLosses(nn.Module):
 
     ``forward(wav, recon, mel_weight)`` -> ``{"mel", "ms_mel", "mr_stft", "cstft", "total"}``, where
     ``total = mel_weight*mel + w.ms_mel*ms_mel + w.mr_stft*mr_stft + w.cstft*cstft`` (VQ and bridge
-    losses live elsewhere). With ``distinct_mr_stft=False`` (the recipe, quirk 5) ``mr_stft`` and
+    losses live elsewhere). With ``distinct_mr_stft=False`` (the recipe) ``mr_stft`` and
     ``cstft`` are the same loss, computed once; with ``True`` the MR-STFT term drops its phase part.
     """
 

@@ -1,4 +1,4 @@
-"""Step-dependent schedules of the LLM-Codec training recipe (recipe §6.2).
+"""Step-dependent schedules of the LLM-Codec training recipe (the loss terms use them: ``loss_terms.py``).
 
 Every function is a pure function of the optimizer step ``step`` (an ``int`` >= 0) and returns a
 Python ``float``; nothing here holds state, so resuming a run reproduces the same values.
@@ -9,13 +9,12 @@ Landmarks of the released 25k-step recipe (all tested):
 * λ_FTP: 0 up to 10k, 0.1 at 11k, 0.2 from 12k on.
 * λ_SA (cos 0.1 / contrastive 0.05): 0 up to and including 12k (first active step 12,001), full at 14k.
 * λ_mel: 1.5 at 0, ~1.428 at 10k, 1.125 at 25k, 0.75 from 50k on.
-* LR factor (warmup 2000, total 200k): 0 at 0, 1 at 2000, ~0.967 at 25k (quirk 10: effectively constant).
+* LR factor (warmup 2000, total 200k): 0 at 0, 1 at 2000, ~0.967 at 25k (the recipe's LR is almost constant).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 __all__ = [
@@ -29,7 +28,6 @@ __all__ = [
     "sa_weights",
     "codec_update_enabled",
     "r1_due",
-    "RecipeSchedule",
 ]
 
 
@@ -43,7 +41,7 @@ def cosine_with_warmup_factor(step: int, warmup_steps: int = 2000, total_steps: 
 
     ``factor = 0.5 * (1 + cos(pi * (step - warmup) / (total - warmup)))`` for ``warmup <= step < total``,
     and 0 from ``total_steps`` on. The recipe keeps ``total_steps`` at its default of 200k for a 25k
-    run, so the LR barely decays (quirk 10); pass the real run length to get a full cosine.
+    run, so the LR barely decays; pass the real run length to get a full cosine.
     """
     _check_step(step)
     if warmup_steps < 0 or total_steps <= warmup_steps:
@@ -123,7 +121,7 @@ def sa_weights(
     """(λ_SA_cos, λ_SA_ctr): active only when ``step > delay`` and FTP is on; linear ramp to the max.
 
     The ramp is 0 at exactly ``delay``, so the first step with a non-zero weight is ``delay + 1``
-    (quirk 19).
+    (12,001 in the recipe).
     """
     _check_step(step)
     if not ftp_enabled or step <= delay:
@@ -143,44 +141,3 @@ def r1_due(step: int, every: int = 16) -> bool:
     if every <= 0:
         raise ValueError(f"every must be > 0, got {every}")
     return step % every == 0
-
-
-@dataclass(frozen=True)
-class RecipeSchedule:
-    """All step-dependent weights of the recipe in one place; defaults are the released run's values."""
-
-    warmup_steps: int = 2000
-    lr_total_steps: int = 200_000
-    d_only_steps: int = 10_000
-    mel_start: float = 1.5
-    mel_end: float = 0.75
-    mel_steps: int = 50_000
-    tau_start: float = 1.0
-    tau_end: float = 0.3
-    tau_steps: int = 20_000
-    ftp_delay: int = 10_000
-    ftp_ramp: int = 2000
-    ftp_max: float = 0.2
-    sa_delay: int = 12_000
-    sa_ramp: int = 2000
-    sa_cosine_max: float = 0.1
-    sa_contrastive_max: float = 0.05
-    r1_every: int = 16
-
-    def weights_at(self, step: int) -> dict[str, float]:
-        """Every scheduled scalar at ``step`` (keys: lr_factor, lambda_mel, tau, lambda_ftp,
-        lambda_sa_cos, lambda_sa_ctr, codec_update, r1)."""
-        lam_ftp = ftp_weight(step, self.ftp_delay, self.ftp_ramp, self.ftp_max)
-        lam_cos, lam_ctr = sa_weights(
-            step, self.sa_delay, self.sa_ramp, self.sa_cosine_max, self.sa_contrastive_max, ftp_enabled=self.ftp_max > 0
-        )
-        return {
-            "lr_factor": cosine_with_warmup_factor(step, self.warmup_steps, self.lr_total_steps),
-            "lambda_mel": mel_weight(step, self.mel_start, self.mel_end, self.mel_steps),
-            "tau": gumbel_temperature(step, self.tau_start, self.tau_end, self.tau_steps),
-            "lambda_ftp": lam_ftp,
-            "lambda_sa_cos": lam_cos,
-            "lambda_sa_ctr": lam_ctr,
-            "codec_update": float(codec_update_enabled(step, self.d_only_steps)),
-            "r1": float(r1_due(step, self.r1_every)),
-        }

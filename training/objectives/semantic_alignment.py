@@ -1,10 +1,10 @@
-"""Semantic Alignment (SA): pull the LM's hidden state of the audio towards that of its transcript (recipe §6.5).
+"""Semantic Alignment (SA): pull the LM's hidden state of the audio towards that of its transcript (a recipe loss).
 
 Features, per layer in ``[L // 3, int(0.8 * L))`` of ``hidden_states[1:]`` (``[12, 28)`` for Qwen3-4B's 36
 layers; ``hidden_states[1:][i]`` is the output of layer i + 1):
 
 * text  - hidden state of the transcript's **last non-pad token** (frozen LM, no grad). Upstream takes
-  index ``mask.sum() - 1``, which assumes right padding (quirk 28); ``last_token_indices`` finds the last
+  index ``mask.sum() - 1``, which assumes right padding; ``last_token_indices`` finds the last
   1 of the mask, so right *and* left padding give the right token;
 * audio - hidden state at the last position of the FTP forward pass (carries gradient).
 
@@ -14,7 +14,8 @@ Losses (both averaged over the layers):
 * contrastive CE with label 0 over ``[a·t, a·Q^T] * logit_scale`` (``a``, ``t`` L2-normalised, ``Q`` the
   memory bank), label smoothing 0.1, logit scale 5; 0 while the bank is empty.
 
-Memory bank, ``bank="recipe"`` (default, reproduces upstream, quirks 6 and 7): one bank shared by all
+Memory bank, ``bank="recipe"`` (default, reproduces upstream: a bank that stops taking new entries once full, and
+negatives from the last SA layer used at every layer): one bank shared by all
 layers; ``push`` computes the batch mean of the L2-normalised text features of the *last* layer of the
 range (index ``end - 1``); if the bank is non-empty its last slot is EMA-updated
 (``Q[-1] = m Q[-1] + (1 - m) new``, not re-normalised), then ``new`` is appended while the bank is not
@@ -22,12 +23,12 @@ full; there is no FIFO pop (with ``m = 0`` the oldest entry is popped instead [i
 ``bank="fifo"``: a proper per-layer ring buffer of per-sample L2-normalised text features.
 
 The bank lives in registered buffers, so ``state_dict`` / ``load_state_dict`` checkpoint it (upstream
-does not, quirk 9).
+does not: its resume starts the bank empty).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Sequence
+from typing import Literal, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F

@@ -14,18 +14,14 @@ from llmcodec.training.objectives.discriminators import CombinedDiscriminator
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM, truncate_decoder_layers
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge
-from llmcodec.training.objectives.intelligibility import IntelligibilityLoss
-from llmcodec.training.objectives.pitch_supervision import PitchSupervision
-from llmcodec.training.objectives.reconstruction import ReconstructionLosses, ReconstructionLossWeights
+from llmcodec.training.objectives.loss_terms import LOSS_TERMS
+from llmcodec.training.objectives.reconstruction import ReconstructionLosses
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range
 from llmcodec.training.data.training_data import SeededCropCollator, build_train_dataset, build_validation_dataset
 from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments, ModelArguments
-from llmcodec.training.trainer.checkpoints import DISC_FILE
+from llmcodec.training.trainer.checkpoint_files import DISC_FILE
+from llmcodec.training.trainer.errors import TrainingSetupError
 from llmcodec.training.trainer.training_module import LLMCodecTrainingModule
-
-
-class TrainingSetupError(ValueError):
-    """Bad input detected before training starts (data, tokenizer, LM)."""
 
 
 def _load(what: str, load: Any, *args: Any) -> Any:
@@ -52,8 +48,8 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
     """Check tokenizer / LM / codec against each other and assemble the trainable system.
 
     Raises :class:`TrainingSetupError` for a tokenizer without codec tokens, a tokenizer/LM size
-    mismatch, a codebook-size mismatch, or an ``lm_num_layers`` the LM cannot be cut to. With
-    ``lm_num_layers`` the LM keeps only its first N decoder layers (in place).
+    mismatch, a codebook-size mismatch, an ``lm_num_layers`` the LM cannot be cut to, or a loss term's bad
+    setting. With ``lm_num_layers`` the LM keeps only its first N decoder layers (in place).
     """
     n_codes = int(codec.config.codebook_size)
     try:
@@ -69,30 +65,17 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
         raise TrainingSetupError(f"SA needs an LM with >= 2 layers, got {wrapped.num_hidden_layers}")
     bridge = GumbelBridge(int(codec.config.hidden_size), n_codes, mode=args.bridge_mode)
     ftp = FutureTokenPredictionHeads(wrapped.hidden_size, n_codes, args.ftp_num_heads, prepend_start_token=args.ftp_prepend_bos)
-    ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())  # quirk 3: the new (random) rows
+    # As the recipe: the heads start from the LM's output rows of the audio tokens (new rows: random).
+    ftp.init_from_output_embedding_rows(wrapped.output_embedding_audio_rows())
     ftp.heads.to(wrapped.audio_embeddings.dtype)  # not the head_weights buffer: bf16 would make its sum 0.9985
-    if args.pitch_input not in ("projected", "quantized"):
-        raise TrainingSetupError(f"pitch_input must be 'projected' or 'quantized', got {args.pitch_input!r}")
-    if args.lambda_pitch < 0:
-        raise TrainingSetupError(f"lambda_pitch must be >= 0 (0 = off), got {args.lambda_pitch}")
-    if args.lambda_isotropy < 0:
-        raise TrainingSetupError(f"lambda_isotropy must be >= 0 (0 = off), got {args.lambda_isotropy}")
-    invariance = _invariance_settings(args)
-    if args.lambda_stoi < 0:
-        raise TrainingSetupError(f"lambda_stoi must be >= 0 (0 = off), got {args.lambda_stoi}")
-    intelligibility = IntelligibilityLoss(int(codec.config.sampling_rate)) if args.lambda_stoi > 0 else None
-    width = codec.config.codebook_dim if args.pitch_input == "projected" else codec.config.hidden_size
-    pitch = PitchSupervision(int(width), source=args.pitch_input) if args.lambda_pitch > 0 else None
+    term_parts = build_loss_term_parts(args, codec.config)
     sa = None
     if args.sa_enabled:
         start, end = sa_layer_range(wrapped.num_hidden_layers)
         sa = SemanticAlignmentLoss(end - start, wrapped.hidden_size, args.sa_queue_size, args.sa_ema_momentum,
                                    args.sa_logit_scale, bank=args.sa_bank)
-    recon = ReconstructionLosses(
-        ReconstructionLossWeights(args.lambda_ms_mel, args.lambda_mr_stft, args.lambda_cstft),
-        cstft_phase_weight=args.cstft_phase_weight, distinct_mr_stft=args.distinct_mr_stft,
-        sample_rate=int(codec.config.sampling_rate),
-    )
+    recon = ReconstructionLosses(cstft_phase_weight=args.cstft_phase_weight, distinct_mr_stft=args.distinct_mr_stft,
+                                 sample_rate=int(codec.config.sampling_rate))
     start_id = getattr(tokenizer, "bos_token_id", None)
     if start_id is None:
         start_id = getattr(tokenizer, "eos_token_id", None)
@@ -103,23 +86,32 @@ def build_training_module(codec: nn.Module, lm: nn.Module, tokenizer: Any, model
             raise TrainingSetupError(f"codebook_domain: {error}") from error
     return LLMCodecTrainingModule(codec, wrapped, bridge, ftp, sa, recon, start_token_id=start_id,
                                   recon_clamp=args.recon_clamp, codebook_domain=model_args.codebook_domain,
-                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, pitch=pitch,
-                                  isotropy=args.lambda_isotropy > 0, invariance=invariance,
-                                  intelligibility=intelligibility)
+                                  codec_autocast_dtype=torch.bfloat16 if args.bf16 else None, term_parts=term_parts)
 
 
-def _invariance_settings(args: Any) -> tuple[tuple[float, float], float] | None:
-    """``(noise_dbfs, gain_db)`` for the training module when ``lambda_invariance > 0``, else None."""
-    if args.lambda_invariance < 0:
-        raise TrainingSetupError(f"lambda_invariance must be >= 0 (0 = off), got {args.lambda_invariance}")
-    if args.lambda_invariance == 0:
-        return None
-    noise = list(args.invariance_noise_dbfs)
-    if len(noise) != 2 or noise[0] > noise[1]:
-        raise TrainingSetupError(f"invariance_noise_dbfs must be [low, high] with low <= high, got {noise}")
-    if args.invariance_gain_db < 0:
-        raise TrainingSetupError(f"invariance_gain_db must be >= 0, got {args.invariance_gain_db}")
-    return (float(noise[0]), float(noise[1])), float(args.invariance_gain_db)
+def build_loss_term_parts(args: Any, codec_config: Any) -> dict[str, Any]:
+    """The part of every optional loss term that is on (``LossTerm.build``), by name; a bad weight or setting of a
+    term is a :class:`TrainingSetupError`."""
+    parts = {}
+    for term in LOSS_TERMS:
+        weight = getattr(args, term.weight)
+        if term.minimum is not None and not weight >= term.minimum:
+            raise TrainingSetupError(f"{term.weight} must be >= {term.minimum:g} (0 = off), got {weight}")
+        if term.build is not None and term.is_on(args):
+            try:
+                parts[term.name] = term.build(args, codec_config)
+            except ValueError as error:
+                raise TrainingSetupError(str(error)) from error
+    return parts
+
+
+def collator_options(args: Any, codec_config: Any) -> dict[str, Any]:
+    """Keyword arguments of the training collator that the optional loss terms which are on ask for."""
+    options: dict[str, Any] = {}
+    for term in LOSS_TERMS:
+        if term.collate is not None and term.is_on(args):
+            options.update(term.collate(codec_config))
+    return options
 
 
 def load_codec_for_training(args: ModelArguments, seed: int = 1337) -> nn.Module:
@@ -151,7 +143,7 @@ def load_tokenizer_for_training(args: ModelArguments, n_codes: int) -> Any:
     else:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     if args.extend_tokenizer and not find_codec_like_tokens(tokenizer).get("<CODEC_"):
         tokenizer, _ = extend_tokenizer(tokenizer, n_audio_tokens=n_codes, warn_non_qwen=False)
     if tokenizer.pad_token is None and tokenizer.eos_token is not None:  # SA pads transcripts (e.g. Llama-2 style)
@@ -170,7 +162,8 @@ def load_lm_for_training(args: ModelArguments, tokenizer: Any, n_codes: int | No
     else:
         from transformers import AutoModelForCausalLM
 
-        lm = AutoModelForCausalLM.from_pretrained(args.lm_name_or_path, dtype=_lm_dtype(args.lm_dtype))
+        lm = AutoModelForCausalLM.from_pretrained(args.lm_name_or_path, dtype=_lm_dtype(args.lm_dtype),
+                                                   trust_remote_code=False)
     lm.to(_lm_dtype(args.lm_dtype))
     rows = lm.get_input_embeddings().weight.shape[0]
     if args.resize_lm_embeddings and len(tokenizer) > rows:
@@ -244,9 +237,9 @@ def build_components(model_args: ModelArguments, data_args: DataArguments, args:
         lm = _load(f"the frozen LM (lm_name_or_path={m.lm_name_or_path!r})", load_lm_for_training, m, tokenizer, n_codes,
                    args.seed)
     module = build_training_module(codec, lm, tokenizer, m, args)
-    segment = int(round(data_args.segment_seconds * codec.config.sampling_rate))
+    segment = data_args.segment_samples(int(codec.config.sampling_rate))
     collator = SeededCropCollator(segment, data_args.phase_jitter, sample_rate=int(codec.config.sampling_rate),
-                                  pitch_hop=int(codec.config.hop_length) if args.lambda_pitch > 0 else 0)
+                                  **collator_options(args, codec.config))
     return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset, collator, eval_dataset)
 
 

@@ -1,4 +1,4 @@
-"""``LLMCodecTrainer``: the LLM-Codec recipe (``llm-codec-recipe.md`` §6) on top of ``transformers.Trainer``.
+"""``LLMCodecTrainer``: the LLM-Codec training recipe on top of ``transformers.Trainer``.
 
 One optimizer step = ``gradient_accumulation_steps`` micro-batches. Per micro-batch ``compute_loss``
 returns the per-micro-batch total (the Trainer divides it by the accumulation count:
@@ -7,17 +7,20 @@ returns the per-micro-batch total (the Trainer divides it by the accumulation co
     L = λ_mel(s)·mel + 0.5·ms_mel + 0.5·mr_stft + 0.8·cstft + 1.0·vq + 1.0·bridge_CE
       + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM  [+ λ_pitch·pitch + λ_iso·isotropy + λ_inv·invariance + λ_stoi·(1-STOI), off by default]
 
+(every term, its weight and schedule are declared once in ``objectives/loss_terms.py``; the sum iterates them);
+
 * a non-finite term is replaced by 0 and counted (``nonfinite_terms``); a non-finite total marks the
   whole optimizer step as skipped (every gradient dropped, ``skipped_steps``);
 * the discriminator (outside the Trainer's model, own AdamW) steps once per optimizer step, on the
-  last micro-batch of the window (recipe, quirk 13), after that micro-batch's backward; R1 every 16 steps;
+  last micro-batch of the window only (as the recipe), after that micro-batch's backward; R1 every 16 steps;
 * codec-update gate: for ``step < d_only_steps`` the gradients of the codec and bridge are dropped
   (``grad = None``) before the optimizer step, so SGD neither moves them nor builds momentum;
 * clipping: each recipe optimizer (codec encoder + bridge, codec decoder, audio rows + heads) clipped
   to ``max_grad_norm`` separately (``clip_per_group``); the logged ``grad_norm`` is their joint norm;
 * LR: one LambdaLR (warm-up cosine over ``lr_total_steps``) on every generator group; D is constant.
 
-Checkpoints, resume and export: ``checkpoints.CheckpointMixin``; the recipe's periodic mel validation:
+What one step's micro-batches hand to the hooks after their backward travels in one ``StepState``. Checkpoints,
+resume and export: ``checkpoints.CheckpointMixin``; the recipe's periodic mel validation:
 ``validation.MelValidationMixin``; everything built from the arguments: ``builders``; DDP helpers: ``distributed``.
 """
 
@@ -32,48 +35,25 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from accelerate.utils import DistributedType
-from transformers import Trainer, TrainerCallback
-from transformers.trainer_callback import ProgressCallback
+from transformers import Trainer
 
 from llmcodec.training.objectives.adversarial import discriminator_adversarial_loss, feature_matching_loss, generator_adversarial_loss, r1_penalty
 from llmcodec.training.objectives.codebook_restart import CodebookRestarter
-from llmcodec.training.objectives.schedules import cosine_with_warmup_lambda, r1_due
+from llmcodec.training.objectives.loss_terms import LOSS_TERMS, term_weights
+from llmcodec.training.objectives.schedules import codec_update_enabled, cosine_with_warmup_lambda, gumbel_temperature, r1_due
 from llmcodec.training.trainer.arguments import DataArguments, LLMCodecTrainingArguments
 from llmcodec.training.data.training_data import RepeatedDataset, SeededCropCollator
 from llmcodec.training.trainer.distributed import (all_reduce_mean_, all_reduce_sum_, exclude_synced_state_from_ddp_broadcast,
                                   restart_codes_in_sync, sa_bank_gather, unsupported_setup)
 from llmcodec.training.trainer.training_module import ChainedOptimizer, LLMCodecTrainingModule, named_clip_groups
-
-from llmcodec.training.trainer.builders import TrainingSetupError, _check_dataset
+from llmcodec.training.trainer.builders import _check_dataset
 from llmcodec.training.trainer.checkpoints import CheckpointMixin
+from llmcodec.training.trainer.errors import TrainingSetupError
+from llmcodec.training.trainer.step_logs import LossPostfixCallback, codebook_usage, summarise_values
+from llmcodec.training.trainer.step_state import StepState
 from llmcodec.training.trainer.validation import MelValidationMixin
 
 logger = logging.getLogger(__name__)
-
-# Terms and the fixed weight (or schedule key) they get in the total.
-TERM_WEIGHTS = {
-    "mel": "lambda_mel", "ms_mel": "lambda_ms_mel", "mr_stft": "lambda_mr_stft", "cstft": "lambda_cstft",
-    "vq": "lambda_vq", "bridge": "lambda_bridge", "ftp": "lambda_ftp", "sa_cos": "lambda_sa_cos",
-    "sa_ctr": "lambda_sa_ctr", "gan_g": "lambda_gan", "fm": "lambda_fm", "pitch": "lambda_pitch",
-    "isotropy": "lambda_isotropy", "invariance": "lambda_invariance", "stoi": "lambda_stoi",
-}
-
-
-
-class _LLMCodecCallback(TrainerCallback):
-    """Observes only: shows key losses in the progress bar. (The step gates run in ``training_step`` and the
-    codebook restarts in an optimizer post-step hook, both owned by the trainer.)"""
-
-    SHOWN = ("loss", "loss_mel", "loss_ftp", "loss_bridge", "loss_d", "tau")
-
-    def __init__(self, trainer: "LLMCodecTrainer") -> None:
-        self.trainer = trainer
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        for cb in self.trainer.callback_handler.callbacks:
-            bar = getattr(cb, "training_bar", None) if isinstance(cb, ProgressCallback) else None
-            if bar is not None and logs:
-                bar.set_postfix({k: f"{logs[k]:.3g}" for k in self.SHOWN if isinstance(logs.get(k), (int, float))})
 
 
 class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
@@ -105,10 +85,9 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         if kwargs.get("data_collator") is None:  # the recipe's crops (DataArguments defaults: 4 s, jitter 24)
             data = DataArguments()
             kwargs["data_collator"] = SeededCropCollator(
-                int(round(data.segment_seconds * model.codec.config.sampling_rate)), data.phase_jitter)
+                data.segment_samples(int(model.codec.config.sampling_rate)), data.phase_jitter)
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         self.tokenizer = tokenizer
-        self.schedule = args.recipe_schedule()
         self.discriminator = discriminator.to(self.args.device) if discriminator is not None else None
         self.disc_optimizer = None
         if self.discriminator is not None:
@@ -120,9 +99,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         self._code_hist = torch.zeros(model.codec.config.codebook_size, dtype=torch.long)
         self.counters = {"nonfinite_terms": 0, "skipped_steps": 0, "disc_steps": 0, "disc_nonfinite": 0,
                          "sa_skipped_batches": 0}
-        self._nonfinite_in_window = False
-        self._d_batch: tuple[Tensor, Tensor] | None = None
-        self._restart_batch: tuple[Tensor, Tensor] | None = None
+        self.step_state = StepState()
         if args.codebook_restart_every > 0 and not hasattr(model, "codebook_restarter"):
             # A submodule of the training module, so its usage statistics are checkpointed with it.
             model.codebook_restarter = CodebookRestarter(
@@ -136,7 +113,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         problem = unsupported_setup(self.accelerator, args)  # FSDP silently dropped on CPU, independent copies ...
         if problem:
             raise TrainingSetupError(problem)
-        self.add_callback(_LLMCodecCallback(self))
+        self.add_callback(LossPostfixCallback(self))
 
     # ------------------------------------------------------------------------------ optimizer / LR
     @property
@@ -184,46 +161,38 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
                              max_length=self.args.sa_text_max_length, padding_side="right")
         return enc["input_ids"].to(device), enc["attention_mask"].to(device)
 
-    def _weights(self, step: int) -> dict[str, float]:
+    def _step_weights(self, step: int) -> tuple[dict[str, float], float, float]:
+        """``(weight of every loss term, Gumbel temperature, codec update on (1.0) or gated (0.0))`` at ``step``."""
         a = self.args
-        w = self.schedule.weights_at(step)
-        return {
-            "lambda_mel": w["lambda_mel"], "lambda_ms_mel": a.lambda_ms_mel, "lambda_mr_stft": a.lambda_mr_stft,
-            "lambda_cstft": a.lambda_cstft, "lambda_vq": a.lambda_vq, "lambda_bridge": a.lambda_bridge,
-            "lambda_ftp": w["lambda_ftp"], "lambda_sa_cos": w["lambda_sa_cos"], "lambda_sa_ctr": w["lambda_sa_ctr"],
-            "lambda_gan": a.lambda_gan if self.discriminator is not None else 0.0,
-            "lambda_fm": a.lambda_fm if self.discriminator is not None else 0.0,
-            "lambda_pitch": a.lambda_pitch, "lambda_isotropy": a.lambda_isotropy,
-            "lambda_invariance": a.lambda_invariance, "lambda_stoi": a.lambda_stoi, "tau": w["tau"], "codec_update": w["codec_update"],
-        }
+        return (term_weights(a, step), gumbel_temperature(step, a.tau_start, a.tau_end, a.tau_steps),
+                float(codec_update_enabled(step, a.d_only_steps)))
 
     def compute_loss(self, model: nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Tensor | tuple[Tensor, dict[str, Any]]:
         """Per-micro-batch total generator loss (see the module docstring); logs every term.
 
         In eval mode (``evaluate``) nothing of the training state moves: no logged metrics, counters, code
-        histogram, restart statistics, D batch, skipped-step flag or SA bank text."""
+        histogram, restart statistics or step state (D batch, skipped-step flag, SA bank text)."""
         training = model.training
         step = self.state.global_step
-        w = self._weights(step)
+        w, tau, codec_update = self._step_weights(step)
         wav = inputs["input_values"]
-        run_sa = self.training_module.sa is not None and (w["lambda_sa_cos"] > 0 or w["lambda_sa_ctr"] > 0)
-        run_lm = w["lambda_ftp"] > 0 or run_sa  # λ = 0: skip the LM (no gradient either way)
+        run_sa = self.training_module.sa is not None and (w["sa_cos"] > 0 or w["sa_ctr"] > 0)
+        run_lm = w["ftp"] > 0 or run_sa  # λ = 0: skip the LM (no gradient either way)
         # The bridge's Gumbel sampling over every code is ~40 % of a small CPU step: skip it when unused.
-        run_bridge = run_lm or self.args.lambda_bridge != 0
+        run_bridge = run_lm or w["bridge"] != 0
         text = self._tokenize_text(list(inputs.get("text") or []), wav.device) if run_sa else None
+        batch = {key: inputs[key] for term in LOSS_TERMS for key in term.batch_keys if inputs.get(key) is not None}
         out = model(
             input_values=wav, text_input_ids=text[0] if text else None, text_attention_mask=text[1] if text else None,
-            tau=w["tau"], run_lm=run_lm, run_sa=run_sa and text is not None, run_bridge=run_bridge,
-            pitch_f0=inputs.get("pitch_f0"),
+            tau=tau, run_lm=run_lm, run_sa=run_sa and text is not None, run_bridge=run_bridge, **batch,
         )
         metrics = self._metrics if training else defaultdict(list)  # eval values never reach the training logs
-        terms = {k: out[k] for k in ("mel", "ms_mel", "mr_stft", "cstft", "vq", "bridge", "ftp", "sa_cos", "sa_ctr", "pitch",
-                                  "isotropy", "invariance", "stoi") if k in out}
         if self.discriminator is not None:
-            terms.update(self._generator_adversarial_terms(wav, out["recon"]))
+            out.update(self._generator_adversarial_terms(wav, out["recon"]))
             if training and self.accelerator.sync_gradients:  # last micro-batch of the window: the D step uses it
-                self._d_batch = (wav.detach(), out["recon"].detach())
+                self.step_state.d_batch = (wav.detach(), out["recon"].detach())
+        terms = {t.name: out[t.name] for t in LOSS_TERMS if t.name in out}
         total = wav.new_zeros((), dtype=torch.float32)
         # One host read for every term's finiteness (a GPU sync each otherwise); logged values stay on the device
         # until `log` averages them.
@@ -233,15 +202,15 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
                 self.counters["nonfinite_terms"] += int(training)
                 metrics[f"nonfinite_{name}"].append(1.0)
                 continue  # replaced by 0
-            weight = w[TERM_WEIGHTS[name]]
-            if weight != 0.0:
-                total = total + weight * value.float()
+            if w[name] != 0.0:
+                total = total + w[name] * value.float()
             metrics[f"loss_{name}"].append(value.detach().float())
         if not bool(torch.isfinite(total.detach())):
-            self._nonfinite_in_window |= training
+            self.step_state.nonfinite |= training
             total = out["recon"].sum() * 0.0  # keeps the graph (DDP) but carries no gradient; the step is dropped
         if training:
-            self._record(w, out)
+            self.step_state.sa_text = out.get("sa_text_features")
+            self._record(w, tau, codec_update, out)
         return (total, out) if return_outputs else total
 
     def _generator_adversarial_terms(self, wav: Tensor, recon: Tensor) -> dict[str, Tensor]:
@@ -249,7 +218,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         a = self.args
         d.requires_grad_(False)  # G terms need d/d(recon) only; D's own step comes later
         try:
-            with torch.autocast(wav.device.type, enabled=False):  # the GAN runs in fp32 (recipe §6.7)
+            with torch.autocast(wav.device.type, enabled=False):  # the GAN runs in fp32, as the recipe
                 fake = d(recon.float())
                 with torch.no_grad():
                     real = d(wav.float())
@@ -260,9 +229,12 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
             "fm": feature_matching_loss([f for _, f in real], [f for _, f in fake]),
         }
 
-    def _record(self, w: dict[str, float], out: dict[str, Any]) -> None:
-        for key in ("tau", "lambda_mel", "lambda_ftp", "lambda_sa_cos", "lambda_sa_ctr", "codec_update"):
-            self._metrics[key].append(w[key])
+    def _record(self, w: dict[str, float], tau: float, codec_update: float, out: dict[str, Any]) -> None:
+        self._metrics["tau"].append(tau)
+        for term in LOSS_TERMS:
+            if term.schedule is not None:
+                self._metrics[f"lambda_{term.name}"].append(w[term.name])
+        self._metrics["codec_update"].append(codec_update)
         if "ftp_accuracy" in out:
             for j, acc in enumerate(out["ftp_accuracy"].detach().unbind(0)):
                 self._metrics[f"ftp_acc_head{j}"].append(acc)
@@ -270,7 +242,7 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         if restarter is not None:
             reduce = all_reduce_sum_ if self.accelerator.num_processes > 1 else None  # every rank's usage
             restarter.update(out["codes"], out["codes_mask"], reduce=reduce)
-            self._restart_batch = (out["projected"], out["codes_mask"])
+            self.step_state.restart_batch = (out["projected"], out["codes_mask"])
         codes, valid = out["codes"].detach().flatten(), out["codes_mask"].detach().flatten()
         if self._code_hist.device != codes.device:
             self._code_hist = self._code_hist.to(codes.device)
@@ -281,7 +253,8 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
     def training_step(self, model: nn.Module, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Tensor:
         loss = super().training_step(model, inputs, num_items_in_batch)
         sa = self.training_module.sa  # DDP: every rank pushes every rank's items (trainer_distributed)
-        self.training_module.flush_sa_bank(sa_bank_gather(sa) if sa is not None and self.accelerator.num_processes > 1 else None)
+        gather = sa_bank_gather(sa) if sa is not None and self.accelerator.num_processes > 1 else None
+        self.training_module.push_sa_bank(self.step_state.take_sa_text(), gather)
         if self.accelerator.sync_gradients:  # the window's gradients are complete: gate them before clip and step
             self._apply_step_gates()
             if self.discriminator is not None:
@@ -290,10 +263,10 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
 
     def _discriminator_step(self) -> None:
         """One D update on the window's last micro-batch (detached), R1 every ``r1_every`` steps."""
-        if self._d_batch is None:
+        batch = self.step_state.take_d_batch()
+        if batch is None:
             return
-        wav, fake = self._d_batch
-        self._d_batch = None
+        wav, fake = batch
         d, opt, a = self.discriminator, self.disc_optimizer, self.args
         step = self.state.global_step
         d.train()
@@ -324,13 +297,13 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         rank 0's choice wins)."""
         module = self.training_module
         restarter = getattr(module, "codebook_restarter", None)
-        if restarter is None or self._restart_batch is None or completed - 1 < self.args.d_only_steps:
+        if restarter is None or self.step_state.restart_batch is None or completed - 1 < self.args.d_only_steps:
             return
         if completed % self.args.codebook_restart_every != 0:
             return
         codebook = module.codec.quantizer.codebook.weight
         # DDP: candidates from every rank, the same dead codes everywhere, rank 0's rows (trainer_distributed)
-        restarted = restart_codes_in_sync(restarter, codebook.data, *self._restart_batch)
+        restarted = restart_codes_in_sync(restarter, codebook.data, *self.step_state.restart_batch)
         self._metrics["codebook_restarts"].append(float(restarted))
 
     def _apply_step_gates(self) -> None:
@@ -339,12 +312,11 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
         place gradients are gated."""
         step = self.state.global_step
         module = self.training_module
-        skip = self._nonfinite_in_window  # a host flag: no device read on one process
+        skip = self.step_state.take_nonfinite()  # a host flag: no device read on one process
         if self.accelerator.num_processes > 1:  # any rank's non-finite window drops the step everywhere
             flag = torch.tensor(float(skip), device=self.args.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             skip = bool(flag.item() > 0)
-        self._nonfinite_in_window = False
         if skip:
             self.counters["skipped_steps"] += 1
             for p in module.parameters():
@@ -381,18 +353,9 @@ class LLMCodecTrainer(CheckpointMixin, MelValidationMixin, Trainer):
     # ----------------------------------------------------------------------------------- logging
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # training logs (eval logs pass through)
-            for key, values in self._metrics.items():
-                if values:  # floats and device scalars: one host read per key per logging step
-                    device = next((v.device for v in values if isinstance(v, Tensor)), torch.device("cpu"))
-                    stacked = torch.stack([torch.as_tensor(v, dtype=torch.float32, device=device).reshape(()) for v in values])
-                    logs[key] = float(stacked.sum() if key.startswith("nonfinite_") else stacked.mean())
+            logs.update(summarise_values(self._metrics))
             self._metrics.clear()
-            hist = self._code_hist.float()
-            if hist.sum() > 0:
-                p = hist[hist > 0] / hist.sum()
-                entropy = float(-(p * p.log()).sum())
-                logs.update(codebook_unique=int((hist > 0).sum()), codebook_entropy=entropy,
-                            codebook_perplexity=math.exp(entropy))
+            logs.update(codebook_usage(self._code_hist))
             if "loss_ftp" in logs:  # the recipe's FTP perplexity, clamped at exp(20) as upstream
                 logs["ppl_ftp"] = math.exp(min(logs["loss_ftp"], 20.0))
             self._code_hist.zero_()

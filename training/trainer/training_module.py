@@ -23,10 +23,7 @@ from torch import Tensor, nn
 from llmcodec.training.objectives.frozen_lm import FrozenCausalLM
 from llmcodec.training.objectives.future_token_prediction import FutureTokenPredictionHeads, prepend_start_embedding
 from llmcodec.training.objectives.gumbel_bridge import GumbelBridge, bridge_cross_entropy
-from llmcodec.training.objectives.intelligibility import IntelligibilityLoss
-from llmcodec.training.objectives.latent_isotropy import latent_isotropy_loss
-from llmcodec.training.objectives.token_invariance import inaudible_perturbation, latent_invariance_loss
-from llmcodec.training.objectives.pitch_supervision import PitchSupervision
+from llmcodec.training.objectives.loss_terms import LOSS_TERMS, TermInputs
 from llmcodec.training.objectives.reconstruction import ReconstructionLosses, prepare_reconstruction
 from llmcodec.training.objectives.semantic_alignment import SemanticAlignmentLoss, sa_layer_range, select_audio_features, select_text_features
 
@@ -38,7 +35,7 @@ __all__ = ["ChainedOptimizer", "LLMCodecTrainingModule", "LMBlockError"]
 class LMBlockError(RuntimeError):
     """A failure in the LM block (FTP forward, FTP heads, SA text pass, SA loss): the run stops.
 
-    Upstream's ``try/except`` zeroed FTP/SA for the micro-batch (quirk 16); that also swallowed CUDA
+    The recipe's ``try/except`` silently zeroed FTP and SA for the micro-batch; that also swallowed CUDA
     out-of-memory, so a run could train for days without its LLM losses."""
 
 
@@ -126,20 +123,17 @@ class LLMCodecTrainingModule(nn.Module):
         ftp: ``FutureTokenPredictionHeads(H, codebook_size, K)``.
         sa: ``SemanticAlignmentLoss`` over the LM's SA layer range, or None (SA disabled).
         recon: ``ReconstructionLosses``.
-        start_token_id: LM token id prepended when ``ftp.prepend_start_token`` (fix of quirk 1).
+        start_token_id: LM token id prepended when ``ftp.prepend_start_token`` (the recipe's Qwen3 has no BOS,
+            so without it head 0 predicts the current code).
         recon_clamp: the reconstruction is ``nan_to_num``-ed and clamped to ±this before the losses.
         codec_autocast_dtype: the codec forward runs under autocast to this dtype (``torch.bfloat16`` with
-            ``bf16``, recipe §6.12); None = fp32. Everything after the codec runs with autocast *disabled*
+            ``bf16``, as the recipe); None = fp32. Everything after the codec runs with autocast *disabled*
             (fp32 losses, mel filterbanks and bridge; the LM and heads in their own weights' dtype), also
             inside the autocast accelerate puts around ``forward``.
         codebook_domain: restrict the VQ search to this named partition of the codebook (e.g. ``speech``).
-        pitch: a :class:`PitchSupervision` head on the quantized latents (``lambda_pitch > 0``), or None.
-        isotropy: add the ``isotropy`` term (``latent_isotropy_loss`` of the projected latents, with their graph).
-        invariance: ``(noise_dbfs (low, high), gain_db)`` adds the ``invariance`` term in training mode: a second
-            encoder pass over an inaudibly perturbed copy of the batch (``inaudible_perturbation``) and
-            ``latent_invariance_loss`` against the clean projected latents; None = off.
-        intelligibility: an :class:`IntelligibilityLoss` (``lambda_stoi > 0``) adds the ``stoi`` term
-            (1 - STOI of the reconstruction), or None.
+        term_parts: the parts of the optional loss terms that are on, by term name (``LossTerm.build``): each
+            term with a ``compute`` in ``LOSS_TERMS`` and a part here is added to the outputs. A part that is a
+            module (e.g. the pitch head) is a submodule under the term's name (trained with the audio rows).
     """
 
     def __init__(
@@ -154,10 +148,7 @@ class LLMCodecTrainingModule(nn.Module):
         recon_clamp: float = 1.2,
         codec_autocast_dtype: torch.dtype | None = None,
         codebook_domain: str | None = None,
-        pitch: PitchSupervision | None = None,
-        isotropy: bool = False,
-        invariance: tuple[tuple[float, float], float] | None = None,
-        intelligibility: IntelligibilityLoss | None = None,
+        term_parts: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if lm.codebook_size != codec.config.codebook_size:
@@ -171,11 +162,15 @@ class LLMCodecTrainingModule(nn.Module):
         self.recon_clamp = recon_clamp
         self.codec_autocast_dtype, self.codebook_domain = codec_autocast_dtype, codebook_domain
         self.sa_layers = sa_layer_range(lm.num_hidden_layers) if sa is not None else None
-        self._pending_sa_text: Tensor | None = None
-        self.pitch = pitch
-        self.isotropy = isotropy
-        self.invariance = invariance
-        self.intelligibility = intelligibility
+        term_parts = dict(term_parts or {})
+        unknown = sorted(set(term_parts) - {t.name for t in LOSS_TERMS if t.compute is not None})
+        if unknown:
+            raise ValueError(f"no optional loss term named {unknown}")
+        self.terms = [t for t in LOSS_TERMS if t.name in term_parts]  # in declaration order
+        self.term_parts = term_parts
+        for name, part in term_parts.items():
+            if isinstance(part, nn.Module):  # its parameters and buffers under the term's name (``pitch.head.0``)
+                self.add_module(name, part)
 
     # ------------------------------------------------------------------------------------- parameters
     def codec_encoder_parameters(self) -> list[nn.Parameter]:
@@ -187,9 +182,10 @@ class LLMCodecTrainingModule(nn.Module):
         return [p for p in self.codec.decoder.parameters() if p.requires_grad]
 
     def embed_parameters(self) -> list[nn.Parameter]:
-        """Audio rows of the LM + FTP heads (recipe ``opt_embed``), and the pitch head when there is one."""
-        pitch = list(self.pitch.parameters()) if self.pitch is not None else []
-        return [self.lm.audio_embeddings, *self.ftp.parameters(), *pitch]
+        """Audio rows of the LM + FTP heads (recipe ``opt_embed``), and the loss terms' heads (e.g. pitch)."""
+        heads = [p for t in self.terms if isinstance(self.term_parts[t.name], nn.Module)
+                 for p in self.term_parts[t.name].parameters()]
+        return [self.lm.audio_embeddings, *self.ftp.parameters(), *heads]
 
     def trainable_state_dict(self, state_dict: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Everything training changes (codec, bridge, heads, audio rows, SA bank); not the frozen LM body.
@@ -212,21 +208,22 @@ class LLMCodecTrainingModule(nn.Module):
         self.load_state_dict(state, strict=False)
 
     @torch.no_grad()
-    def flush_sa_bank(self, gather: Callable[[Tensor | None], list[Tensor]] | None = None) -> None:
-        """Push the last forward's text features into the SA bank (call after that forward's backward).
+    def push_sa_bank(self, features: Tensor | None,
+                     gather: Callable[[Tensor | None], list[Tensor]] | None = None) -> None:
+        """Push a training forward's SA text features (its ``sa_text_features``) into the SA bank, after that
+        forward's backward.
 
-        ``gather`` (DDP, ``trainer_distributed.sa_bank_gather``): every rank's features, in rank order; each is
-        pushed as one micro-batch, so every rank's bank gets every rank's items and stays identical. With a
-        gather every rank must call this, also one without features."""
-        pending, self._pending_sa_text = self._pending_sa_text, None
+        ``gather`` (DDP, ``distributed.sa_bank_gather``): every rank's features, in rank order; each is pushed as one
+        micro-batch, so every rank's bank gets every rank's items and stays identical. With a gather every rank must
+        call this, also one without features."""
         if self.sa is None:
             return
-        for features in ([pending] if pending is not None else []) if gather is None else gather(pending):
-            self.sa.push(features)
+        for item in ([features] if features is not None else []) if gather is None else gather(features):
+            self.sa.push(item)
 
     @torch.no_grad()
     def write_head0_to_rows(self) -> None:
-        """Upstream's pre-save write-back (quirk 2): audio rows <- FTP head 0 weight."""
+        """The recipe's pre-save write-back: audio rows <- FTP head 0 weight (the exported rows are head 0)."""
         self.lm.audio_embeddings.copy_(self.ftp.heads[0].weight.to(self.lm.audio_embeddings.dtype))
 
     def train(self, mode: bool = True) -> "LLMCodecTrainingModule":
@@ -245,42 +242,36 @@ class LLMCodecTrainingModule(nn.Module):
         run_lm: bool = True,
         run_sa: bool = True,
         run_bridge: bool = True,
-        pitch_f0: Tensor | None = None,
-        **_: Any,
+        **batch: Any,
     ) -> dict[str, Any]:
         """input_values ``(B, 1, L)`` full crops (reflect padding is audio, so no padding mask is passed,
         as upstream); text ids/mask ``(B, S)`` right-padded transcripts (SA only).
 
         Returns a dict: ``recon`` (B, 1, L) clamped reconstruction; ``codes`` (B, T); ``codes_mask`` (B, T);
         unweighted scalar terms ``mel``, ``ms_mel``, ``mr_stft``, ``cstft``, ``vq``, ``bridge`` and, when
-        computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,).
+        computed, ``ftp``, ``sa_cos``, ``sa_ctr``; ``ftp_accuracy`` (K,); in training mode with SA,
+        ``sa_text_features`` (layers, B, H) for :meth:`push_sa_bank` (an eval forward never feeds the bank).
         ``run_bridge=False`` (only valid with ``run_lm=False``) skips the bridge and its ``bridge`` term.
-        ``pitch_f0`` (B, T) Hz per frame (0 = unvoiced) adds the ``pitch`` term when the module has a pitch head;
-        ``isotropy`` is added when the module was built with ``isotropy=True``, ``invariance`` (training mode only)
-        when it was built with ``invariance`` settings, ``stoi`` when it has an ``intelligibility`` loss.
+        ``batch``: the batch fields the optional terms read (e.g. ``pitch_f0`` (B, T) Hz per frame); each optional
+        term that is on adds its value (``LOSS_TERMS``; a term may give none, e.g. pitch without targets).
         A failure in the LM block raises :class:`LMBlockError` naming the part (no silent zeroing).
-        In eval mode the SA text features are not kept for the bank (``evaluate`` must not feed it).
         """
         device_type = input_values.device.type
         dtype = self.codec_autocast_dtype
         with torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
             out = self.codec(input_values=input_values, codebook_domain=self.codebook_domain)
-            perturbed = None
-            if self.invariance is not None and self.training:
-                noise_dbfs, gain_db = self.invariance
-                copy = inaudible_perturbation(input_values, noise_dbfs, gain_db)
-                perturbed = self.codec.encode(copy, codebook_domain=self.codebook_domain).projected_latents
-        with torch.autocast(device_type, enabled=False):  # explicit precision after the codec (recipe §6.12)
+            inputs = TermInputs(input_values, out, lambda wav: self.codec.encode(wav, codebook_domain=self.codebook_domain),
+                                self.training, batch)
+            passes = {t.name: t.codec_pass(self.term_parts[t.name], inputs) for t in self.terms if t.codec_pass}
+        with torch.autocast(device_type, enabled=False):  # explicit precision after the codec, as the recipe
             result = self._losses_after_codec(out, input_values, text_input_ids, text_attention_mask, tau,
                                               run_lm, run_sa, run_bridge)
-            if self.pitch is not None and pitch_f0 is not None:
-                result["pitch"] = self.pitch(self.pitch.features(out), pitch_f0, out.audio_codes_mask)
-            if self.isotropy:
-                result["isotropy"] = latent_isotropy_loss(out.projected_latents, out.audio_codes_mask)
-            if perturbed is not None:
-                result["invariance"] = latent_invariance_loss(out.projected_latents, perturbed, out.audio_codes_mask)
-            if self.intelligibility is not None:
-                result["stoi"] = self.intelligibility(input_values, result["recon"])
+            inputs.recon = result["recon"]
+            for term in self.terms:
+                inputs.codec_pass = passes.get(term.name)
+                value = term.compute(self.term_parts[term.name], inputs)
+                if value is not None:
+                    result[term.name] = value
             return result
 
     def _losses_after_codec(self, out: Any, wav: Tensor, text_input_ids: Tensor | None,
@@ -318,8 +309,8 @@ class LLMCodecTrainingModule(nn.Module):
             with lm_block_part("the SA loss", device):
                 sa = self.sa(select_audio_features(hidden, self.sa_layers).float(), text.float())
             result["sa_cos"], result["sa_ctr"] = sa.cosine_loss, sa.contrastive_loss
-            if self.training:  # the bank is in this graph: push only after backward (``flush_sa_bank``)
-                self._pending_sa_text = text.detach().float()
+            if self.training:  # the bank is in this graph: pushed only after backward (``push_sa_bank``)
+                result["sa_text_features"] = text.detach().float()
         return result
 
 

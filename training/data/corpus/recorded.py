@@ -1,10 +1,10 @@
 """Real recorded speech found in installed registry packages, converted into the offline corpus layout.
 
-Each :class:`RecordedSource` names the Debian package that carries the recordings, where the files lie, how
-to decode them, their licence, language and speakers. :func:`build_recorded_corpus` decodes every file with
-ffmpeg to 16 kHz mono PCM-16 and writes the same layout as the synthetic corpus
-(``<split>/metadata.jsonl`` + ``<split>/<source>/<file>.wav``, ``corpus.json``), so ``llmcodec train`` reads it
-like any local folder. Whole sources (speakers) are held out for validation, never single files.
+The packages, their licences and speakers are catalogued in :mod:`.recorded_sources`; which speakers are held
+out is decided in :mod:`.recorded_split`. :func:`build_recorded_corpus` decodes every file to 16 kHz mono PCM-16
+and writes the same layout as the synthetic corpus (``<split>/metadata.jsonl`` + ``<split>/<source>/<file>.wav``,
+``corpus.json``), so ``llmcodec train`` reads it like any local folder. Whole speakers (a voice, a language folder,
+a voice pack, a package) are held out for validation, never single files.
 
 The recordings have no transcripts in these packages: ``text`` is empty, so the folder serves the
 reconstruction stage; semantic alignment (which needs text) leaves these rows out with a warning.
@@ -14,7 +14,6 @@ Never put the evaluation recordings here (the ALSA clips, the bundled CMU ARCTIC
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import os
@@ -24,71 +23,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
 import soundfile as sf
 from tqdm.auto import tqdm
 
 from llmcodec.audio import save_text
 
+from .recorded_sources import DEFAULT_VALIDATION_SOURCES, SOURCES, RecordedSource
+from .recorded_split import assign_splits, collect_files
+
+__all__ = ["DEFAULT_VALIDATION_SOURCES", "SOURCES", "RecordedCorpusReport", "RecordedSource", "available_sources",
+           "build_recorded_corpus", "decode_to_wav", "read_native"]
+
 SAMPLE_RATE = 16000
 _FORMAT_VERSION = 1
-
-
-@dataclass(frozen=True)
-class RecordedSource:
-    """Recordings shipped inside one package.
-
-    Attributes:
-        name: short id, also the sub-folder of the corpus.
-        package: the Debian package that holds them (``apt-get install <package>``).
-        pattern: glob of the files.
-        licence: licence of the recordings (from the package's copyright file).
-        language: language of the speech.
-        speakers: who speaks (for the manifest).
-        input_format: ffmpeg ``-f`` for raw streams without a container (G.722), else None.
-        speaker_from_name: speaker id = the ``-``-separated field of the file name at this index (fillets-ng
-            names files ``<level>-<speaker>-<line>.ogg``); None = one speaker, ``name``.
-    """
-
-    name: str
-    package: str
-    pattern: str
-    licence: str
-    language: str
-    speakers: str
-    input_format: str | None = None
-    speaker_from_name: int | None = None
-
-    def files(self) -> list[str]:
-        return sorted(glob.glob(self.pattern, recursive=True))
-
-    def speaker_of(self, path: str) -> str:
-        if self.speaker_from_name is None:
-            return self.name
-        parts = os.path.splitext(os.path.basename(path))[0].split("-")
-        field_ = parts[self.speaker_from_name] if len(parts) > self.speaker_from_name else "unknown"
-        return f"{self.name}:{field_}"
-
-
-_ASTERISK = "/usr/share/asterisk/sounds"
-_FILLETS = "/usr/share/games/fillets-ng/sound"
-SOURCES: tuple[RecordedSource, ...] = (
-    RecordedSource("fillets-cs", "fillets-ng-data-cs", f"{_FILLETS}/*/cs/*.ogg", "GPL-2+", "Czech",
-                   "acted game dialogue: two main voices and about 15 minor ones", speaker_from_name=1),
-    RecordedSource("fillets-nl", "fillets-ng-data-nl", f"{_FILLETS}/*/nl/*.ogg", "GPL-2+", "Dutch",
-                   "acted game dialogue: two main voices and minor ones", speaker_from_name=1),
-    RecordedSource("asterisk-en", "asterisk-core-sounds-en-g722", f"{_ASTERISK}/en_US_f_Allison/**/*.g722",
-                   "CC-BY-SA-3.0", "English (US)", "Allison Smith (female)", input_format="g722"),
-    RecordedSource("asterisk-es", "asterisk-core-sounds-es-g722", f"{_ASTERISK}/es_MX_f_Allison/**/*.g722",
-                   "CC-BY-SA-3.0", "Spanish (MX)", "Allison Smith (female)", input_format="g722"),
-    RecordedSource("asterisk-fr", "asterisk-core-sounds-fr-g722", f"{_ASTERISK}/fr_CA_f_June/**/*.g722",
-                   "CC-BY-SA-3.0", "French (CA)", "June Wallack (female)", input_format="g722"),
-    RecordedSource("asterisk-it", "asterisk-core-sounds-it-g722", f"{_ASTERISK}/it_IT_m_Carlo/**/*.g722",
-                   "CC-BY-SA-3.0", "Italian", "Carlo (male)", input_format="g722"),
-    RecordedSource("asterisk-ru", "asterisk-core-sounds-ru-g722", f"{_ASTERISK}/ru_RU_f_IvrvoiceRU/**/*.g722",
-                   "CC-BY-SA-3.0", "Russian", "IVR voice RU (female)", input_format="g722"),
-)
-# Whole speakers never trained on: the Russian prompt voice is the validation split.
-DEFAULT_VALIDATION_SOURCES = ("asterisk-ru",)
 
 
 @dataclass
@@ -97,6 +45,8 @@ class RecordedCorpusReport:
     sources: dict[str, dict] = field(default_factory=dict)  # name -> licence, package, files, hours, split
     missing_sources: dict[str, str] = field(default_factory=dict)  # name -> "apt-get install <package>"
     failed: dict[str, str] = field(default_factory=dict)  # input path -> error
+    held_out: dict[str, str] = field(default_factory=dict)  # validation speaker -> why it is held out
+    shared_recordings: list[list[str]] = field(default_factory=list)  # speakers with byte-identical files
     written: int = 0
     skipped_existing: int = 0
     seconds: float = 0.0
@@ -127,14 +77,14 @@ def _target(out_dir: str, split: str, source: RecordedSource, path: str) -> str:
 def decode_to_wav(path: str, target: str, input_format: str | None = None) -> None:
     """Decode ``path`` to 16 kHz mono PCM-16 at ``target`` (written atomically).
 
-    Containers libsndfile reads (ogg, wav, flac) are decoded in-process and resampled with torchaudio (an
-    ffmpeg process per file costs more than the decoding); raw streams (G.722) and anything else go
+    Containers libsndfile reads (ogg, opus, wav, flac) are decoded in-process and resampled with torchaudio (an
+    ffmpeg process per file costs more than the decoding); raw streams (G.722, GSM) and anything else go
     through ffmpeg.
     """
     os.makedirs(os.path.dirname(target), exist_ok=True)
     tmp = f"{target}.tmp{os.getpid()}.wav"
     try:
-        if input_format is None and path.lower().endswith((".ogg", ".wav", ".flac")):
+        if input_format is None and path.lower().endswith(_IN_PROCESS):
             _decode_in_process(path, tmp)
         else:
             _decode_with_ffmpeg(path, tmp, input_format)
@@ -146,12 +96,50 @@ def decode_to_wav(path: str, target: str, input_format: str | None = None) -> No
             os.remove(tmp)
 
 
+_IN_PROCESS = (".ogg", ".opus", ".wav", ".flac")
+
+
+def read_native(path: str, input_format: str | None = None) -> tuple[np.ndarray, int]:
+    """``(mono float32 (L,), native rate)`` of a recording, below full scale (see :func:`_below_full_scale`)."""
+    if input_format is None and path.lower().endswith(_IN_PROCESS):
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+        return _below_full_scale(data.mean(axis=1)), rate
+    proc = subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+                           *(["-f", input_format] if input_format else []), "-i", path, "-ac", "1", "-f", "f32le", "-"],
+                          capture_output=True, timeout=120)
+    if proc.returncode != 0 or not proc.stdout:
+        lines = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else f"ffmpeg exit {proc.returncode}, no audio")
+    rate = _ffmpeg_rate(path, input_format)
+    return _below_full_scale(np.frombuffer(proc.stdout, dtype=np.float32).copy()), rate
+
+
+def _ffmpeg_rate(path: str, input_format: str | None) -> int:
+    from .recorded_sources import RAW_FORMAT_RATES
+
+    if input_format in RAW_FORMAT_RATES:
+        return RAW_FORMAT_RATES[input_format]
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=sample_rate",
+                          "-of", "csv=p=0", path], capture_output=True, text=True, timeout=60)
+    return int(out.stdout.strip())
+
+
+def _below_full_scale(wave: np.ndarray) -> np.ndarray:
+    """Scaled down to a 0.99 peak when the decoded float signal exceeds full scale, else unchanged.
+
+    Vorbis decodes to float and keeps what was encoded above full scale (some klettres Setswana letters peak at
+    20x full scale with an undistorted waveform): scaling keeps that waveform where clipping would distort it.
+    """
+    peak = float(np.abs(wave).max()) if wave.size else 0.0
+    return wave * (0.99 / peak) if peak > 1.0 else wave
+
+
 def _decode_in_process(path: str, tmp: str) -> None:
     import torch
     import torchaudio
 
-    data, rate = sf.read(path, dtype="float32", always_2d=True)
-    wave = torch.from_numpy(data.mean(axis=1))
+    data, rate = read_native(path)
+    wave = torch.from_numpy(data)
     if rate != SAMPLE_RATE:
         wave = torchaudio.functional.resample(wave, rate, SAMPLE_RATE)
     sf.write(tmp, wave.clamp(-1.0, 1.0).numpy(), SAMPLE_RATE, subtype="PCM_16", format="WAV")
@@ -204,8 +192,13 @@ def build_recorded_corpus(out_dir: str, sources: Sequence[str] | None = None,
                           max_files_per_source: int | None = None) -> RecordedCorpusReport:
     """Decode the installed recorded sources into ``out_dir`` (resumable: existing files are kept).
 
+    Args:
+        validation_sources: sources or ``source:field`` speakers held out (with everyone who may be the same
+            person, see :func:`~.recorded_split.assign_splits`).
+
     Raises:
         RuntimeError: ffmpeg is missing, or none of the requested sources is installed (with the apt hint).
+        ValueError: an unknown source or validation speaker.
     """
     if shutil.which("ffmpeg") is None:
         raise RuntimeError("ffmpeg is needed to decode the recordings: apt-get install ffmpeg")
@@ -215,46 +208,62 @@ def build_recorded_corpus(out_dir: str, sources: Sequence[str] | None = None,
         hints = "; ".join(missing.values())
         raise RuntimeError(f"no recorded speech source is installed ({hints})")
     report = RecordedCorpusReport(out_dir=out_dir, missing_sources=missing)
-    rows: dict[str, list[str]] = {}
+    listing = collect_files(present, max_files_per_source)
+    plan = assign_splits(listing, validation_sources, SOURCES)
+    report.held_out = plan.reason
+    report.shared_recordings = [list(pair) for pair in listing.shared]
+    rows: dict[str, list[str]] = {"train": [], "validation": []}
     for source in present:
-        split = "validation" if source.name in validation_sources else "train"
-        files = source.files()[:max_files_per_source] if max_files_per_source else source.files()
-        seconds, speakers, count = 0.0, set(), 0
+        files = [f for f in listing.files if f.source is source]
+        stats = {split: {"files": 0, "seconds": 0.0, "speakers": set()} for split in ("train", "validation")}
         predecoded: set[str] = set()
         if source.input_format:
-            todo = [(p, _target(out_dir, split, source, p)) for p in files]
+            todo = [(f.path, _target(out_dir, plan.of(f.speaker), source, f.path)) for f in files]
             predecoded = _predecode_batches([(p, t) for p, t in todo if not os.path.exists(t)], source.input_format)
-        for path in tqdm(files, desc=f"decode {source.name}", leave=False):
-            target = _target(out_dir, split, source, path)
+        for f in tqdm(files, desc=f"decode {source.name}", leave=False):
+            split = plan.of(f.speaker)
+            target = _target(out_dir, split, source, f.path)
             if target in predecoded:
                 report.written += 1
             elif os.path.exists(target):
                 report.skipped_existing += 1
             else:
                 try:
-                    decode_to_wav(path, target, source.input_format)
+                    decode_to_wav(f.path, target, source.input_format)
                     report.written += 1
                 except (RuntimeError, OSError, subprocess.TimeoutExpired, sf.LibsndfileError) as error:
-                    report.failed[path] = str(error)
+                    report.failed[f.path] = str(error)
                     continue
             duration = sf.info(target).frames / SAMPLE_RATE
-            speaker = source.speaker_of(path)
-            rows.setdefault(split, []).append(json.dumps({
+            rows[split].append(json.dumps({
                 "file_name": os.path.relpath(target, os.path.join(out_dir, split)), "text": "",
-                "source": source.name, "speaker": speaker, "language": source.language, "licence": source.licence,
-                "origin": path, "split": split, "duration": round(duration, 3),
+                "source": source.name, "speaker": f.speaker, "language": f.language, "licence": source.licence,
+                "origin": f.path, "split": split, "duration": round(duration, 3),
             }, ensure_ascii=False))
-            seconds += duration
-            speakers.add(speaker)
-            count += 1
-        report.sources[source.name] = {
-            "package": source.package, "licence": source.licence, "language": source.language,
-            "speakers": source.speakers, "distinct_speaker_ids": len(speakers), "files": count,
-            "hours": round(seconds / 3600, 3), "split": split,
-        }
+            stats[split]["files"] += 1
+            stats[split]["seconds"] += duration
+            stats[split]["speakers"].add(f.speaker)
+        report.sources[source.name] = _source_entry(source, stats, listing.duplicates.get(source.name, 0))
     for split, lines in rows.items():
-        save_text(os.path.join(out_dir, split, "metadata.jsonl"), "\n".join(lines) + "\n")
+        meta = os.path.join(out_dir, split, "metadata.jsonl")
+        if lines:
+            save_text(meta, "\n".join(lines) + "\n")
+        elif os.path.isfile(meta):  # left by an earlier build whose speakers are now all in the other split
+            os.remove(meta)
     report.seconds = time.perf_counter() - t0
     save_text(os.path.join(out_dir, "corpus.json"), json.dumps({"kind": "recorded", "report": asdict(report)},
-                                                                       indent=2))
+                                                               indent=2, ensure_ascii=False))
     return report
+
+
+def _source_entry(source: RecordedSource, stats: dict, duplicates: int) -> dict:
+    splits = [split for split in ("train", "validation") if stats[split]["files"]]
+    return {
+        "package": source.package, "licence": source.licence, "language": source.language,
+        "speakers": source.speakers, "split": "+".join(splits) or "none",
+        "distinct_speaker_ids": len(stats["train"]["speakers"] | stats["validation"]["speakers"]),
+        "files": sum(stats[s]["files"] for s in stats), "hours": round(sum(stats[s]["seconds"] for s in stats) / 3600, 3),
+        "duplicates_left_out": duplicates,
+        "by_split": {split: {"files": stats[split]["files"], "hours": round(stats[split]["seconds"] / 3600, 3),
+                             "speakers": sorted(stats[split]["speakers"])} for split in splits},
+    }

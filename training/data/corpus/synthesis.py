@@ -23,9 +23,12 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from llmcodec.files import write_atomically
 
 from llmcodec.training.data.corpus.text import sentence_for
 from llmcodec.training.data.corpus.voices import ENGINES, Voice, default_voices, has_pitch, probe_voice, require_engine, synthesize
@@ -163,10 +166,8 @@ def render(job: Job) -> np.ndarray:
 
 
 def _write_atomic_wav(path: str, x: np.ndarray) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}.wav"
-    sf.write(tmp, x, SAMPLE_RATE, subtype="PCM_16")
-    os.replace(tmp, path)
+    # ".tmp" in the temporary name: an interrupted build's leftovers are found by ``_remove_partial_files``.
+    write_atomically(path, lambda tmp: sf.write(tmp, x, SAMPLE_RATE, subtype="PCM_16", format="WAV"), suffix=".tmp")
 
 
 def _run_job(job: Job, out_dir: str) -> tuple[str, str | None]:
@@ -312,16 +313,4 @@ def _write_metadata(out_dir: str, jobs: list[Job]) -> dict[str, float]:
 
 
 def _write_text_atomic(path: str, text: str) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from llmcodec.cli_data import main
-
-    sys.exit(main())
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), suffix=".tmp")
