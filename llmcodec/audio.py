@@ -14,7 +14,6 @@ reference `auv` encoder does with a non-16 kHz input, so codes match the referen
 from __future__ import annotations
 
 import os
-import stat
 import struct
 import warnings
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ import torch
 import torchaudio
 
 from llmcodec.audio_datasets import DatasetLoadError, load_dataset_folder  # noqa: F401 - re-exported
-from llmcodec.files import write_atomically
+from llmcodec.files import why_not_a_readable_file, write_atomically
 
 # Suffixes (lower case) read as audio when a folder is searched; a file named explicitly is read whatever
 # its suffix. Every format here decodes through torchcodec (ffmpeg); wav/flac/ogg/aiff also through libsndfile.
@@ -86,20 +85,8 @@ def load_audio(path: str | os.PathLike, target_sr: int | None = 16000) -> tuple[
 
 def _check_regular_file(path: Path) -> None:
     """Raises `AudioReadError` saying what `path` is when it is not a readable regular file."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise AudioReadError(f"{path}: no such file") from None
-    except OSError as error:
-        raise AudioReadError(f"{path}: cannot read ({error.strerror or error})") from error
-    if stat.S_ISDIR(mode):
-        raise AudioReadError(f"{path}: is a folder, not an audio file")
-    if not stat.S_ISREG(mode):
-        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
-        # Reading a FIFO or a device would block or never end: refuse it instead.
-        raise AudioReadError(f"{path}: is not a regular file ({kind}); pass an audio file")
-    if not os.access(path, os.R_OK):
-        raise AudioReadError(f"{path}: permission denied")
+    if (reason := why_not_a_readable_file(path)) is not None:
+        raise AudioReadError(f"{path}: {reason.replace('a folder, not a file', 'a folder, not an audio file')}")
 
 
 def find_audio_files(inputs: Iterable[str | os.PathLike]) -> list[Path]:

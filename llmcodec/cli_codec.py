@@ -86,7 +86,7 @@ def _write_outputs(path: Path, codes: np.ndarray, wanted: dict[str, Path], args,
             save_audio(wanted[".wav"], audio, model.config.sampling_rate)
         else:
             try:
-                decode_to_wav(model, codes, wanted[".wav"], **_coding_options(args))
+                decode_to_wav(model, codes, wanted[".wav"], progress=True, **_coding_options(args))
             except NonFiniteAudioError as error:
                 raise ValueError(_non_finite_message("audio", args)) from error
     codes = codes.astype(np.int32)
@@ -128,7 +128,9 @@ def _encode_in_windows(paths: list[Path], job, progress) -> None:
     for path in paths:
         progress.update(1)
         try:
-            codes, finite = encode_file_windowed(model, path, codebook_domain=args.codebook_domain, **_coding_options(args))
+            codes, finite = encode_file_windowed(
+                model, path, codebook_domain=args.codebook_domain, progress=True, **_coding_options(args)
+            )
             if not finite:
                 raise ValueError(_non_finite_message("encoder output", args))
             _write_outputs(path, codes, plan.outputs[path], args, model, token_map)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from llmcodec.tokenizer import AudioTokenMap
+from llmcodec.files import why_not_a_readable_file
+from llmcodec.tokenizer.mapping import AudioTokenMap
 
 
 def read_code_file(path: Path, codebook_size: int) -> np.ndarray:
@@ -14,6 +15,8 @@ def read_code_file(path: Path, codebook_size: int) -> np.ndarray:
 
     Raises ValueError with our own message; never loads pickled data (numpy's advice to allow it is not passed on).
     """
+    if (reason := why_not_a_readable_file(path)) is not None:
+        raise ValueError(reason)
     suffix = path.suffix.lower()
     if suffix == ".txt":
         codes = AudioTokenMap(first_id=0, n_codes=codebook_size).text_to_codes(path.read_text(encoding="utf-8").strip())

@@ -15,6 +15,7 @@ import errno
 import fnmatch
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -26,6 +27,26 @@ _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 class OutputExistsError(UserError, FileExistsError):
     """An output folder exists and holds files, and replacing them was not asked for (`--overwrite`)."""
+
+
+def why_not_a_readable_file(path: str | os.PathLike) -> str | None:
+    """Why `path` cannot be read as an input file ("no such file", "is a folder", "is not a regular file (a
+    FIFO)" ...), or None for a readable regular file. A FIFO or a device is refused from its type alone: reading
+    it would block or never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return f"cannot read ({error.strerror or error})"
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+        return f"is not a regular file ({kind})"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
 
 
 def current_umask() -> int:

@@ -137,11 +137,15 @@ def encode_file_windowed(
     codebook_domain: str | None = None,
     device: str | torch.device | None = None,
     compute_dtype: str | torch.dtype | None = None,
+    progress: bool = False,
 ) -> tuple[np.ndarray, bool]:
     """Encodes a lossless file window by window; returns `(codes (T,) int64, encoder output finite)`.
 
-    Raises `AudioReadError` for a file that cannot be read, or shorter than one code.
+    `progress` shows a bar over the windows. Raises `AudioReadError` for a file that cannot be read, or shorter
+    than one code.
     """
+    from tqdm.auto import tqdm
+
     from llmcodec.batching import _compute_context
 
     hop, reach = model.config.hop_length, (model.config.n_fft - model.config.hop_length) // 2
@@ -152,7 +156,9 @@ def encode_file_windowed(
         total = reader.num_samples
         if total < hop:
             raise AudioReadError(f"{path}: {total} samples is shorter than one code ({hop} samples)")
-        for start, end, left, right in window_plan(total // hop, frames, context):
+        windows = window_plan(total // hop, frames, context)
+        bar = tqdm(windows, desc="encode windows", unit="window", leave=False, disable=not progress or len(windows) == 1)
+        for start, end, left, right in bar:
             # Audio past the window's last frame, up to the STFT's reach, as the in-memory windowing reads it.
             waveform = reader.read(left * hop, min(total, right * hop + reach))
             with torch.inference_mode(), _compute_context(device, compute_dtype):
@@ -172,11 +178,15 @@ def decode_to_wav(
     chunk_context_s: float = 5.0,
     device: str | torch.device | None = None,
     compute_dtype: str | torch.dtype | None = None,
+    progress: bool = False,
 ) -> Path:
     """Decodes `(T,)` codes window by window into a 16-bit wav at `path`, written atomically.
 
-    Raises `NonFiniteAudioError` (and writes nothing) when the model produces NaN or Inf audio.
+    `progress` shows a bar over the windows. Raises `NonFiniteAudioError` (and writes nothing) when the model
+    produces NaN or Inf audio.
     """
+    from tqdm.auto import tqdm
+
     from llmcodec.batching import _compute_context
 
     codes = torch.as_tensor(np.asarray(codes) if not isinstance(codes, torch.Tensor) else codes).reshape(-1).long()
@@ -186,7 +196,9 @@ def decode_to_wav(
 
     def write(target: str) -> None:
         with soundfile.SoundFile(target, "w", samplerate=rate, channels=1, subtype="PCM_16", format="WAV") as out:
-            for start, end, left, right in window_plan(codes.numel(), frames, context):
+            windows = window_plan(codes.numel(), frames, context)
+            for start, end, left, right in tqdm(windows, desc="decode windows", unit="window", leave=False,
+                                                disable=not progress or len(windows) == 1):
                 with torch.inference_mode(), _compute_context(device, compute_dtype):
                     audio = model.decode(codes[None, left:right].to(device)).audio_values[0, 0]
                 audio = audio[(start - left) * hop : (end - left) * hop].float()

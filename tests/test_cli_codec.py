@@ -205,3 +205,13 @@ def test_a_full_disk_during_reconstruct_is_one_line_and_leaves_no_partial_file(m
         "behind); free some space and run again"
     ]
     assert list(out.iterdir()) == []
+
+
+def test_decode_names_a_folder_and_a_fifo_instead_of_blocking(model_dir, tmp_path, capsys):
+    (tmp_path / "folder.npy").mkdir()
+    os.mkfifo(tmp_path / "pipe.npy")  # np.load would wait for a writer forever
+    code, err = _run(["decode", str(tmp_path / "folder.npy"), str(tmp_path / "pipe.npy"), "--model", str(model_dir),
+                      "--output-dir", str(tmp_path / "out")], capsys)
+    assert code == 1 and "0 of 2 file(s) done" in err
+    assert f"failed: {tmp_path / 'folder.npy'}: is a folder" in err
+    assert f"failed: {tmp_path / 'pipe.npy'}: is not a regular file (a FIFO)" in err
