@@ -1,9 +1,11 @@
-"""Token learnability data: code extractors (our codec, the reference ``auv``), the train/eval split, cached
-codes, and the LM's training sequences. The recipe is in :mod:`.token_lm`."""
+"""Token learnability data: code extractors (our codec, the reference ``auv``), the train/eval split (held-out
+folders, else held-out speakers, else held-out files), codes cached per codec and data list, and the LM's
+training windows. The recipe is in :mod:`.token_lm`."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -45,6 +47,21 @@ class LLMCodecCodes:
         self.name, self.device, self.chunk_length_s = name, torch.device(device), chunk_length_s
         self.codebook_size = int(model.config.codebook_size)
         self.sampling_rate = int(model.config.sampling_rate)
+        self.frame_rate = self.sampling_rate / int(model.config.hop_length)
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """SHA-256 of the weights: the key of this codec's cached codes."""
+        if self._identity is None:
+            from .output_folder import weights_sha256
+
+            self._identity = weights_sha256(self.model)
+        return self._identity
+
+    def codebook_vectors(self) -> torch.Tensor:
+        """``(N, codebook_dim)`` codebook rows (the quantizer picks the nearest by cosine)."""
+        return self.model.quantizer.codebook.weight.detach().float().cpu()
 
     def encode(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         from llmcodec.batching import encode_batch
@@ -63,6 +80,19 @@ class AUVCodes:
         self.name, self.device = name, torch.device(device)
         self.codebook_size = int(model.tokenizer.vq.quantizers[0].codebook_size)
         self.sampling_rate = 16_000
+        self.frame_rate = 50.0
+        self._identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            from .output_folder import weights_sha256
+
+            self._identity = weights_sha256(self.model)
+        return self._identity
+
+    def codebook_vectors(self) -> torch.Tensor:
+        return self.model.tokenizer.vq.quantizers[0].codebook.weight.detach().float().cpu()
 
     @torch.inference_mode()
     def encode(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -94,15 +124,20 @@ def load_code_extractor(spec: str, device: str = "cpu") -> CodeExtractor:
 # ------------------------------------------------------------------------------------- corpus
 
 
-def split_items(items: Sequence[AudioItem], eval_fraction: float = 0.1, seed: int = 0) -> tuple[list[AudioItem], list[AudioItem]]:
-    """``(train, eval)``: by top-level folder when one is named like a held-out split, else by id hash."""
+def split_items(items: Sequence[AudioItem], eval_fraction: float = 0.1, seed: int = 0,
+                speakers: dict[str, str] | None = None) -> tuple[list[AudioItem], list[AudioItem]]:
+    """``(train, eval)``: by top-level folder when one is named like a held-out split; else by a seeded hash of
+    each file's speaker (``speakers``: id → speaker, so held-out speakers are never heard in training) or,
+    for files without one, of its id."""
     domains = {i.domain for i in items}
     held_out = [d for d in domains if d.lower() in EVAL_SPLIT_NAMES]
     if held_out:
         return [i for i in items if i.domain not in held_out], [i for i in items if i.domain in held_out]
+    speakers = speakers or {}
 
     def to_eval(item: AudioItem) -> bool:
-        digest = hashlib.sha256(f"{seed}:{item.id}".encode()).digest()
+        group = f"speaker:{speakers[item.id]}" if item.id in speakers else item.id
+        digest = hashlib.sha256(f"{seed}:{group}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
 
     train = [i for i in items if not to_eval(i)]
@@ -110,6 +145,28 @@ def split_items(items: Sequence[AudioItem], eval_fraction: float = 0.1, seed: in
     if not evaluation and len(train) > 1:  # tiny corpora: always hold out at least one file
         evaluation, train = train[-1:], train[:-1]
     return train, evaluation
+
+
+def codes_cache_dir(output: str | os.PathLike, codec: CodeExtractor, train: Sequence[AudioItem],
+                    held_out: Sequence[AudioItem]) -> Path:
+    """``OUT/codes/<codec key>-<data key>``: one folder per codec weights and data list, so that any number of
+    LM runs (seeds, recipes) over the same codes tokenize once, and an interrupted tokenization resumes.
+
+    The codec key is its weights' SHA-256 (``codec.identity``; the name for stand-ins without one); the data key
+    hashes the sorted ids of both splits. ``source.json`` inside says what the key stands for.
+    """
+    identity = str(getattr(codec, "identity", None) or f"name:{codec.name}")
+    listing = json.dumps([sorted(i.id for i in train), sorted(i.id for i in held_out)])
+    key = f"{hashlib.sha256(identity.encode()).hexdigest()[:12]}-{hashlib.sha256(listing.encode()).hexdigest()[:12]}"
+    folder = Path(output) / "codes" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "source.json"
+    if not source.is_file():
+        from .output_folder import write_json
+
+        write_json(source, {"codec": codec.name, "codec_identity": identity, "train_files": len(train),
+                            "eval_files": len(held_out)})
+    return folder
 
 
 def tokenize_items(
@@ -152,20 +209,35 @@ def tokenize_items(
     return codes, failures
 
 
-def make_sequences(code_lists: Sequence[Sequence[int]], vocab: AudioTokenMap, max_codes: int = 256,
-                   min_codes: int = 8) -> list[torch.Tensor]:
-    """Cut each code list into windows of ≤ ``max_codes`` (dropping windows < ``min_codes``); each is
-    ``(1 + T,)`` int64 ``[BOS, offset + c_1, …]``."""
-    sequences = []
-    for codes in code_lists:
+def code_windows(code_lists: Sequence[Sequence[int]], n_codes: int, max_codes: int = 256,
+                 min_codes: int = 8) -> tuple[list[torch.Tensor], list[int]]:
+    """Cut each file's codes into windows of ≤ ``max_codes`` (dropping windows < ``min_codes``).
+
+    Returns:
+        ``(windows, owners)``: ``(T_i,)`` int64 codes per window, and the index of the file it came from.
+    """
+    windows, owners = [], []
+    for index, codes in enumerate(code_lists):
         codes = torch.as_tensor(list(codes), dtype=torch.long)
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= vocab.n_codes):
-            raise ValueError(f"codes outside [0, {vocab.n_codes})")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= n_codes):
+            raise ValueError(f"codes outside [0, {n_codes})")
         for start in range(0, codes.numel(), max_codes):
             window = codes[start : start + max_codes]
             if window.numel() >= min_codes:
-                sequences.append(torch.cat([torch.tensor([vocab.bos_id]), window + vocab.first_id]))
-    return sequences
+                windows.append(window)
+                owners.append(index)
+    return windows, owners
+
+
+def to_lm_ids(windows: Sequence[torch.Tensor], vocab: AudioTokenMap) -> list[torch.Tensor]:
+    """Each ``(T,)`` code window → ``(1 + T,)`` int64 LM ids ``[BOS, offset + c_1, …]``."""
+    return [torch.cat([torch.tensor([vocab.bos_id]), w + vocab.first_id]) for w in windows]
+
+
+def make_sequences(code_lists: Sequence[Sequence[int]], vocab: AudioTokenMap, max_codes: int = 256,
+                   min_codes: int = 8) -> list[torch.Tensor]:
+    """:func:`code_windows` as LM ids (:func:`to_lm_ids`): ``(1 + T,)`` int64 ``[BOS, offset + c_1, …]``."""
+    return to_lm_ids(code_windows(code_lists, vocab.n_codes, max_codes, min_codes)[0], vocab)
 
 
 class SequenceDataset(torch.utils.data.Dataset):

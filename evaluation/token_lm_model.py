@@ -1,5 +1,6 @@
-"""Token learnability model: a small ``Qwen3ForCausalLM`` trained from scratch on codes, its scores (eval loss and
-perplexity over the audio codes, k-step-ahead accuracy). The recipe is in :mod:`.token_lm`."""
+"""Token learnability model: a small ``Qwen3ForCausalLM`` built from scratch (or a warm-started LM from
+:mod:`.token_lm_init`), its training, and its scores (eval loss and perplexity over the audio codes, per held-out
+sequence for file-level intervals; k-step-ahead accuracy). The recipe is in :mod:`.token_lm`."""
 
 from __future__ import annotations
 
@@ -103,29 +104,38 @@ def train_lm(model: Any, train: Sequence[torch.Tensor], vocab: AudioTokenMap, co
 
 
 @torch.no_grad()
-def score_lm(model: Any, sequences: Sequence[torch.Tensor], vocab: AudioTokenMap, batch_size: int = 16) -> dict[str, float]:
+def score_lm(model: Any, sequences: Sequence[torch.Tensor], vocab: AudioTokenMap, batch_size: int = 16) -> dict[str, Any]:
     """Eval loss / perplexity over audio-code targets; see the module docstring for the two normalisations.
 
+    The logits at position ``t`` score the id at ``t + 1`` (BOS and padding are never targets).
+
     Returns ``{"loss", "perplexity" (softmax over the N codes), "loss_full_vocab", "perplexity_full_vocab",
-    "top1_accuracy" (teacher-forced, over codes), "n_targets", "uniform_perplexity" (= N)}``.
+    "top1_accuracy" (teacher-forced, over codes), "n_targets", "uniform_perplexity" (= N), "per_sequence":
+    {"nll", "nll_full", "targets"}}`` — the last are lists with one summed NLL (nats) / target count per sequence.
     """
     model.eval()
     device = next(model.parameters()).device
     total = {"code": 0.0, "full": 0.0, "correct": 0.0, "n": 0}
+    per_sequence: dict[str, list] = {"nll": [], "nll_full": [], "targets": []}
     lo, hi = vocab.first_id, vocab.first_id + vocab.n_codes
     for start in range(0, len(sequences), batch_size):
         batch = collate(sequences[start : start + batch_size], vocab.pad_id)
         logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
         logits, labels = logits[:, :-1].float(), batch["labels"][:, 1:].to(device)
         valid = labels != -100
-        logits, targets = logits[valid], labels[valid]
-        full = torch.nn.functional.cross_entropy(logits, targets, reduction="sum")
-        code_logits = logits[:, lo:hi]
-        code = torch.nn.functional.cross_entropy(code_logits, targets - lo, reduction="sum")
-        total["code"] += float(code)
-        total["full"] += float(full)
-        total["correct"] += float((code_logits.argmax(-1) == targets - lo).sum())
+        safe = labels.clamp(min=lo)
+        # logsumexp - target logit: no second (B, T, V) tensor, which matters at 172k rows.
+        target_logit = logits.gather(-1, safe[..., None])[..., 0]
+        full = (logits.logsumexp(-1) - target_logit) * valid
+        code_logits = logits[..., lo:hi]
+        code = (code_logits.logsumexp(-1) - target_logit) * valid
+        total["code"] += float(code.sum())
+        total["full"] += float(full.sum())
+        total["correct"] += float(((code_logits.argmax(-1) == safe - lo) & valid).sum())
         total["n"] += int(valid.sum())
+        per_sequence["nll"] += code.sum(-1).tolist()
+        per_sequence["nll_full"] += full.sum(-1).tolist()
+        per_sequence["targets"] += valid.sum(-1).tolist()
     n = max(total["n"], 1)
     return {
         "loss": total["code"] / n,
@@ -135,6 +145,7 @@ def score_lm(model: Any, sequences: Sequence[torch.Tensor], vocab: AudioTokenMap
         "top1_accuracy": total["correct"] / n,
         "n_targets": total["n"],
         "uniform_perplexity": float(vocab.n_codes),
+        "per_sequence": per_sequence,
     }
 
 
