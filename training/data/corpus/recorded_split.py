@@ -112,8 +112,7 @@ def assign_splits(listing: FileListing, validation: Sequence[str], catalogue: Se
         if installed and selector not in installed:
             fields = sorted(s.partition(":")[2] for s in installed)
             raise ValueError(f"validation speaker {selector!r} not found; {name} has: {', '.join(fields)}")
-        if selector in speakers:
-            start[selector] = selector
+        start[selector] = selector  # also when all its files were copies: its doubles are still held out
     origin, why_of = dict(start), {node: "selected" for node in start}
     queue = deque(start)
     while queue:  # breadth first: each speaker is explained by its shortest chain to a selector
