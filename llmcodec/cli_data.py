@@ -35,12 +35,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     from llmcodec.training.data.corpus.recorded import DEFAULT_VALIDATION_SOURCES, SOURCES
 
     recorded = sub.add_parser("recorded", help="real recorded speech from installed packages into OUT_DIR "
-                                               "(fillets-ng dialogue, asterisk G.722 prompts; resumable)")
+                                               "(game dialogue and voice packs, spoken words and letters in ~30 "
+                                               "languages, telephone prompts; resumable)")
     recorded.add_argument("out_dir", metavar="OUT_DIR")
     recorded.add_argument("--sources", nargs="+", choices=[s.name for s in SOURCES], default=None,
                           help="default: every installed source")
     recorded.add_argument("--validation-sources", nargs="+", default=list(DEFAULT_VALIDATION_SOURCES),
-                          help="sources (whole speakers) held out for validation")
+                          help="sources or SOURCE:SPEAKER ids (klettres:fr, hedgewars:British) held out for "
+                               "validation, with every speaker who may be the same person")
     recorded.add_argument("--max-files-per-source", type=int, default=None)
     recorded.set_defaults(func=_cmd_recorded)
 
