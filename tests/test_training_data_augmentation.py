@@ -78,3 +78,16 @@ def test_lossy_round_trip_keeps_length_and_changes_the_signal(codec, kbps):
 def test_bad_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         RecordingConditions(**{field: value})
+
+
+def test_seeded_collator_degrades_crops_reproducibly():
+    from llmcodec.training.data.training_data import SeededCropCollator
+
+    features = [{"audio": speechlike(24000, seed=i).numpy(), "text": "", "crop_seed": 100 + i} for i in range(3)]
+    plain = SeededCropCollator(16000, phase_jitter=24)(features)["input_values"]
+    conditions = RecordingConditions(codec_probability=0.0, level_probability=1.0)
+    first = SeededCropCollator(16000, phase_jitter=24, conditions=conditions)(features)["input_values"]
+    again = SeededCropCollator(16000, phase_jitter=24, conditions=conditions)(features)["input_values"]
+    assert torch.equal(first, again)
+    assert first.shape == plain.shape
+    assert not torch.allclose(first, plain)  # the level draw alone changes every crop

@@ -36,6 +36,9 @@ class DataArguments:
     streaming: bool = _help("stream a Hub dataset instead of downloading it (and iterate a local one)", False)
     segment_seconds: float = _help("crop length in seconds (shorter audio is reflect-padded)", 4.0)
     phase_jitter: int = _help("maximum circular shift of each training crop, in samples", 24)
+    recording_conditions: bool = _help("degrade each training crop with seeded recording conditions (level, simulated "
+                                       "rooms, background noise, band limits, lossy codecs; "
+                                       "training/data/augmentation.py); the degraded crop is input and target", False)
     build_corpus_if_missing: bool = _help("if `dataset` is a missing local folder, synthesise the offline corpus "
                                           "there first (espeak-ng / flite / festival)", False)
     corpus_max_voices: int | None = _help("voices of that corpus (None = all installed)", 8)

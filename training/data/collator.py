@@ -78,6 +78,9 @@ class SpeechCollator:
         pitch_hop: > 0 adds ``pitch_f0`` (B, L // pitch_hop) float32, Praat F0 in Hz per codec frame of the
             (jittered) crop, 0 where unvoiced (``pitch_targets.frame_f0``); 0 = no pitch targets.
         sample_rate: rate of the audio (for the F0 tracker).
+        conditions: recording conditions applied to each training crop after the jitter
+            (:class:`~llmcodec.training.data.augmentation.RecordingConditions`); the degraded crop is both input and
+            target, since the codec reconstructs what it is given. None: crops as they are.
 
     Returns (from ``__call__``):
         ``input_values`` (B, 1, L) float32; ``padding_mask`` (B, L) int64, 1 on real samples and 0 on
@@ -87,7 +90,8 @@ class SpeechCollator:
     """
 
     def __init__(self, segment_samples: int = 64000, random_crop: bool = True, phase_jitter: int = 24,
-                 generator: torch.Generator | None = None, pitch_hop: int = 0, sample_rate: int = 16_000) -> None:
+                 generator: torch.Generator | None = None, pitch_hop: int = 0, sample_rate: int = 16_000,
+                 conditions: Any = None) -> None:
         if segment_samples <= 0:
             raise ValueError(f"segment_samples must be positive, got {segment_samples}")
         if phase_jitter < 0:
@@ -99,6 +103,7 @@ class SpeechCollator:
         if pitch_hop < 0:
             raise ValueError(f"pitch_hop must be >= 0, got {pitch_hop}")
         self.pitch_hop, self.sample_rate = pitch_hop, sample_rate
+        self.conditions = conditions
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if len(features) == 0:
@@ -116,6 +121,8 @@ class SpeechCollator:
                 s = int(torch.randint(-self.phase_jitter, self.phase_jitter + 1, (1,), generator=self.generator))
                 seg, m = torch.roll(seg, s), torch.roll(m, s)
                 shifts[b] = s
+            if self.conditions is not None:
+                seg = self.conditions.apply(seg, self._conditions_generator())
             audio[b, 0] = seg
             mask[b] = m.long()
             offsets[b] = off
@@ -132,6 +139,13 @@ class SpeechCollator:
         if self.pitch_hop:
             batch["pitch_f0"] = batch_frame_f0(audio, self.sample_rate, self.pitch_hop)
         return batch
+
+
+    def _conditions_generator(self) -> torch.Generator:
+        if self.generator is not None:
+            return self.generator
+        # The global RNG (seeded per DataLoader worker) picks the seed, so workers draw different conditions.
+        return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
 
 
 def _as_1d(x: Any) -> torch.Tensor:

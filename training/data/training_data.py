@@ -70,9 +70,10 @@ class SeededCropCollator:
     """
 
     def __init__(self, segment_samples: int, phase_jitter: int = 24, random_crop: bool = True,
-                 pitch_hop: int = 0, sample_rate: int = 16_000) -> None:
+                 pitch_hop: int = 0, sample_rate: int = 16_000, conditions: Any = None) -> None:
         self.segment_samples, self.phase_jitter, self.random_crop = segment_samples, phase_jitter, random_crop
         self.pitch_hop, self.sample_rate = pitch_hop, sample_rate  # pitch_hop > 0: F0 targets (SpeechCollator)
+        self.conditions = conditions  # recording-conditions augmentation (SpeechCollator)
 
     def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, Any]:
         seeds = [f.get("crop_seed") for f in features]
@@ -80,7 +81,7 @@ class SeededCropCollator:
         if all(s is not None for s in seeds):
             generator = torch.Generator().manual_seed(_crop_seed(0, hash(tuple(int(s) for s in seeds))))
         collate = SpeechCollator(self.segment_samples, self.random_crop, self.phase_jitter, generator=generator,
-                                 pitch_hop=self.pitch_hop, sample_rate=self.sample_rate)
+                                 pitch_hop=self.pitch_hop, sample_rate=self.sample_rate, conditions=self.conditions)
         return collate(features)
 
 

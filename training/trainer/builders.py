@@ -238,8 +238,13 @@ def build_components(model_args: ModelArguments, data_args: DataArguments, args:
                    args.seed)
     module = build_training_module(codec, lm, tokenizer, m, args)
     segment = data_args.segment_samples(int(codec.config.sampling_rate))
+    conditions = None
+    if data_args.recording_conditions:
+        from llmcodec.training.data.augmentation import RecordingConditions
+
+        conditions = RecordingConditions()
     collator = SeededCropCollator(segment, data_args.phase_jitter, sample_rate=int(codec.config.sampling_rate),
-                                  **collator_options(args, codec.config))
+                                  conditions=conditions, **collator_options(args, codec.config))
     return TrainingComponents(module, tokenizer, build_discriminator(args), train_dataset, collator, eval_dataset)
 
 
