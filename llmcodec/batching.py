@@ -75,7 +75,8 @@ def encode_batch(
 
     Args:
         model: an `LLMCodecModel` in eval mode.
-        waveforms: `(L_i,)` (or `(channels, L_i)`, averaged) float audio in [-1, 1] at `sampling_rate`.
+        waveforms: `(L_i,)` (or `(channels, L_i)`, averaged) float audio in [-1, 1] at `sampling_rate`, each at
+            least one code long (`hop_length` samples at the model's rate; the model refuses shorter ones).
         sampling_rate: rate of `waveforms`; resampled to the model's rate (as `load_audio` does) when different.
         codebook_domain: one partition name for the batch, or one per item (see `LLMCodecModel.encode`).
         chunk_length_s / chunk_context_s: window long audio (bounded memory); None codes it in one pass.
