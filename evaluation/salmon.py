@@ -160,10 +160,11 @@ class CausalLMScorer:
         return cls(AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=False).to(device), vocab)
 
     @torch.no_grad()
-    def __call__(self, code_lists: Sequence[torch.Tensor]) -> list[float]:
+    def token_log_probs(self, code_lists: Sequence[torch.Tensor]) -> list[np.ndarray]:
+        """Per code list ``(T,)``: ``ln p(c_t | BOS, c_<t)`` for every ``t`` (softmax over the audio codes)."""
         device = next(self.model.parameters()).device
         lo, hi = self.vocab.first_id, self.vocab.end_id
-        scores: list[float] = []
+        out: list[np.ndarray] = []
         for start in range(0, len(code_lists), self.batch_size):
             group = [torch.cat([torch.tensor([self.vocab.bos_id]), torch.as_tensor(c).long() + lo])
                      for c in code_lists[start : start + self.batch_size]]
@@ -171,10 +172,12 @@ class CausalLMScorer:
             logits = self.model(input_ids=batch["input_ids"].to(device),
                                 attention_mask=batch["attention_mask"].to(device)).logits[:, :-1, lo:hi].float()
             labels = batch["labels"][:, 1:].to(device)
-            valid = labels != -100
             log_probs = logits.log_softmax(-1).gather(-1, (labels.clamp(min=lo) - lo)[..., None])[..., 0]
-            scores += (log_probs * valid).sum(-1).tolist()
-        return scores
+            out += [row[: s.numel() - 1].cpu().numpy() for row, s in zip(log_probs, group)]
+        return out
+
+    def __call__(self, code_lists: Sequence[torch.Tensor]) -> list[float]:
+        return [float(lp.sum()) for lp in self.token_log_probs(code_lists)]
 
 
 def score_pairs(
