@@ -153,3 +153,18 @@ def test_the_lm_and_its_tokenizer_are_loaded_without_remote_code(tmp_path, monke
         with pytest.raises(OSError, match="stop here"):
             load()
     assert [c.get("trust_remote_code", "unset") for c in calls] == [False, False]
+
+
+def test_resume_loads_a_checkpoint_onto_an_indexed_cpu_device(two_checkpoints, tokenizer, tmp_path, monkeypatch):
+    # A multi-process CPU run (accelerate launch with use_cpu) has args.device "cpu:0", which safetensors and
+    # torch.load refused, so such a run could not resume.
+    from safetensors.torch import load_file
+
+    from llmcodec.training.trainer.arguments import LLMCodecTrainingArguments
+
+    trainer = tiny_trainer(tokenizer, tmp_path, disc_channels=[4, 8, 8, 16, 16], sa_queue_size=32)  # the run's shapes
+    monkeypatch.setattr(LLMCodecTrainingArguments, "device", property(lambda self: torch.device("cpu", 0)))
+    trainer._load_from_checkpoint(str(two_checkpoints / "checkpoint-2"))
+    saved = load_file(two_checkpoints / "checkpoint-2" / "discriminator.safetensors")
+    assert all(torch.equal(v, saved[k]) for k, v in trainer.discriminator.state_dict().items())
+    assert trainer.disc_optimizer.state_dict()["state"]  # the optimizer's moments came back too

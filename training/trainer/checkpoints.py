@@ -38,6 +38,13 @@ __all__ = ["DISC_FILE", "DISC_OPT_FILE", "EXTRAS_FILE", "STATE_FILE", "Checkpoin
 LOSSY_RESUME_FRESH = ("bridge.", "ftp.", "sa.")
 
 
+def _load_device(device: torch.device | str) -> str:
+    """Where a checkpoint's tensors are loaded: safetensors and ``torch.load`` take "cpu" but not "cpu:0" (the
+    device of a multi-process CPU run)."""
+    device = torch.device(device)
+    return "cpu" if device.type == "cpu" else str(device)
+
+
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:300] or type(error).__name__
 
@@ -144,7 +151,7 @@ class CheckpointMixin:
 
         folder = resume_from_checkpoint
         module = self.training_module
-        state = load_file(os.path.join(folder, STATE_FILE), device=str(next(module.codec.parameters()).device))
+        state = load_file(os.path.join(folder, STATE_FILE), device=_load_device(next(module.codec.parameters()).device))
         if not self.args.full_resume:  # the recipe's lossy resume: these keep their fresh values
             fresh = module.trainable_state_dict()
             state.update({k: v for k, v in fresh.items() if k.startswith(LOSSY_RESUME_FRESH)})
@@ -155,10 +162,11 @@ class CheckpointMixin:
                 f"cannot resume from {folder}: its {STATE_FILE} does not fit this model (was it trained with another "
                 f"codec_config, LM or set of loss terms?): {_one_line(error)}") from error
         if self.discriminator is not None:
+            disc_state = load_file(os.path.join(folder, DISC_FILE), device=_load_device(self.args.device))
+            opt_state = torch.load(os.path.join(folder, DISC_OPT_FILE), map_location=_load_device(self.args.device),
+                                   weights_only=True)
             try:
-                self.discriminator.load_state_dict(load_file(os.path.join(folder, DISC_FILE), device=str(self.args.device)))
-                opt_state = torch.load(os.path.join(folder, DISC_OPT_FILE), map_location=self.args.device,
-                                       weights_only=True)
+                self.discriminator.load_state_dict(disc_state)
                 self.disc_optimizer.load_state_dict(opt_state)
             except (ValueError, RuntimeError, KeyError) as error:
                 raise TrainingSetupError(f"cannot resume from {folder}: its discriminator does not fit this one "
