@@ -199,11 +199,14 @@ def evaluate(
             waveforms = [entry[3] for entry in needs_model]
             try:
                 start_s = time.perf_counter()
-                codes_list = encode_batch(model, waveforms, sampling_rate=rate, chunk_length_s=config.chunk_length_s,
-                                          device=device, warn_out_of_range=False)
+                codes_list, scales = encode_batch(model, waveforms, sampling_rate=rate,
+                                                  chunk_length_s=config.chunk_length_s, device=device,
+                                                  warn_out_of_range=False, return_scales=True)
                 encode_s = time.perf_counter() - start_s
                 start_s = time.perf_counter()
-                decoded = decode_batch(model, codes_list, chunk_length_s=config.chunk_length_s, device=device)
+                # A level-normalising model is scored at the input's level, as `reconstruct` writes it.
+                decoded = decode_batch(model, codes_list, chunk_length_s=config.chunk_length_s, device=device,
+                                       audio_scales=scales)
                 decode_s = time.perf_counter() - start_s
                 failure = None
             except Exception as error:  # noqa: BLE001

@@ -70,7 +70,8 @@ def encode_batch(
     compute_dtype: str | torch.dtype | None = None,
     warn_out_of_range: bool = True,
     return_finite: bool = False,
-) -> list[np.ndarray] | tuple[list[np.ndarray], list[bool]]:
+    return_scales: bool = False,
+) -> list[np.ndarray] | tuple:
     """Encodes a batch of clips of any lengths in one padded forward pass.
 
     Args:
@@ -86,10 +87,12 @@ def encode_batch(
             came from `load_audio`, which has warned already).
         return_finite: also return, per item, whether its encoder output (before quantization) is finite; a
             model that overflows gives NaN latents, whose codes are meaningless.
+        return_scales: also return, per item, the gain a level-normalising model applied (None for a model
+            without `normalize_level_dbfs`); `decode_batch(audio_scales=...)` restores the input's level with it.
 
     Returns:
         `codes`: one `(T_i,)` int64 array per item, `T_i = L_i // hop_length` (at the model's rate); with
-        `return_finite`, `(codes, finite)`.
+        `return_finite` and/or `return_scales`, the tuple `(codes, [finite], [scales])` of those asked for.
     """
     from llmcodec.audio import resample
 
@@ -112,10 +115,16 @@ def encode_batch(
         )
     valid = encoded.audio_codes_mask
     codes = [encoded.audio_codes[i][valid[i]].cpu().numpy() for i in range(len(clips))]
-    if not return_finite:
+    if not (return_finite or return_scales):
         return codes
-    finite = [bool(torch.isfinite(encoded.latents_before_quantization[i][valid[i]]).all()) for i in range(len(clips))]
-    return codes, finite
+    extras: list = []
+    if return_finite:
+        extras.append([bool(torch.isfinite(encoded.latents_before_quantization[i][valid[i]]).all())
+                       for i in range(len(clips))])
+    if return_scales:
+        scales = encoded.audio_scales
+        extras.append([None if scales is None else float(scales[i]) for i in range(len(clips))])
+    return (codes, *extras)
 
 
 def pad_codes(codes: Sequence[torch.Tensor | np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,21 +147,28 @@ def decode_batch(
     chunk_context_s: float = 5.0,
     device: str | torch.device | None = None,
     compute_dtype: str | torch.dtype | None = None,
+    audio_scales: Sequence[float | None] | None = None,
 ) -> list[torch.Tensor]:
     """Decodes a batch of code sequences of any lengths in one padded pass.
 
     Args:
         codes: one `(T_i,)` integer array per item, values in `[0, codebook_size)`.
         chunk_length_s / chunk_context_s, device, compute_dtype: as in `encode_batch`.
+        audio_scales: the per-item gains `encode_batch(return_scales=True)` gave; restores each input's level
+            (None, or None items: decoded at the model's own level).
 
     Returns:
         One `(T_i * hop_length,)` float32 waveform per item, at the model's rate, on `device`.
     """
     batch, mask = pad_codes(codes)
     device = torch.device(device) if device is not None else model.device
+    scales = None
+    if audio_scales is not None and any(s is not None for s in audio_scales):
+        scales = torch.tensor([1.0 if s is None else float(s) for s in audio_scales], device=device)
     with torch.inference_mode(), _compute_context(device, compute_dtype):
         decoded = model.decode(
-            batch.to(device), mask.to(device), chunk_length_s=chunk_length_s, chunk_context_s=chunk_context_s
+            batch.to(device), mask.to(device), chunk_length_s=chunk_length_s, chunk_context_s=chunk_context_s,
+            **({} if scales is None else {"audio_scales": scales}),
         )
     hop = int(model.config.hop_length)
     lengths = mask.sum(dim=1).tolist()

@@ -161,12 +161,13 @@ def _encode_one_batch(paths: list[Path], job, write_audio: bool, progress) -> No
     if not clips:
         return
     options = _coding_options(args)
-    codes, finite = encode_batch(
+    codes, finite, scales = encode_batch(
         model, clips, sampling_rate=rate, codebook_domain=args.codebook_domain, warn_out_of_range=False,
-        return_finite=True, **options,
+        return_finite=True, return_scales=True, **options,
     )
     del clips
-    audios = decode_batch(model, codes, **options) if write_audio else [None] * len(codes)
+    # A level-normalising model's reconstruction is restored to each input's level.
+    audios = decode_batch(model, codes, audio_scales=scales, **options) if write_audio else [None] * len(codes)
     for path, item_codes, item_finite, audio in zip(names, codes, finite, audios):
         progress.update(1)
         if not item_finite or (audio is not None and not bool(audio.isfinite().all())):

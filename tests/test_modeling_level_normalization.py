@@ -90,3 +90,18 @@ def test_bad_scales_and_levels_are_refused():
         model.decode(codes, audio_scales=torch.tensor([1.0, float("nan")]))
     with pytest.raises(ValueError, match="normalize_level_dbfs"):
         LLMCodecConfig(normalize_level_dbfs=6.0)
+
+
+def test_batch_encoder_and_decoder_carry_the_scales():
+    from llmcodec.batching import decode_batch, encode_batch
+
+    model = tiny_model(normalize_level_dbfs=-23.0)
+    quiet, loud = speechlike(16000, seed=3) * 0.01, speechlike(24000, seed=4)
+    codes, scales = encode_batch(model, [quiet, loud], sampling_rate=16000, return_scales=True)
+    assert scales[0] == pytest.approx(100 * scales[1], rel=0.2)  # the quiet clip got the larger gain
+    restored = decode_batch(model, codes, audio_scales=scales)
+    at_model_level = decode_batch(model, codes)
+    for item, (a, b, scale) in enumerate(zip(restored, at_model_level, scales)):
+        assert torch.allclose(a * scale, b, atol=1e-6), item
+    plain = tiny_model()
+    assert encode_batch(plain, [loud], sampling_rate=16000, return_scales=True)[1] == [None]
