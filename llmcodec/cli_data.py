@@ -1,10 +1,15 @@
-"""``llmcodec corpus …`` subcommands: build the offline synthetic speech corpus, collect the recorded one."""
+"""``llmcodec corpus …`` subcommands: build the offline synthetic speech corpus, collect the recorded one.
+
+A command that cannot run (no synthesizer or recorded source installed, a bad option) is one line
+``llmcodec: error: ...`` (exit status 2); a build that wrote nothing exits 1."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from llmcodec.errors import UserError
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
@@ -63,15 +68,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     for item in args.weight:
         engine, _, k = item.partition("=")
         if engine not in cfg.engine_weights or not k.isdigit():
-            print(f"error: --weight expects ENGINE=K with ENGINE in {list(cfg.engine_weights)}, got {item!r}",
-                  file=sys.stderr)
-            return 2
+            raise UserError(f"--weight expects ENGINE=K with ENGINE in {list(cfg.engine_weights)}, got {item!r}")
         cfg.engine_weights[engine] = int(k)
     try:
         report = build_corpus(args.out_dir, cfg, workers=args.workers)
-    except SynthesisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except SynthesisError as e:  # no synthesizer installed, no working voice
+        raise UserError(str(e)) from e
     hours = ", ".join(f"{k} {v:.2f} h" for k, v in sorted(report.hours_of_audio.items()))
     print(f"{len(report.voices_ok)} voices ({len(report.voices_failed)} failed the probe); "
           f"{report.written} written, {report.skipped_existing} cached, {len(report.failed)} failed; "
@@ -86,9 +88,8 @@ def _cmd_recorded(args: argparse.Namespace) -> int:
 
     try:
         report = build_recorded_corpus(args.out_dir, args.sources, args.validation_sources, args.max_files_per_source)
-    except (RuntimeError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    except (RuntimeError, ValueError) as e:  # no source installed, an unknown validation source
+        raise UserError(str(e)) from e
     for name, info in report.sources.items():
         print(f"{name}: {info['files']} files, {info['hours']:.2f} h, {info['split']}, {info['licence']} "
               f"({info['package']})")
@@ -108,8 +109,7 @@ def _cmd_voices(args: argparse.Namespace) -> int:
     try:
         ok, failed = working_voices(args.engines, workers=args.workers)
     except SynthesisError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        raise UserError(str(e)) from e
     for v in ok:
         print(f"{v.key}\t{v.speaker}")
     if failed:
@@ -119,13 +119,10 @@ def _cmd_voices(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the corpus subcommands alone (``python -m llmcodec.cli_data build OUT``)."""
-    parser = argparse.ArgumentParser(prog="llmcodec-corpus")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_subcommands(sub)
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(["corpus", *argv])
-    return int(args.func(args) or 0)
+    """Run the corpus subcommands alone (``python -m llmcodec.cli_data build OUT``): ``llmcodec corpus ...``."""
+    from llmcodec.cli import main as cli_main
+
+    return cli_main(["corpus", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

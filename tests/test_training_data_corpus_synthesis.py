@@ -126,3 +126,5 @@ def test_cli_build_and_bad_weight(tmp_path, capsys):
     assert rc == 0 and "2 written" in capsys.readouterr().out
     assert len(list(tmp_path.rglob("*.wav"))) == 2 and (tmp_path / "corpus.json").is_file()
     assert main(["build", str(tmp_path), "--weight", "nope=3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("llmcodec: error: --weight expects ENGINE=K")

@@ -146,7 +146,7 @@ def test_run_training_exports_codec_and_lm(tokenizer, tmp_path):
     run_training(margs, dargs, args, components=c)
     codec = load_codec(tmp_path / "export")
     assert codec.config.codebook_size == 64
-    lm = AutoModelForCausalLM.from_pretrained(tmp_path / "export" / "lm")
+    lm = AutoModelForCausalLM.from_pretrained(tmp_path / "export" / "lm", trust_remote_code=False)
     first = c.module.lm.first_audio_token_id
     assert torch.equal(lm.get_input_embeddings().weight[first:first + 64], c.module.ftp.heads[0].weight.detach())
     meta = json.loads((tmp_path / "export" / "lm" / "audio_tokens_meta.json").read_text())
