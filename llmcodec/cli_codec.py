@@ -64,8 +64,11 @@ def _coding_options(args) -> dict:
 
 
 def _codes_in_windows(path: Path, model, chunk_seconds: float | None) -> bool:
-    """Whether `path` is coded window by window: lossless, and longer than one window."""
-    if chunk_seconds is None:
+    """Whether `path` is coded window by window: lossless, and longer than one window.
+
+    Not for a level-normalising model: its gain comes from the RMS of the whole item, which windows do not see.
+    """
+    if chunk_seconds is None or getattr(model.config, "normalize_level_dbfs", None) is not None:
         return False
     import soundfile
 

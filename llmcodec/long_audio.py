@@ -10,6 +10,9 @@ Resampling a window: `torchaudio.functional.resample` computes each block of `ne
 a fixed span of input samples, so a window read with a few blocks of margin and cut at block boundaries
 gives the samples the whole file would.
 
+A level-normalising model (`config.normalize_level_dbfs`) scales each item by the RMS of all of it, which a
+window does not see: `encode_file_windowed` refuses such a model and the CLI reads those files whole.
+
 Files in lossy formats (mp3, ogg, m4a ...) are decoded whole by `load_audio` (about 4 bytes per sample at
 the file's rate and channels, plus the 16 kHz copy), as before.
 """
@@ -148,6 +151,8 @@ def encode_file_windowed(
 
     from llmcodec.batching import _compute_context
 
+    if getattr(model.config, "normalize_level_dbfs", None) is not None:
+        raise ValueError("a level-normalising model (normalize_level_dbfs) needs the whole item: use encode_batch")
     hop, reach = model.config.hop_length, (model.config.n_fft - model.config.hop_length) // 2
     device = torch.device(device) if device is not None else model.device
     frames, context = chunk_frames(model, chunk_length_s, chunk_context_s)

@@ -88,3 +88,13 @@ def test_the_cli_never_reads_a_long_file_whole(model, files, tmp_path, monkeypat
     assert np.array_equal(np.load(out / "mono16k.npy"), expected.numpy())
     assert (out / "mono16k.wav").read_bytes() == (tmp_path / "expected.wav").read_bytes()
     assert (out / "mono16k.txt").read_text().count("<CODEC_") == np.load(out / "mono16k.npy").size
+
+
+def test_a_level_normalising_model_is_read_whole(files, tmp_path):
+    from llmcodec.cli_codec import _codes_in_windows
+
+    normalising = tiny_model(seed=35, normalize_level_dbfs=-26.0)
+    assert _codes_in_windows(files / "mono16k.wav", tiny_model(seed=35), 1.0)
+    assert not _codes_in_windows(files / "mono16k.wav", normalising, 1.0)
+    with pytest.raises(ValueError, match="needs the whole item"):
+        encode_file_windowed(normalising, files / "mono16k.wav", **CHUNK)
