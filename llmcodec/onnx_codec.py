@@ -61,6 +61,7 @@ class OnnxCodec:
             config.pop(key, None)
         self.config = LLMCodecConfig(**config)
         self.max_frames = int(meta["max_frames"])
+        self._num_parameters = int(meta.get("num_parameters", 0))
         self.folder = folder
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = num_threads or torch.get_num_threads()
@@ -94,7 +95,11 @@ class OnnxCodec:
         return self
 
     def parameters(self):
-        return iter(())
+        return iter(())  # the weights live in the graphs
+
+    def num_parameters(self) -> int:
+        """Parameters of the exported model (as `PreTrainedModel.num_parameters()`)."""
+        return self._num_parameters
 
     def _check_frames(self, num_frames: int) -> None:
         if num_frames > self.max_frames:

@@ -285,6 +285,9 @@ def export_onnx(model, output_dir: str | os.PathLike) -> Path:
             ["audio_codes", "audio_codes_mask"], ["audio_values"],
             ({0: batch, 1: frames}, {0: batch, 1: frames}),
         )
-    meta = {"format": 1, "opset": OPSET, "max_frames": max_frames, "config": config.to_dict()}
+    meta = {
+        "format": 1, "opset": OPSET, "max_frames": max_frames,
+        "num_parameters": sum(p.numel() for p in model.parameters()), "config": config.to_dict(),
+    }
     (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out

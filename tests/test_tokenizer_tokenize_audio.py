@@ -55,8 +55,10 @@ def _reference_codes(codec, path) -> list[int]:
     return out.audio_codes[0][out.audio_codes_mask[0]].tolist()
 
 
-def test_files_batched_match_single_items(codec, wav_files, tmp_path):
-    report = tokenize_audio(codec, FileSource(wav_files), tmp_path, batch_size=2, progress=False)
+@pytest.mark.parametrize("num_workers, window_items", [(1, 256), (0, 2)])
+def test_files_batched_match_single_items(codec, wav_files, tmp_path, num_workers, window_items):
+    report = tokenize_audio(codec, FileSource(wav_files), tmp_path, batch_size=2, progress=False,
+                            num_workers=num_workers, window_items=window_items, max_batch_seconds=1.5)
     assert report.written == 5 and report.skipped == 0 and not report.failed
     records = _records(shard_path(tmp_path, 0, 1))
     assert [r["id"] for r in records] == wav_files

@@ -28,8 +28,8 @@ class AudioSource(Protocol):
 class FileSource:
     """Audio files (any format `llmcodec.audio.load_audio` reads), keyed by a canonical id.
 
-    The id is the file's resolved path (symlinks and `..` followed) relative to `root` when given, else the
-    resolved absolute path. A file named twice, even by two different paths, is kept once, so two runs that
+    The id is the file's resolved path (symlinks and `..` followed) relative to `root` when given and inside
+    it, else the resolved absolute path. A file named twice, even by two different paths, is kept once, so two runs that
     name the same folder differently (relative, absolute, through a link) agree on every id.
     """
 
@@ -42,12 +42,9 @@ class FileSource:
 
     def _canonical_id(self, path: Path) -> str:
         resolved = path.resolve()
-        if self.root is None:
-            return resolved.as_posix()
-        try:
+        if self.root is not None and resolved.is_relative_to(self.root):
             return resolved.relative_to(self.root).as_posix()
-        except ValueError:
-            raise ValueError(f"{path} is outside the id root {self.root}") from None
+        return resolved.as_posix()  # no root, or a link leading out of it: the absolute path is still canonical
 
     def __len__(self) -> int:
         return len(self.paths)
