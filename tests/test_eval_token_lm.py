@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +190,86 @@ def test_token_lm_with_our_codec_and_a_bad_file(tmp_path) -> None:
     assert result["eval_codes"] == 2 * 50 and result["codebook_size"] == 256
     # One epoch on four noise files learns next to nothing: near uniform over the 256 codes (measured 256.1).
     assert 128 < result["perplexity"] < 384 and len(result["k_step_accuracy"]) == 5
+
+
+class NextCodeOracle(torch.nn.Module):
+    """A fake LM over ``[codes | BOS | PAD]`` whose logits at position t pick (input_t + 1) mod P: it knows the
+    cyclic rule, so it predicts the next code exactly and the current one never."""
+
+    def __init__(self, n_codes: int, period: int, shift: int = 1) -> None:
+        super().__init__()
+        self.n_codes, self.period, self.shift = n_codes, period, shift
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, input_ids, attention_mask=None, **_):
+        logits = torch.zeros(*input_ids.shape, self.n_codes + 2)
+        code = input_ids < self.n_codes  # after BOS: no opinion (uniform)
+        logits.scatter_(-1, ((input_ids + self.shift) % self.period)[..., None], 30.0 * code[..., None].float())
+        return type("Out", (), {"logits": logits})()
+
+
+def test_score_lm_scores_the_next_code_not_the_current_one() -> None:
+    vocab = AudioTokenMap.for_token_lm(16)
+    windows = make_sequences([[(i + s) % 8 for i in range(30)] for s in range(3)], vocab, max_codes=30)
+    right = score_lm(NextCodeOracle(16, 8, shift=1), windows, vocab)
+    copy = score_lm(NextCodeOracle(16, 8, shift=0), windows, vocab)  # predicts the code it was just given
+    # Every target but the first of each window (after BOS) is predicted exactly.
+    assert right["loss"] == pytest.approx(3 * math.log(16) / 90, rel=1e-3), right["loss"]
+    assert copy["loss"] > 25, copy["loss"]
+    assert right["per_sequence"]["targets"] == [30, 30, 30]
+    assert sum(right["per_sequence"]["nll"]) == pytest.approx(right["loss"] * 90, rel=1e-5)
+
+
+def test_codes_cache_is_keyed_by_codec_weights_and_data_and_resumes(tmp_path) -> None:
+    from llmcodec.evaluation.token_lm_data import codes_cache_dir, tokenize_items
+
+    class Counting(CyclicCodec):
+        calls = 0
+
+        def encode(self, waveforms):
+            Counting.calls += len(waveforms)
+            return super().encode(waveforms)
+
+    codec, data = Counting(), items(6)
+    codec.identity = "weights-a"
+    folder = codes_cache_dir(tmp_path, codec, data[:4], data[4:])
+    first, _ = tokenize_items(codec, data[:4], folder / "train.jsonl", 2, progress=False)
+    again, _ = tokenize_items(codec, data[:4], folder / "train.jsonl", 2, progress=False)
+    assert Counting.calls == 4 and again == first  # the second pass read the cache
+    assert codes_cache_dir(tmp_path, codec, data[:4], data[4:]) == folder
+    assert codes_cache_dir(tmp_path, codec, data[:3], data[3:]) != folder  # another data list
+    codec.identity = "weights-b"
+    assert codes_cache_dir(tmp_path, codec, data[:4], data[4:]) != folder  # other weights
+    assert json.loads((folder / "source.json").read_text())["codec_identity"] == "weights-a"
+
+
+def test_split_holds_out_whole_speakers() -> None:
+    many = [AudioItem(f"f{i}", "default", None) for i in range(300)]
+    speakers = {f"f{i}": f"spk{i % 30}" for i in range(300)}
+    train, held = split_items(many, eval_fraction=0.2, seed=1, speakers=speakers)
+    assert held and train
+    assert not {speakers[i.id] for i in train} & {speakers[i.id] for i in held}
+
+
+def test_run_reports_file_level_intervals_and_bits_per_second(tmp_path) -> None:
+    """The harness bootstraps per-FILE sums (not windows or tokens) and converts nats to bits/s at 50 codes/s."""
+    from llmcodec.evaluation.learnability_stats import file_bootstrap
+    from llmcodec.evaluation.ngram import UnigramLM
+    from llmcodec.evaluation.output_folder import JsonlLog
+    from llmcodec.evaluation.token_lm_data import code_windows
+
+    result = run_token_lm(RandomCodec(), items(16), tmp_path / "a", TokenLMConfig(**{**E2E, "epochs": 1}),
+                          progress=False, resamples=300)
+    cache = Path(result["codes_cache"])
+    codes = lambda split: {r["id"]: r["codes"] for r in JsonlLog(cache / f"{split}.jsonl").read()}  # noqa: E731
+    train, held = codes("train"), codes("eval")
+    unigram = UnigramLM(64).fit(code_windows([train[k] for k in sorted(train)], 64, 32)[0])
+    # 75 codes per file = 3 windows of <= 32: per-file sums differ from per-window ones.
+    per_file = [-unigram.log_probs(held[k][: 75 // 32 * 32 + 75 % 32]).sum() for k in sorted(held)]
+    counts = [len(held[k]) for k in sorted(held)]
+    want = file_bootstrap({"u": np.array(per_file)}, np.array(counts, dtype=float), resamples=300)["u"]
+    got = result["intervals"]["unigram"]
+    assert (got["mean"], got["lo"], got["hi"]) == pytest.approx((want["mean"], want["lo"], want["hi"]), rel=1e-9)
+    assert got["mean_bits_per_second"] == pytest.approx(got["mean"] / math.log(2) * 50)
+    assert result["frame_rate"] == 50 and result["uniform_loss"] == pytest.approx(math.log(64))
+    assert result["intervals"]["gain_over_unigram"]["mean"] == pytest.approx(got["mean"] - result["loss"])
