@@ -110,7 +110,16 @@ def test_exports_to_a_hub_ready_folder_with_remote_code(model, tmp_path):
     for name in sources:
         assert (out / name).read_bytes() == (REPO / "modeling_llmcodec" / name).read_bytes(), name
     assert "auto_map" in json.loads((out / "config.json").read_text())
-    assert torch.equal(_codes_through_auto_classes(out, trust_remote_code=True), _expected_codes(model))
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    # The folder's own code (what a user without this package runs), loaded explicitly: with the package imported,
+    # AutoModel would resolve to the installed class.
+    remote = get_class_from_dynamic_module("modeling_llmcodec.LLMCodecModel", out).from_pretrained(out).eval()
+    assert not type(remote).__module__.startswith("llmcodec")
+    audio, _ = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+    with torch.inference_mode():
+        codes = remote.encode(torch.from_numpy(audio)[None, None]).audio_codes
+    assert torch.equal(codes, _expected_codes(model))
 
 
 def reconstruction_scores(model) -> dict:

@@ -167,11 +167,14 @@ def test_bad_input_is_named(model, arctic):
 
 
 def test_exported_folder_streams_through_automodel_remote_code_in_process(model, arctic, tmp_path):
-    from transformers import AutoModel
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
     folder = save_codec_folder(model, tmp_path / "exported")
     assert (folder / "streaming_llmcodec.py").is_file()  # copied with modeling_llmcodec.py by save_pretrained
-    remote = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    # With this package imported, AutoModel resolves "llmcodec" to the installed class; load the folder's own copy
+    # explicitly, as a user without the package gets it (the slow test below does it in a fresh interpreter).
+    remote_class = get_class_from_dynamic_module("modeling_llmcodec.LLMCodecModel", folder)
+    remote = remote_class.from_pretrained(folder).eval()
     assert not type(remote).__module__.startswith("llmcodec")  # the copied remote code, not this package
     codes = arctic[0][:, :60]
     expected, _ = stream(model.streaming_decoder(), codes, [5])
