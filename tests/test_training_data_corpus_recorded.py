@@ -283,3 +283,10 @@ def test_decoding_scales_a_signal_above_full_scale_instead_of_clipping_it(tmp_pa
     t = np.arange(decoded.size) / 16000
     clean = np.sin(2 * np.pi * 220.0 * t)
     assert abs(np.corrcoef(decoded[200:-200], clean[200:-200])[0, 1]) > 0.999  # clipping would flatten the peaks
+
+
+def test_a_recording_without_samples_fails_alone_with_a_plain_message(tmp_path):
+    sf.write(tmp_path / "empty.ogg", np.zeros(0, dtype=np.float32), 22050, format="OGG")  # as two fillets-ng lines
+    with pytest.raises(RuntimeError, match="^decoded to 0 samples$"):
+        corpus_recorded.decode_to_wav(str(tmp_path / "empty.ogg"), str(tmp_path / "out" / "empty.wav"))
+    assert not list((tmp_path / "out").iterdir())  # no partial file

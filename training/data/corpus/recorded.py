@@ -139,6 +139,8 @@ def _decode_in_process(path: str, tmp: str) -> None:
     import torchaudio
 
     data, rate = read_native(path)
+    if data.size == 0:
+        raise RuntimeError("decoded to 0 samples")
     wave = torch.from_numpy(data)
     if rate != SAMPLE_RATE:
         wave = torchaudio.functional.resample(wave, rate, SAMPLE_RATE)
