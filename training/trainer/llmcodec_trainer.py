@@ -7,7 +7,8 @@ returns the per-micro-batch total (the Trainer divides it by the accumulation co
     L = λ_mel(s)·mel + 0.5·ms_mel + 0.5·mr_stft + 0.8·cstft + 1.0·vq + 1.0·bridge_CE
       + λ_FTP(s)·FTP + λ_cos(s)·SA_cos + λ_ctr(s)·SA_ctr + 1.0·hinge_G + 1.5·FM  [+ λ_pitch·pitch + λ_iso·isotropy + λ_inv·invariance + λ_stoi·(1-STOI), off by default]
 
-(every term, its weight and schedule are declared once in ``objectives/loss_terms.py``; the sum iterates them);
+Every term, its weight and its schedule are declared once in ``objectives/loss_terms.py``; the sum, the logs
+(``loss_{term}``, ``lambda_{term}`` for scheduled weights) and the LM / bridge gates iterate those declarations.
 
 * a non-finite term is replaced by 0 and counted (``nonfinite_terms``); a non-finite total marks the
   whole optimizer step as skipped (every gradient dropped, ``skipped_steps``);
