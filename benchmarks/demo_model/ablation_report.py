@@ -38,7 +38,8 @@ def seed_dirs(work: Path, arm: str, token_lm: str = "token-lm-real") -> dict[int
 def seed_numbers(eval_dir: Path, lm_dir: Path) -> dict[str, float]:
     summary = json.loads((eval_dir / "summary.json").read_text())["systems"]["llmcodec"]
     lm = json.loads((lm_dir / "token_lm.json").read_text())
-    unigram = unigram_stats(lm_dir / "codes" / "eval.jsonl", lm["codebook_size"])
+    # token-lm keeps codes in codes/<codec key>-<data key>/ (older runs: codes/ itself)
+    unigram = unigram_stats(lm_dir / "codes" / Path(lm.get("codes_cache", "")).name / "eval.jsonl", lm["codebook_size"])
     row = {f"{d}_{m}": summary["domains"][d][m]["mean"] for d in DOMAINS for m in ("pesq", "stoi")}
     row["code_perplexity"] = summary["codebook"]["perplexity"]
     row.update({f"stability_{k}": summary["token_stability"]["mean"][k] for k in STABILITY})

@@ -306,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         results["ablation"][arm] = {
             "steps": (training[stage_keys[arm]] or {}).get("steps"),
             "quality": quality[SHIPPED if arm == "ftp-sa" else ABLATION],
-            "unigram": unigram_stats(args.work / f"token-lm-{arm}" / "codes" / "eval.jsonl", lm["codebook_size"]),
+            "unigram": unigram_stats(args.work / f"token-lm-{arm}" / "codes" / Path(lm.get("codes_cache", "")).name
+                                     / "eval.jsonl", lm["codebook_size"]),
             "token_lm": {key: lm[key] for key in ("perplexity", "loss", "perplexity_full_vocab", "k_step_accuracy",
                                                   "k_step_anchors", "chance_accuracy", "train_codes", "eval_codes",
                                                   "lm_parameters", "codebook_size", "files", "config")},
