@@ -38,6 +38,13 @@ from .stft_llmcodec import LLMCodecISTFTHead, LLMCodecSTFTFrontend
 PAD_CODE = -1
 
 
+def _checked_mask(mask: torch.Tensor, like: torch.Tensor, name: str, like_name: str, hint: str = "") -> torch.Tensor:
+    """`mask` as a bool tensor, after checking it has the shape of `like` (the tensor it masks)."""
+    if mask.shape != like.shape:
+        raise ValueError(f"{name} shape {tuple(mask.shape)} does not match {like_name} {tuple(like.shape)}{hint}")
+    return mask.bool()
+
+
 # --------------------------------------------------------------------------------------------------
 # Outputs
 # --------------------------------------------------------------------------------------------------
@@ -230,12 +237,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             raise ValueError("input_values contains NaN or Inf samples")
         lengths = None
         if padding_mask is not None:
-            if padding_mask.shape != waveform.shape:
-                raise ValueError(
-                    f"padding_mask shape {tuple(padding_mask.shape)} does not match the audio shape "
-                    f"{tuple(waveform.shape)} (expected (batch, samples))"
-                )
-            mask = padding_mask.bool()
+            mask = _checked_mask(padding_mask, waveform, "padding_mask", "the audio shape", " (expected (batch, samples))")
             lengths = mask.long().sum(-1)
             positions = torch.arange(mask.shape[1], device=mask.device)
             if not torch.equal(mask, positions[None, :] < lengths[:, None]):
@@ -276,6 +278,12 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         scales = (target / mean_power.sqrt().clamp(min=1e-12)).clamp(max=max_gain)
         return waveform * scales.to(waveform.dtype)[:, None], scales
 
+    def _prepare_audio(self, input_values, padding_mask, codebook_domain):
+        """The checked, level-normalised `(B, L)` audio, its lengths `(B,)`, gains `(B,)` and code partitions."""
+        waveform, lengths = self._validate_audio(input_values, padding_mask)
+        waveform, scales = self._normalize_level(waveform, lengths)
+        return waveform, lengths, scales, self._resolve_partitions(codebook_domain, waveform.shape[0])
+
     def _resolve_partitions(
         self, codebook_domain: str | list[str] | None, batch: int
     ) -> list[tuple[int, int]] | None:
@@ -292,8 +300,13 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         return [tuple(known[d]) for d in domains]
 
     @staticmethod
-    def _window_grid(num_frames: int, chunk_frames: int) -> list[tuple[int, int]]:
-        return [(start, min(start + chunk_frames, num_frames)) for start in range(0, num_frames, chunk_frames)]
+    def _window_grid(num_frames: int, chunk_frames: int, context_frames: int) -> list[tuple[int, int, int, int]]:
+        """Windows `(start, end, left, right)`: frames `[start, end)` are kept, `[left, right)` adds the context."""
+        return [
+            (start, end, max(0, start - context_frames), min(num_frames, end + context_frames))
+            for start in range(0, num_frames, chunk_frames)
+            for end in [min(start + chunk_frames, num_frames)]
+        ]
 
     def _chunk_frames(self, chunk_length_s: float | None, chunk_context_s: float) -> tuple[int, int] | None:
         if chunk_length_s is None:
@@ -330,9 +343,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         item_frames = item_lengths // hop
         num_frames = total // hop
         parts: list[list] = []
-        for start, end in self._window_grid(num_frames, chunk_frames):
-            left = max(0, start - context_frames)
-            right = min(num_frames, end + context_frames)
+        for start, end, left, right in self._window_grid(num_frames, chunk_frames, context_frames):
             # Items whose audio has ended before this window contribute padding only.
             active = (item_frames > start).nonzero().flatten()
             # Real audio past the window's last frame (up to the STFT reach) instead of a reflection, and the
@@ -388,9 +399,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             in training mode `vq_loss` `(B,)`, and with `config.normalize_level_dbfs` set `audio_scales` `(B,)`.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        waveform, lengths = self._validate_audio(input_values, padding_mask)
-        waveform, scales = self._normalize_level(waveform, lengths)
-        partitions = self._resolve_partitions(codebook_domain, waveform.shape[0])
+        waveform, lengths, scales, partitions = self._prepare_audio(input_values, padding_mask, codebook_domain)
         chunking = self._chunk_frames(chunk_length_s, chunk_context_s)
         if chunking is None or waveform.shape[1] // self.config.hop_length <= chunking[0]:
             outputs = self._encode_frames(waveform, lengths, partitions)
@@ -420,12 +429,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
             raise ValueError("audio_codes has no frames")
         mask = None
         if audio_codes_mask is not None:
-            if audio_codes_mask.shape != audio_codes.shape:
-                raise ValueError(
-                    f"audio_codes_mask shape {tuple(audio_codes_mask.shape)} does not match audio_codes "
-                    f"{tuple(audio_codes.shape)}"
-                )
-            mask = audio_codes_mask.bool()
+            mask = _checked_mask(audio_codes_mask, audio_codes, "audio_codes_mask", "audio_codes")
             if not mask.any(dim=1).all():
                 raise ValueError("audio_codes_mask marks an item with no valid frame")
         # Compare in int64: against a uint8/int8 tensor the bound 20480 would wrap in 8-bit arithmetic.
@@ -502,8 +506,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         else:
             chunk_frames, context_frames = chunking
             pieces = []
-            for start, end in self._window_grid(num_frames, chunk_frames):
-                left, right = max(0, start - context_frames), min(num_frames, end + context_frames)
+            for start, end, left, right in self._window_grid(num_frames, chunk_frames, context_frames):
                 sub_mask = None if frame_mask is None else frame_mask[:, left:right]
                 active = torch.arange(latents.shape[0], device=latents.device)
                 if sub_mask is not None:
@@ -562,9 +565,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         and `vq_loss` `(B,)`.
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        waveform, lengths = self._validate_audio(input_values, padding_mask)
-        waveform, scales = self._normalize_level(waveform, lengths)
-        partitions = self._resolve_partitions(codebook_domain, waveform.shape[0])
+        waveform, lengths, scales, partitions = self._prepare_audio(input_values, padding_mask, codebook_domain)
         codes, frame_mask, latents, hidden, projected, vq_loss = self._encode_frames(waveform, lengths, partitions)
         decoder_mask = None if lengths is None else frame_mask
         audio = self._decode_latents(latents, decoder_mask)
