@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 import torch
 
 from llmcodec.modeling import LLMCodecConfig, LLMCodecModel
@@ -81,3 +86,19 @@ def speechlike(num_samples: int, seed: int = 0, sample_rate: int = 16000) -> tor
     signal = sum(torch.sin(k * phase) / k for k in range(1, 8)) * 0.2
     envelope = 0.5 + 0.5 * torch.sin(2 * torch.pi * 3 * t).abs()
     return (signal * envelope + 0.01 * torch.randn(num_samples, generator=generator)).float()
+
+
+def espeak_speech(folder: Path, text: str, sample_rate: int = 16000) -> torch.Tensor:
+    """`text` spoken by espeak-ng, resampled to `sample_rate`, shape `(num_samples,)` float32.
+
+    Fails (not skips) the calling test when the Debian package ``espeak-ng`` is missing.
+    """
+    import soundfile as sf
+    import torchaudio
+
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is required for speech test audio: apt-get install -y espeak-ng")
+    path = folder / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
+    audio, rate = sf.read(path, dtype="float32")
+    return torchaudio.functional.resample(torch.from_numpy(audio), rate, sample_rate)

@@ -7,13 +7,12 @@ Requires the Debian packages ``codec2`` and ``opus-tools`` (tests fail, not skip
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
-import torchaudio
+
+from codec_testing import espeak_speech
 
 from llmcodec.evaluation import baselines
 from llmcodec.evaluation.metrics import compute_metrics
@@ -37,16 +36,8 @@ FLOORS = {  # name: (PESQ above, STOI above, mel distance below)
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> torch.Tensor:
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is required for speech test audio: apt-get install -y espeak-ng")
-    path = tmp_path_factory.mktemp("speech") / "speech.wav"
-    subprocess.run(
-        ["espeak-ng", "-w", str(path), "The birch canoe slid on the smooth planks, glue the sheet to the dark blue background."],
-        check=True,
-        capture_output=True,
-    )
-    audio, rate = sf.read(path, dtype="float32")
-    return torchaudio.functional.resample(torch.from_numpy(audio), rate, SR)
+    text = "The birch canoe slid on the smooth planks, glue the sheet to the dark blue background."
+    return espeak_speech(tmp_path_factory.mktemp("speech"), text, SR)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,6 @@ Needs the Debian package ``espeak-ng`` (speech for the degradation tests) and th
 from __future__ import annotations
 
 import math
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -17,6 +15,8 @@ import torch
 import torchaudio
 from pesq import pesq
 from pystoi import stoi as pystoi_reference
+
+from codec_testing import espeak_speech
 
 from llmcodec.evaluation import spectral_losses
 from llmcodec.evaluation.f0corr import F0CorrError, dtw_path, f0_correlation, pitch_contour
@@ -50,16 +50,7 @@ def add_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """~3 s of espeak-ng speech at 16 kHz."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is required for speech test audio: apt-get install -y espeak-ng")
-    path = tmp_path_factory.mktemp("speech") / "speech.wav"
-    subprocess.run(
-        ["espeak-ng", "-w", str(path), "Seven quick brown foxes jump over the lazy dog near the river."],
-        check=True,
-        capture_output=True,
-    )
-    audio, rate = sf.read(path, dtype="float32")
-    return torchaudio.functional.resample(torch.from_numpy(audio), rate, SR).numpy()
+    return espeak_speech(tmp_path_factory.mktemp("speech"), "Seven quick brown foxes jump over the lazy dog near the river.", SR).numpy()
 
 
 # --- mel / STFT / waveform -------------------------------------------------------------------
