@@ -16,26 +16,25 @@ AUDIO_TOLERANCE = 1e-6
 LATENT_TOLERANCE = 1e-6
 
 
-@pytest.fixture(scope="module")
-def tiny_pair(tmp_path_factory):
-    reference = reference_auv(released=False, seed=1)
-    path = tmp_path_factory.mktemp("ckpt") / "auv.pt"
+def _converted_pair(tmp_path_factory, released: bool, seed: int, checkpoint_name: str, folder_name: str):
+    """A random-weight reference model and ours converted from its saved state dict, loaded via AutoModel."""
+    reference = reference_auv(released=released, seed=seed)
+    path = tmp_path_factory.mktemp("ckpt") / checkpoint_name
     torch.save(reference.state_dict(), path)
-    folder = tmp_path_factory.mktemp("export") / "tiny-llmcodec"
+    folder = tmp_path_factory.mktemp("export") / folder_name
     save_codec_folder(model_from_reference_state_dict(load_reference_state_dict(path)), folder)
     ours = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     return reference, ours
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    return _converted_pair(tmp_path_factory, False, 1, "auv.pt", "tiny-llmcodec")
 
 
 @pytest.fixture(scope="module")
 def released_pair(tmp_path_factory):
-    reference = reference_auv(released=True, seed=2)
-    path = tmp_path_factory.mktemp("ckpt") / "llm-codec.pt"
-    torch.save(reference.state_dict(), path)
-    folder = tmp_path_factory.mktemp("export") / "released-llmcodec"
-    save_codec_folder(model_from_reference_state_dict(load_reference_state_dict(path)), folder)
-    ours = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
-    return reference, ours
+    return _converted_pair(tmp_path_factory, True, 2, "llm-codec.pt", "released-llmcodec")
 
 
 def _compare(reference, ours, waveform: torch.Tensor, sample_rate: int = 16000, domain: str | None = None):
