@@ -6,16 +6,7 @@ import pytest
 import torch
 import torchaudio
 
-from llmcodec.training.objectives.reconstruction import (
-    ComplexSTFTLoss,
-    MelL1Loss,
-    MultiResolutionSTFTLoss,
-    MultiScaleMelLoss,
-    ReconstructionLosses,
-    ReconstructionLossWeights,
-    prepare_reconstruction,
-    rms_normalize,
-)
+from llmcodec.training.objectives import reconstruction
 
 torch.set_num_threads(1)
 T = 6400  # 0.4 s at 16 kHz: 20 frames of hop 320
@@ -40,10 +31,11 @@ def _independent_log_mel(wav, n_fft, hop, n_mels):
 
 def test_mel_loss_matches_independent_computation_and_shape():
     wav, recon = _audio(0), _audio(1)
-    loss_fn = MelL1Loss()
+    loss_fn = reconstruction.MelL1Loss()
     assert loss_fn.log_mel(wav).shape == (2, 100, T // 320 + 1)
+    normalize = reconstruction.rms_normalize
     expected = (
-        _independent_log_mel(rms_normalize(recon), 1024, 320, 100) - _independent_log_mel(rms_normalize(wav), 1024, 320, 100)
+        _independent_log_mel(normalize(recon), 1024, 320, 100) - _independent_log_mel(normalize(wav), 1024, 320, 100)
     ).abs().mean()
     assert loss_fn(wav, recon).item() == pytest.approx(expected.item(), rel=1e-4)
     assert loss_fn(wav, wav).item() == pytest.approx(0.0, abs=1e-6)
@@ -51,17 +43,17 @@ def test_mel_loss_matches_independent_computation_and_shape():
 
 def test_mel_loss_rms_normalisation_makes_it_gain_invariant():
     wav, recon = _audio(0), _audio(1)
-    normed = MelL1Loss()
+    normed = reconstruction.MelL1Loss()
     assert normed(wav, 3.0 * recon).item() == pytest.approx(normed(wav, recon).item(), rel=1e-4)
     assert normed(wav, 0.1 * wav).item() == pytest.approx(0.0, abs=1e-4)
-    raw = MelL1Loss(rms_normalize=False)
+    raw = reconstruction.MelL1Loss(rms_normalize=False)
     # power-2 mel: a gain of 3 shifts every log-mel bin by ~log(9)
     assert raw(wav, 3.0 * wav).item() == pytest.approx(math.log(9.0), rel=1e-2)
 
 
 def test_multiscale_mel_is_mean_of_raw_scales():
     wav, recon = _audio(2), _audio(3)
-    got = MultiScaleMelLoss()(wav, recon)
+    got = reconstruction.MultiScaleMelLoss()(wav, recon)
     per_scale = [
         (_independent_log_mel(recon, n, h, 80) - _independent_log_mel(wav, n, h, 80)).abs().mean()
         for n, h in ((512, 128), (1024, 256), (2048, 512))
@@ -86,32 +78,33 @@ def _independent_mrstft(wav, recon, phase_weight, eps=1e-7):
 
 def test_mrstft_matches_independent_computation():
     wav, recon = _audio(4), _audio(5)
-    got = MultiResolutionSTFTLoss(phase_weight=0.5)(wav, recon)
+    got = reconstruction.MultiResolutionSTFTLoss(phase_weight=0.5)(wav, recon)
     assert got.item() == pytest.approx(_independent_mrstft(wav, recon, 0.5).item(), rel=1e-4)
 
 
 def test_mrstft_analytic_gain_and_sign_flip():
     wav = _audio(6)
-    loss = MultiResolutionSTFTLoss(phase_weight=0.5)
+    loss = reconstruction.MultiResolutionSTFTLoss(phase_weight=0.5)
     # gain 2: SC = 1, log-mag L1 = log 2, phasors identical
     assert loss(wav, 2.0 * wav).item() == pytest.approx(1.0 + math.log(2.0), rel=1e-3)
     # sign flip: magnitudes identical, phasors opposite -> only the phase term, 0.5 * mean(2|re|, 2|im|) > 0
     flipped = loss(wav, -wav).item()
-    magnitude_only = MultiResolutionSTFTLoss(phase_weight=0.0)(wav, -wav).item()
+    magnitude_only = reconstruction.MultiResolutionSTFTLoss(phase_weight=0.0)(wav, -wav).item()
     assert magnitude_only == pytest.approx(0.0, abs=1e-4)
     assert flipped > 0.3
 
 
 def test_complex_stft_is_the_same_formula_and_reconstruction_bundle():
-    assert ComplexSTFTLoss is MultiResolutionSTFTLoss  # upstream's two terms are one loss
+    assert reconstruction.ComplexSTFTLoss is reconstruction.MultiResolutionSTFTLoss  # upstream's two terms are one loss
     wav, recon = _audio(7), _audio(8)
-    recipe = ReconstructionLosses()
+    recipe = reconstruction.ReconstructionLosses()
     terms = recipe(wav, recon, mel_weight=1.25)
     assert torch.equal(terms["mr_stft"], terms["cstft"])
     expected_total = 1.25 * terms["mel"] + 0.5 * terms["ms_mel"] + 0.5 * terms["mr_stft"] + 0.8 * terms["cstft"]
     assert terms["total"].item() == pytest.approx(expected_total.item(), rel=1e-6)
 
-    distinct = ReconstructionLosses(distinct_mr_stft=True, weights=ReconstructionLossWeights(0.0, 1.0, 0.0))
+    only_mr_stft = reconstruction.ReconstructionLossWeights(0.0, 1.0, 0.0)
+    distinct = reconstruction.ReconstructionLosses(distinct_mr_stft=True, weights=only_mr_stft)
     t2 = distinct(wav, -wav, mel_weight=0.0)
     assert t2["mr_stft"].item() == pytest.approx(0.0, abs=1e-4)  # magnitude-only ignores the sign flip
     assert t2["cstft"].item() > 0.3
@@ -120,7 +113,7 @@ def test_complex_stft_is_the_same_formula_and_reconstruction_bundle():
 def test_losses_compute_in_fp32_and_propagate_gradient():
     wav = _audio(9).bfloat16()
     recon = _audio(10).unsqueeze(1).requires_grad_(True)  # (B, 1, T) layout accepted
-    total = ReconstructionLosses()(wav, recon)["total"]
+    total = reconstruction.ReconstructionLosses()(wav, recon)["total"]
     assert total.dtype == torch.float32
     total.backward()
     assert recon.grad is not None and recon.grad.abs().sum() > 0 and torch.isfinite(recon.grad).all()
@@ -128,14 +121,14 @@ def test_losses_compute_in_fp32_and_propagate_gradient():
 
 def test_prepare_reconstruction_crop_pad_nan_clamp():
     recon = torch.tensor([[0.5, float("nan"), 3.0, -float("inf"), 0.1]])
-    out = prepare_reconstruction(recon, target_length=4)
+    out = reconstruction.prepare_reconstruction(recon, target_length=4)
     assert torch.equal(out, torch.tensor([[0.5, 0.0, 1.2, -1.2]]))
-    padded = prepare_reconstruction(torch.ones(1, 1, 3, dtype=torch.bfloat16), target_length=5)
+    padded = reconstruction.prepare_reconstruction(torch.ones(1, 1, 3, dtype=torch.bfloat16), target_length=5)
     assert padded.dtype == torch.float32 and torch.equal(padded, torch.tensor([[[1.0, 1.0, 1.0, 0.0, 0.0]]]))
 
 
 def test_bad_input_errors():
-    loss = MelL1Loss()
+    loss = reconstruction.MelL1Loss()
     with pytest.raises(ValueError, match="same shape"):
         loss(_audio(0), _audio(0)[:, :-10])
     with pytest.raises(ValueError, match="mono"):
