@@ -11,16 +11,20 @@ import soundfile as sf
 import torch
 from datasets import Audio, Dataset, DatasetDict, IterableDataset
 
-from llmcodec.training.data.audio_dataset import (
+from llmcodec.training.data import (
     AudioDecodeError,
+    DataArguments,
     DataError,
     IterableSpeechDataset,
+    SpeechCollator,
     SpeechDataset,
+    build_collator,
+    build_datasets,
+    crop_or_pad,
     decode_audio,
     load_audio_text_dataset,
+    reflect_pad_centre,
 )
-from llmcodec.training.data.collator import SpeechCollator, crop_or_pad, reflect_pad_centre
-from llmcodec.training.data import DataArguments, build_collator, build_datasets
 
 SR = 16000
 
