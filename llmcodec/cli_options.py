@@ -51,26 +51,26 @@ def positive_int(text: str) -> int:
     return value
 
 
-def non_negative_seconds(text: str) -> float:
-    """argparse type: a finite number of seconds >= 0."""
+def _seconds(text: str, allow_zero: bool) -> float:
+    """A finite number of seconds > 0 (>= 0 with `allow_zero`) parsed from `text`, else ArgumentTypeError."""
+    bound = ">= 0" if allow_zero else "> 0"
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds {bound}, got {text!r}")
     return value
+
+
+def non_negative_seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0."""
+    return _seconds(text, allow_zero=True)
 
 
 def positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
-    return value
+    return _seconds(text, allow_zero=False)
 
 
 # ------------------------------------------------------------------------------------------------ options
