@@ -37,16 +37,19 @@ from llmcodec.precision import DTYPE_CHOICES, resolve_dtype
 
 def _load_model(args):
     """Loads `--model` (recorded in `args.model_spec`, for messages) after resolving `--dtype auto`."""
-    from llmcodec.hub import load_codec
+    from llmcodec.errors import UserError
+    from llmcodec.onnx_codec import load_backend
 
     check_device(args.device)
-    args.dtype = resolve_dtype(args.dtype, args.device)
+    backend = getattr(args, "backend", "torch")
+    if backend == "onnx" and args.dtype == "bfloat16":
+        raise UserError("--backend onnx computes in float32; drop --dtype bfloat16 or use --backend torch")
+    args.dtype = resolve_dtype(args.dtype, args.device) if backend == "torch" else "float32"
     args.model_spec = resolve_model_spec(args.model)
-    model = load_codec(args.model_spec, device=args.device)
-    parameters = sum(p.numel() for p in model.parameters())
+    model = load_backend(args.model_spec, backend, device=args.device)
     print(
-        f"model: {args.model_spec} ({parameters / 1e6:.1f} M parameters, {model.config.frame_rate:g} codes/s, "
-        f"{model.config.codebook_size} codes) on {args.device}, {args.dtype}",
+        f"model: {args.model_spec} ({model.num_parameters() / 1e6:.1f} M parameters, {model.config.frame_rate:g} "
+        f"codes/s, {model.config.codebook_size} codes) on {args.device}, {args.dtype}, {backend} backend",
         file=sys.stderr,
     )
     return model
@@ -206,6 +209,11 @@ def cmd_decode(args) -> int:
 
 def _add_coding_options(parser) -> None:
     add_model_option(parser)
+    parser.add_argument(
+        "--backend", choices=["torch", "onnx"], default="torch",
+        help="torch (default), or onnx: ONNX Runtime on the CPU (the onnx extra; --model may be an export-onnx "
+        "folder, else the model is exported once into a cache)",
+    )
     add_device_option(parser)
     parser.add_argument(
         "--dtype",

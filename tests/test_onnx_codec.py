@@ -137,3 +137,21 @@ def test_released_size_random_weights_match_torch_on_speech(speech, tmp_path):
     onnx_codec = OnnxCodec(export_to_folder(model, tmp_path), num_threads=2)
     assert _check_parity(model, onnx_codec, speech[None, None], None) == 1.0
     assert _check_parity(model, onnx_codec, *_padded_pair(speech)) == 1.0
+
+
+def test_codec_cli_onnx_backend_reconstructs_like_torch(bundled, speech, tmp_path):
+    import numpy as np
+    import soundfile
+
+    _, _, folder = bundled
+    clip = tmp_path / "speech.wav"
+    soundfile.write(clip, speech.numpy(), 16000, subtype="FLOAT")
+    outputs = {}
+    for backend, model in (("torch", str(BUNDLED)), ("onnx", str(folder))):
+        out = tmp_path / backend
+        assert main(["reconstruct", str(clip), "--output-dir", str(out), "--model", model, "--backend", backend]) == 0
+        outputs[backend] = (np.load(out / "speech.npy"), soundfile.read(out / "speech.wav", dtype="float32")[0])
+    assert np.array_equal(outputs["onnx"][0], outputs["torch"][0])
+    assert np.abs(outputs["onnx"][1] - outputs["torch"][1]).max() <= 2 / 32768  # 16-bit wav: one step of rounding
+    assert main(["decode", str(tmp_path / "onnx" / "speech.npy"), "--output-dir", str(tmp_path / "dec"),
+                 "--model", str(folder), "--backend", "onnx", "--dtype", "bfloat16"]) == 2
