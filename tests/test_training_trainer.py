@@ -38,6 +38,37 @@ def _losses(trainer, key="loss"):
     return {h["step"]: h[key] for h in trainer.state.log_history if key in h and "train_runtime" not in h}
 
 
+def _term_off_by_default(tokenizer, folder, term):
+    """Checks a default run neither builds nor computes `term`; returns a 2-item batch of its data."""
+    off = build_components(*tiny_args(folder), tokenizer=tokenizer)
+    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
+    assert term not in off.module.term_parts
+    assert term not in off.module(batch["input_values"], run_lm=False, run_bridge=False)
+    return batch
+
+
+def _only_term_run(folder, max_steps, **term_args):
+    """``tiny_args`` without GAN, FTP, bridge and SA, one micro-batch a step: the term under test stands alone."""
+    return tiny_args(folder, max_steps=max_steps, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0,
+                     lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1, **term_args)
+
+
+def _backpropagated_term(tokenizer, run, batch, term):
+    """Builds ``run`` and backpropagates ``term`` alone on ``batch``; returns the components and the term's value."""
+    c = build_components(*run, tokenizer=tokenizer)
+    c.module.zero_grad()
+    value = c.module(batch["input_values"], run_lm=False, run_bridge=False)[term]
+    value.backward()
+    return c, value
+
+
+def _logged_after_training(components, run, key):
+    """Trains ``components`` with ``run``'s training arguments; returns the logged ``key`` per step."""
+    trainer = components.trainer(run[2])
+    trainer.train()
+    return _losses(trainer, key)
+
+
 def test_short_run_reconstruction_and_ftp_losses_fall(tokenizer, tmp_path):
     margs, dargs, args = tiny_args(tmp_path, max_steps=16, lr_codec=3e-3, lr_embed=1e-2, enable_gan=False, lambda_ftp=1.0,
                      lambda_sa_cosine=0.0, lambda_sa_contrast=0.0, gradient_accumulation_steps=1)
@@ -248,8 +279,7 @@ def test_pitch_supervision_trains_its_head_and_reaches_the_encoder_only(tokenize
     # is logged and falls; off by default (no head, no targets, no term).
     off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
     assert "pitch" not in off.module.term_parts and off.data_collator.pitch_hop == 0
-    run = tiny_args(tmp_path / "on", max_steps=12, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
-                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_pitch=1.0, lr_embed=1e-2)
+    run = _only_term_run(tmp_path / "on", 12, lambda_pitch=1.0, lr_embed=1e-2)
     c = build_components(*run, tokenizer=tokenizer)
     module = c.module
     assert module.pitch is not None and c.data_collator.pitch_hop == module.codec.config.hop_length
@@ -266,9 +296,7 @@ def test_pitch_supervision_trains_its_head_and_reaches_the_encoder_only(tokenize
     assert all(p.grad is None for p in module.codec.decoder.parameters())
     assert "pitch" not in module(batch["input_values"], run_lm=False, run_bridge=False)  # no targets: no term
     before = {n: p.detach().clone() for n, p in module.pitch.named_parameters()}
-    trainer = c.trainer(run[2])
-    trainer.train()
-    pitch = _losses(trainer, "loss_pitch")
+    pitch = _logged_after_training(c, run, "loss_pitch")
     assert len(pitch) == 12 and all(math.isfinite(v) for v in pitch.values())
     assert sum(list(pitch.values())[-3:]) < sum(list(pitch.values())[:3])
     assert any(not torch.equal(before[n], p) for n, p in module.pitch.named_parameters())
@@ -289,53 +317,35 @@ def test_the_pitch_head_can_read_the_quantized_latents_and_a_bad_source_is_named
 
 
 def test_latent_isotropy_term_reaches_the_encoder_only_and_is_logged(tokenizer, tmp_path):
-    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
-    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
-    assert "isotropy" not in off.module.term_parts and "isotropy" not in off.module(batch["input_values"], run_lm=False, run_bridge=False)
-    run = tiny_args(tmp_path / "on", max_steps=4, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
-                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_isotropy=1.0)
-    c = build_components(*run, tokenizer=tokenizer)
+    batch = _term_off_by_default(tokenizer, tmp_path / "off", "isotropy")
+    run = _only_term_run(tmp_path / "on", 4, lambda_isotropy=1.0)
+    c, value = _backpropagated_term(tokenizer, run, batch, "isotropy")
     module = c.module
-    module.zero_grad()
-    out = module(batch["input_values"], run_lm=False, run_bridge=False)
-    assert out["isotropy"].shape == () and float(out["isotropy"].detach()) > 0
-    out["isotropy"].backward()
+    assert value.shape == () and float(value.detach()) > 0
     in_proj = [p.grad for p in module.codec.quantizer.in_proj.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in in_proj)  # before the straight-through estimator
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.encoder.parameters())
     assert all(p.grad is None for p in module.codec.decoder.parameters())
     assert module.codec.quantizer.codebook.weight.grad is None
-    trainer = c.trainer(run[2])
-    trainer.train()
-    logged = _losses(trainer, "loss_isotropy")
+    logged = _logged_after_training(c, run, "loss_isotropy")
     assert len(logged) == 4 and all(math.isfinite(v) and v > 0 for v in logged.values())
     with pytest.raises(TrainingSetupError, match="lambda_isotropy must be >= 0"):
         build_components(*tiny_args(tmp_path, lambda_isotropy=-0.5), tokenizer=tokenizer)
 
 
 def test_token_invariance_term_encodes_a_perturbed_copy_trains_the_encoder_and_is_logged(tokenizer, tmp_path):
-    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
-    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
-    assert "invariance" not in off.module.term_parts and "invariance" not in off.module(batch["input_values"], run_lm=False,
-                                                                            run_bridge=False)
-    run = tiny_args(tmp_path / "on", max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
-                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_invariance=1.0,
-                    invariance_noise_dbfs=[-40.0, -30.0], invariance_gain_db=1.0)
-    c = build_components(*run, tokenizer=tokenizer)
+    batch = _term_off_by_default(tokenizer, tmp_path / "off", "invariance")
+    run = _only_term_run(tmp_path / "on", 3, lambda_invariance=1.0, invariance_noise_dbfs=[-40.0, -30.0], invariance_gain_db=1.0)
+    c, value = _backpropagated_term(tokenizer, run, batch, "invariance")
     module = c.module
     assert module.term_parts["invariance"] == ((-40.0, -30.0), 1.0)
-    module.zero_grad()
-    out = module(batch["input_values"], run_lm=False, run_bridge=False)
-    assert out["invariance"].shape == () and 0 < float(out["invariance"].detach()) < 2
-    out["invariance"].backward()
+    assert value.shape == () and 0 < float(value.detach()) < 2
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.encoder.parameters())
     assert all(p.grad is None for p in module.codec.decoder.parameters())
     module.eval()
     assert "invariance" not in module(batch["input_values"], run_lm=False, run_bridge=False)  # training only
     module.train()
-    trainer = c.trainer(run[2])
-    trainer.train()
-    logged = _losses(trainer, "loss_invariance")
+    logged = _logged_after_training(c, run, "loss_invariance")
     assert len(logged) == 3 and all(math.isfinite(v) and v > 0 for v in logged.values())
     for bad, match in (({"lambda_invariance": -1.0}, "lambda_invariance must be >= 0"),
                        ({"lambda_invariance": 1.0, "invariance_noise_dbfs": [-60.0, -80.0]}, "invariance_noise_dbfs"),
@@ -345,23 +355,14 @@ def test_token_invariance_term_encodes_a_perturbed_copy_trains_the_encoder_and_i
 
 
 def test_intelligibility_term_trains_the_codec_through_the_reconstruction_and_is_logged(tokenizer, tmp_path):
-    off = build_components(*tiny_args(tmp_path / "off"), tokenizer=tokenizer)
-    batch = off.data_collator([off.train_dataset[i] for i in range(2)])
-    assert "stoi" not in off.module.term_parts and "stoi" not in off.module(batch["input_values"], run_lm=False,
-                                                                           run_bridge=False)
-    run = tiny_args(tmp_path / "on", max_steps=3, enable_gan=False, lambda_ftp=0.0, lambda_bridge=0.0, lambda_sa_cosine=0.0,
-                    lambda_sa_contrast=0.0, gradient_accumulation_steps=1, lambda_stoi=2.0)
-    c = build_components(*run, tokenizer=tokenizer)
+    batch = _term_off_by_default(tokenizer, tmp_path / "off", "stoi")
+    run = _only_term_run(tmp_path / "on", 3, lambda_stoi=2.0)
+    c, value = _backpropagated_term(tokenizer, run, batch, "stoi")
     module = c.module
-    module.zero_grad()
-    out = module(batch["input_values"], run_lm=False, run_bridge=False)
-    assert out["stoi"].shape == () and 0 < float(out["stoi"].detach()) <= 2
-    out["stoi"].backward()
+    assert value.shape == () and 0 < float(value.detach()) <= 2
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.codec.decoder.parameters())
     assert not any(k.startswith("stoi.") for k in module.trainable_state_dict())  # nothing to save
-    trainer = c.trainer(run[2])
-    trainer.train()
-    logged = _losses(trainer, "loss_stoi")
+    logged = _logged_after_training(c, run, "loss_stoi")
     assert len(logged) == 3 and all(math.isfinite(v) and 0 < v <= 2 for v in logged.values())
     with pytest.raises(TrainingSetupError, match="lambda_stoi must be >= 0"):
         build_components(*tiny_args(tmp_path, lambda_stoi=-1.0), tokenizer=tokenizer)
