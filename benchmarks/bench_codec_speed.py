@@ -19,32 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from codec_testing import reference_auv, speechlike  # noqa: E402
+from timing import best_of, timed_pair  # noqa: E402
 
 from llmcodec.conversion import model_from_reference_state_dict  # noqa: E402
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def timed_pair(fn_a, fn_b, repeats: int) -> tuple[float, float]:
-    """Best-of times of two functions run alternately, so background load hits both alike."""
-    fn_a(), fn_b()
-    best_a = best_b = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn_a()
-        best_a = min(best_a, time.perf_counter() - start)
-        start = time.perf_counter()
-        fn_b()
-        best_b = min(best_b, time.perf_counter() - start)
-    return best_a, best_b
 
 
 def peak_rss_mb() -> float:
@@ -82,14 +59,14 @@ def main() -> None:
         ]
 
         batch = torch.stack([speechlike(int(16000 * args.seconds), seed=i) for i in range(args.batch)])[:, None]
-        t_our_batch = timed(lambda: ours.encode(batch), args.repeats) / args.batch
+        t_our_batch = best_of(lambda: ours.encode(batch), args.repeats, warm_up=True) / args.batch
         # The reference cannot batch: its throughput is one item at a time.
         rows.append((f"encode fp32, batch {args.batch} (per item)", t_ref_enc, t_our_batch))
 
         with torch.autocast("cpu", dtype=torch.bfloat16):
             bf16_codes = ours.encode(x[:, None]).audio_codes
-            t_our_bf16 = timed(lambda: ours.encode(x[:, None]), args.repeats)
-            t_our_bf16_dec = timed(lambda: ours.decode(ref_codes), args.repeats)
+            t_our_bf16 = best_of(lambda: ours.encode(x[:, None]), args.repeats, warm_up=True)
+            t_our_bf16_dec = best_of(lambda: ours.decode(ref_codes), args.repeats, warm_up=True)
         agreement = (bf16_codes == ref_codes).float().mean().item()
         rows.append(("encode bf16 autocast, 1 item", t_ref_enc, t_our_bf16))
         rows.append(("decode bf16 autocast, 1 item", t_ref_dec, t_our_bf16_dec))

@@ -8,21 +8,12 @@ Uses the offline Qwen3 base (built and cached on first use; no network).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
 from llmcodec.tokenizer import AudioTokenMap, extend_tokenizer
-
-
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from timing import best_of_with_result
 
 
 def main() -> None:
@@ -41,24 +32,24 @@ def main() -> None:
     r = args.repeats
 
     rows = []  # (direction, fast seconds, tokenizer seconds)
-    t_fast, out = best_of(lambda: amap.codes_to_ids(codes), r)
-    t_tok, ref = best_of(lambda: tokenizer.convert_tokens_to_ids(list(amap._strings[codes])), r)
+    t_fast, out = best_of_with_result(lambda: amap.codes_to_ids(codes), r)
+    t_tok, ref = best_of_with_result(lambda: tokenizer.convert_tokens_to_ids(list(amap._strings[codes])), r)
     assert np.array_equal(out, ref)
     rows.append(("codes -> ids (numpy)", t_fast, t_tok))
-    t_fast, out = best_of(lambda: amap.codes_to_ids(codes_t), r)
+    t_fast, out = best_of_with_result(lambda: amap.codes_to_ids(codes_t), r)
     rows.append(("codes -> ids (torch)", t_fast, t_tok))
-    t_fast, out = best_of(lambda: amap.ids_to_codes(ids), r)
-    t_tok, ref = best_of(
+    t_fast, out = best_of_with_result(lambda: amap.ids_to_codes(ids), r)
+    t_tok, ref = best_of_with_result(
         lambda: [int(t[len(amap.prefix) : -1]) for t in tokenizer.convert_ids_to_tokens(ids.tolist())], r
     )
     assert np.array_equal(out, ref)
     rows.append(("ids -> codes", t_fast, t_tok))
-    t_fast, out = best_of(lambda: amap.codes_to_text(codes), r)
-    t_tok, ref = best_of(lambda: tokenizer.decode(ids.tolist()), r)
+    t_fast, out = best_of_with_result(lambda: amap.codes_to_text(codes), r)
+    t_tok, ref = best_of_with_result(lambda: tokenizer.decode(ids.tolist()), r)
     assert out == ref
     rows.append(("codes -> text", t_fast, t_tok))
-    t_fast, out = best_of(lambda: amap.text_to_codes(text), r)
-    t_tok, ref = best_of(lambda: np.asarray(tokenizer(text, add_special_tokens=False).input_ids) - amap.first_id, r)
+    t_fast, out = best_of_with_result(lambda: amap.text_to_codes(text), r)
+    t_tok, ref = best_of_with_result(lambda: np.asarray(tokenizer(text, add_special_tokens=False).input_ids) - amap.first_id, r)
     assert np.array_equal(out, ref)
     rows.append(("text -> codes", t_fast, t_tok))
 
