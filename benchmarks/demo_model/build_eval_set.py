@@ -21,11 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CLIP = REPO / "llmcodec" / "assets" / "examples" / "arctic_a0007.wav"
-ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
-ALSA_SPEECH = ["Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
-               "Side_Left", "Side_Right"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from speech_clips import ALSA_SOUNDS, ALSA_SPEECH, EXAMPLE_CLIP, REPO  # noqa: E402
 
 
 def heldout_voice_files(corpus: Path) -> list[Path]:

@@ -46,11 +46,9 @@ from llmcodec.training.data.corpus.recorded_sources import (
 )
 from llmcodec.training.data.corpus.recorded_split import RecordedFile, assign_splits, collect_files
 
-REPO = Path(__file__).resolve().parents[2]
-ARCTIC_CLIP = REPO / "llmcodec" / "assets" / "examples" / "arctic_a0007.wav"
-ALSA_SOUNDS = Path("/usr/share/sounds/alsa")
-ALSA_SPEECH = ("Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
-               "Side_Left", "Side_Right")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from speech_clips import ALSA_SOUNDS, ALSA_SPEECH, EXAMPLE_CLIP, REPO  # noqa: E402
+
 MANIFEST_KIND = "llmcodec-heldout-set"
 
 MIN_CLIP_S, MAX_PART_S, GAP_S, FADE_S = 3.0, 10.0, 0.25, 0.01
@@ -248,7 +246,7 @@ def summarize(entries: list[dict]) -> dict:
 
 def build(output: Path, *, seed: int = 0, clips_per_speaker: int = 4,
           sources: tuple[RecordedSource, ...] = SOURCES, validation: tuple[str, ...] = DEFAULT_VALIDATION_SOURCES,
-          alsa_dir: Path = ALSA_SOUNDS, arctic: Path = ARCTIC_CLIP) -> dict:
+          alsa_dir: Path = ALSA_SOUNDS, arctic: Path = EXAMPLE_CLIP) -> dict:
     """Write the set to ``output`` (replacing an earlier build as a whole) and return its manifest."""
     _check_replaceable(output)
     clips = heldout_clips(sources, validation, seed, clips_per_speaker)

@@ -36,11 +36,9 @@ from llmcodec.modeling.streaming_llmcodec import (
     DEFAULT_LOOKAHEAD_FRAMES,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-ARCTIC = ROOT / "llmcodec" / "assets" / "examples" / "arctic_a0007.wav"
-ALSA = Path("/usr/share/sounds/alsa")
-ALSA_SPOKEN = ("Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
-               "Side_Left", "Side_Right")  # Noise.wav is not speech
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from speech_clips import ALSA_SOUNDS, ALSA_SPEECH, EXAMPLE_CLIP  # noqa: E402
+
 # (chunk, lookahead, context) frames; 20 ms each.
 DEFAULT_GRID = [
     (4, 0, 100), (4, 8, 100), (4, 16, 100), (4, 24, 100), (4, 32, 100), (4, 48, 100), (8, 32, 100),
@@ -64,10 +62,10 @@ def cpu_description() -> str:
 
 
 def load_clips() -> dict[str, torch.Tensor]:
-    clips = {"arctic_a0007": load_audio(ARCTIC)[0]}
-    for name in ALSA_SPOKEN:
-        if (ALSA / f"{name}.wav").is_file():
-            clips[f"alsa_{name}"] = load_audio(ALSA / f"{name}.wav")[0]
+    clips = {"arctic_a0007": load_audio(EXAMPLE_CLIP)[0]}
+    for name in ALSA_SPEECH:
+        if (ALSA_SOUNDS / f"{name}.wav").is_file():
+            clips[f"alsa_{name}"] = load_audio(ALSA_SOUNDS / f"{name}.wav")[0]
     clips["all_joined"] = torch.cat(list(clips.values()))
     return clips
 
