@@ -17,7 +17,8 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from llmcodec.errors import UserError
@@ -202,3 +203,15 @@ def staging_folder(out_dir: str | os.PathLike) -> Path:
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
+
+
+@contextmanager
+def staged_output_folder(out_dir: str | os.PathLike, *, overwrite: bool, stale: Sequence[str] = ()) -> Iterator[Path]:
+    """Yields a temporary folder beside `out_dir` to write into; when the block ends without an error it is
+    installed as `out_dir` (`install_staged_folder`). The temporary folder never outlives the block."""
+    staging = staging_folder(out_dir)
+    try:
+        yield staging
+        install_staged_folder(staging, out_dir, overwrite=overwrite, stale=stale)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -248,17 +248,12 @@ def save_extended_tokenizer(tokenizer, meta: AudioTokensMeta, out_dir: str | os.
     An existing `out_dir` with files needs `overwrite`; then only the tokenizer's files are replaced, every
     other file is kept (`llmcodec.files.install_staged_folder`). Files get the umask's permissions.
     """
-    from llmcodec.files import install_staged_folder, staging_folder
+    from llmcodec.files import staged_output_folder
 
     out = Path(out_dir).resolve()
-    tmp = staging_folder(out)
-    try:
+    with staged_output_folder(out, overwrite=overwrite, stale=TOKENIZER_FILES) as tmp:
         tokenizer.save_pretrained(str(tmp))
         meta.save(tmp)
-        install_staged_folder(tmp, out, overwrite=overwrite, stale=TOKENIZER_FILES)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Literal
 
@@ -166,19 +165,14 @@ def save_lm_artifact(model, tokenizer, meta: AudioTokensMeta, out_dir: str | os.
     other file is kept. Every file gets the umask's permissions (`save_pretrained` writes the weights
     through a 0600 temporary file).
     """
-    from llmcodec.files import install_staged_folder, staging_folder
+    from llmcodec.files import staged_output_folder
 
     out = Path(out_dir).resolve()
-    tmp = staging_folder(out)
-    try:
+    with staged_output_folder(out, overwrite=overwrite, stale=LM_ARTIFACT_FILES) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
         (tmp / "added_tokens.json").unlink(missing_ok=True)  # stale slow-tokenizer file; tokenizer.json is the truth
         meta.save(tmp)
-        install_staged_folder(tmp, out, overwrite=overwrite, stale=LM_ARTIFACT_FILES)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
