@@ -102,3 +102,18 @@ def espeak_speech(folder: Path, text: str, sample_rate: int = 16000) -> torch.Te
     subprocess.run(["espeak-ng", "-w", str(path), text], check=True, capture_output=True)
     audio, rate = sf.read(path, dtype="float32")
     return torchaudio.functional.resample(torch.from_numpy(audio), rate, sample_rate)
+
+
+def tiny_model_dir_fixture(seed: int):
+    """A module-scoped fixture: `tiny_model(seed)` saved as an exported folder; yields the folder's path.
+
+    Use as ``model_dir = tiny_model_dir_fixture(seed=31)`` in a test module.
+    """
+
+    @pytest.fixture(scope="module")
+    def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        from llmcodec.hub import save_codec_folder
+
+        return save_codec_folder(tiny_model(seed=seed), tmp_path_factory.mktemp("models") / "tiny")
+
+    return model_dir

@@ -12,14 +12,12 @@ import pytest
 import soundfile
 import torch
 
-from codec_testing import reference_auv, speechlike, tiny_model
+from codec_testing import reference_auv, speechlike, tiny_model, tiny_model_dir_fixture
 from llmcodec.cli import main
 from llmcodec.hub import ModelLoadError, load_codec, save_codec_folder
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_codec_folder(tiny_model(seed=31), tmp_path_factory.mktemp("models") / "tiny")
+model_dir = tiny_model_dir_fixture(seed=31)
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,13 @@ import pytest
 import soundfile
 import torch
 
-from codec_testing import speechlike, tiny_model
+from codec_testing import speechlike, tiny_model_dir_fixture
 from llmcodec.cli import main
-from llmcodec.hub import load_codec, save_codec_folder
+from llmcodec.hub import load_codec
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    # Tiny codec: 256 codes, partitions speech [0, 128) and other [128, 256).
-    return save_codec_folder(tiny_model(seed=51), tmp_path_factory.mktemp("models") / "tiny")
+# Tiny codec: 256 codes, partitions speech [0, 128) and other [128, 256).
+model_dir = tiny_model_dir_fixture(seed=51)
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,13 @@ import pytest
 import soundfile
 import torch
 
-from codec_testing import tiny_model
+from codec_testing import tiny_model_dir_fixture
 from llmcodec.cli import main
 from llmcodec.cli_demo import EXAMPLE_CLIP, QWEN3_FIRST_AUDIO_ID, run_demo
-from llmcodec.hub import save_codec_folder
 from llmcodec.tokenizer.mapping import AudioTokenMap
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_codec_folder(tiny_model(seed=5), tmp_path_factory.mktemp("models") / "tiny")
+model_dir = tiny_model_dir_fixture(seed=5)
 
 
 def test_bundled_example_clip_is_real_16khz_speech():

@@ -8,14 +8,12 @@ import soundfile
 
 import llmcodec.cli_codec as cli_codec
 import llmcodec.precision as precision
-from codec_testing import speechlike, tiny_model
+from codec_testing import speechlike, tiny_model_dir_fixture
 from llmcodec.cli import main
-from llmcodec.hub import ModelLoadError, save_codec_folder
+from llmcodec.hub import ModelLoadError
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    return save_codec_folder(tiny_model(seed=32), tmp_path_factory.mktemp("models") / "tiny")
+model_dir = tiny_model_dir_fixture(seed=32)
 
 
 @pytest.fixture(scope="module")
