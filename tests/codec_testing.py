@@ -117,3 +117,38 @@ def tiny_model_dir_fixture(seed: int):
         return save_codec_folder(tiny_model(seed=seed), tmp_path_factory.mktemp("models") / "tiny")
 
     return model_dir
+
+
+def fake_hub(monkeypatch: pytest.MonkeyPatch, repos: dict[str, Path]) -> list[tuple[str, str]]:
+    """Replaces `hf_hub_download` by a lookup in local folders (`repos`: repo id -> folder); returns the list
+    the fake appends each requested `(repo_id, filename)` to. A missing file raises `EntryNotFoundError`."""
+    from huggingface_hub.errors import EntryNotFoundError
+
+    calls = []
+
+    def fake_download(repo_id, filename, **kwargs):
+        calls.append((repo_id, filename))
+        path = repos[repo_id] / filename
+        if not path.is_file():
+            raise EntryNotFoundError(f"{filename} not in {repo_id}")
+        return str(path)
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
+    return calls
+
+
+def fake_swivid_auv(folder: Path, monkeypatch: pytest.MonkeyPatch, seed: int):
+    """The recipe's base repo SWivid/AUV on a `fake_hub`: a tiny random reference model saved as its raw `auv.pt`
+    (no LLM-Codec config.json). Returns the reference model and the fake's list of downloads."""
+    repo = folder / "SWivid--AUV"
+    repo.mkdir()
+    reference = reference_auv(released=False, seed=seed)
+    torch.save(reference.state_dict(), repo / "auv.pt")
+    return reference, fake_hub(monkeypatch, {"SWivid/AUV": repo})
+
+
+def assert_codes_match_reference(model: LLMCodecModel, reference) -> None:
+    """`model` encodes a short speech-like clip to exactly the reference model's codes."""
+    clip = speechlike(6000)
+    with torch.inference_mode():
+        assert torch.equal(model.encode(clip[None, None]).audio_codes, reference.tokenizer(clip[None])["tokens"][0])

@@ -5,24 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub.errors import EntryNotFoundError
 
 import llmcodec.hub as hub
-from codec_testing import reference_auv, speechlike, tiny_model
-
-
-def _fake_hub(monkeypatch, repos: dict[str, Path]):
-    calls = []
-
-    def fake_download(repo_id, filename, **kwargs):
-        calls.append((repo_id, filename))
-        path = repos[repo_id] / filename
-        if not path.is_file():
-            raise EntryNotFoundError(f"{filename} not in {repo_id}")
-        return str(path)
-
-    monkeypatch.setattr("huggingface_hub.hf_hub_download", fake_download)
-    return calls
+from codec_testing import assert_codes_match_reference, fake_hub, fake_swivid_auv, reference_auv, speechlike, tiny_model
 
 
 def test_repo_with_qwen_config_and_raw_checkpoint_is_converted(tmp_path, monkeypatch):
@@ -32,33 +17,24 @@ def test_repo_with_qwen_config_and_raw_checkpoint_is_converted(tmp_path, monkeyp
     (repo / "config.json").write_text(json.dumps({"model_type": "qwen3", "vocab_size": 172149}))
     reference = reference_auv(released=False, seed=4)
     torch.save(reference.state_dict(), repo / "llm-codec.pt")
-    calls = _fake_hub(monkeypatch, {"voidful/llm-codec": repo})
+    calls = fake_hub(monkeypatch, {"voidful/llm-codec": repo})
     model = hub.load_codec("voidful/llm-codec")
     assert ("voidful/llm-codec", "llm-codec.pt") in calls
-    clip = speechlike(6000)
-    with torch.inference_mode():
-        expected = reference.tokenizer(clip[None])["tokens"][0]
-        assert torch.equal(model.encode(clip[None, None]).audio_codes, expected)
+    assert_codes_match_reference(model, reference)
 
 
 def test_swivid_auv_resolves_straight_to_its_auv_pt(tmp_path, monkeypatch):
     # The recipe's base: SWivid/AUV holds the raw AUV checkpoint auv.pt (no LLM-Codec config.json).
-    repo = tmp_path / "SWivid--AUV"
-    repo.mkdir()
-    reference = reference_auv(released=False, seed=6)
-    torch.save(reference.state_dict(), repo / "auv.pt")
-    calls = _fake_hub(monkeypatch, {"SWivid/AUV": repo})
+    reference, calls = fake_swivid_auv(tmp_path, monkeypatch, seed=6)
     model = hub.load_codec("SWivid/AUV")
     assert calls == [("SWivid/AUV", "auv.pt")]  # a known raw-checkpoint repo: no probing of other names
-    clip = speechlike(6000)
-    with torch.inference_mode():
-        assert torch.equal(model.encode(clip[None, None]).audio_codes, reference.tokenizer(clip[None])["tokens"][0])
+    assert_codes_match_reference(model, reference)
 
 
 def test_exported_repo_loads_with_installed_classes(tmp_path, monkeypatch):
     original = tiny_model(seed=41)
     repo = hub.save_codec_folder(original, tmp_path / "exported")
-    _fake_hub(monkeypatch, {"someone/exported": repo})
+    fake_hub(monkeypatch, {"someone/exported": repo})
     model = hub.load_codec("someone/exported")
     assert type(model).__module__ == "llmcodec.modeling.modeling_llmcodec"  # never the downloaded code
     assert not model.training
@@ -74,7 +50,7 @@ def test_repo_without_codec_is_refused(tmp_path, monkeypatch):
     repo = tmp_path / "plain-lm"
     repo.mkdir()
     (repo / "config.json").write_text(json.dumps({"model_type": "qwen3"}))
-    _fake_hub(monkeypatch, {"someone/plain-lm": repo})
+    fake_hub(monkeypatch, {"someone/plain-lm": repo})
     with pytest.raises(hub.ModelLoadError, match="neither an LLM-Codec config.json nor"):
         hub.load_codec("someone/plain-lm")
 
@@ -83,7 +59,7 @@ def test_repo_without_codec_is_refused(tmp_path, monkeypatch):
 def test_a_missing_local_path_is_not_tried_on_the_hub(tmp_path, monkeypatch, spec):
     (tmp_path / "exported").mkdir()
     monkeypatch.chdir(tmp_path)
-    calls = _fake_hub(monkeypatch, {})
+    calls = fake_hub(monkeypatch, {})
     with pytest.raises(hub.ModelLoadError, match=f"^{spec}: no such file or folder$"):
         hub.load_codec(spec)
     assert calls == []

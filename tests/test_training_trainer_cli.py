@@ -163,23 +163,14 @@ def test_cli_missing_text_column_is_a_clear_error(tmp_path, capsys):
 
 
 def test_the_default_codec_init_is_the_recipe_base_auv_pt(tmp_path, monkeypatch):
-    import torch
-
-    from codec_testing import reference_auv, speechlike
+    from codec_testing import assert_codes_match_reference, fake_swivid_auv
     from llmcodec.training.trainer.arguments import ModelArguments
     from llmcodec.training.trainer.builders import load_codec_for_training
-    from test_hub_loading import _fake_hub
 
-    repo = tmp_path / "SWivid--AUV"
-    repo.mkdir()
-    reference = reference_auv(released=False, seed=5)
-    torch.save(reference.state_dict(), repo / "auv.pt")
-    calls = _fake_hub(monkeypatch, {"SWivid/AUV": repo})
+    reference, calls = fake_swivid_auv(tmp_path, monkeypatch, seed=5)
     codec = load_codec_for_training(ModelArguments())
     assert calls == [("SWivid/AUV", "auv.pt")]
-    clip = speechlike(6000)
-    with torch.inference_mode():
-        assert torch.equal(codec.encode(clip[None, None]).audio_codes, reference.tokenizer(clip[None])["tokens"][0])
+    assert_codes_match_reference(codec, reference)
     assert load_training_arguments(RECIPE, {"output_dir": str(tmp_path), "use_cpu": True})[0].codec_init == "SWivid/AUV"
 
 
