@@ -71,6 +71,15 @@ def _check_channels(channels: Sequence[int]) -> tuple[int, ...]:
     return channels
 
 
+def _run_conv_stack(x: Tensor, convs: nn.ModuleList, output_conv: nn.Module) -> DiscriminatorOutput:
+    """LeakyReLU after each of `convs` (every activation is a feature map), then `output_conv` flattened to `(B, N)`."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LEAKY_SLOPE)
+        features.append(x)
+    return output_conv(x).flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """One MPD sub-discriminator: reflect-pad T to a multiple of ``period``, fold to (T/p, p), Conv2d stack.
 
@@ -108,11 +117,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, pad), mode="reflect")
             length += pad
         x = x.view(batch, 1, length // self.period, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        return self.output_conv(x).flatten(1), features
+        return _run_conv_stack(x, self.convs, self.output_conv)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -150,11 +155,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, wav: Tensor) -> DiscriminatorOutput:
         x = _as_mono_batch(wav)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LEAKY_SLOPE)
-            features.append(x)
-        return self.output_conv(x).flatten(1), features
+        return _run_conv_stack(x, self.convs, self.output_conv)
 
 
 class MultiScaleDiscriminator(nn.Module):
