@@ -178,12 +178,12 @@ def run_paired_tests_command(args: argparse.Namespace) -> int:
     """``llmcodec paired-tests``: local-likelihood paired tests of a token LM (and the count baselines)."""
     from llmcodec.evaluation.salmon import CausalLMScorer
 
-    items, _ = items_from_args(args)
-    try:
+    try:  # the LM first: a wrong --lm fails before any audio is listed or decoded
         scorer = CausalLMScorer.from_folder(args.lm, device=args.device)
     except (OSError, ValueError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"--lm {args.lm}: {message}") from error
+    items, _ = items_from_args(args)
     codec = _code_extractor(args)
     if codec.codebook_size != scorer.vocab.n_codes:
         raise UserError(f"the codec has {codec.codebook_size} codes but the LM was trained on {scorer.vocab.n_codes}")
