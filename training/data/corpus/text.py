@@ -9,6 +9,7 @@ no global RNG).
 from __future__ import annotations
 
 import random
+import string
 from collections.abc import Callable
 
 FIRST_NAMES = [
@@ -77,42 +78,71 @@ def _statement(r: random.Random) -> str:
     return f"{_clause(r)}."
 
 
-def _question(r: random.Random) -> str:
-    forms = [
-        lambda: f"Did {_name(r)} {r.choice(VERBS_BASE)} {_thing(r)} {r.choice(TIME_WORDS)}?",
-        lambda: f"Where did you put {_thing(r)}?",
-        lambda: f"Is it {r.choice(WEATHER)} in {r.choice(PLACES)}?",
-        lambda: f"How many {r.choice(NOUNS)}s are there in {r.choice(PLACES)}?",
-        lambda: f"Why would {_name(r)} want to {r.choice(VERBS_BASE)} {_thing(r)}?",
-        lambda: f"Could you {r.choice(VERBS_BASE)} {_thing(r)} before {r.choice(WEEKDAYS)}?",
-        lambda: f"What time does the train to {r.choice(PLACES[:9])} leave?",
-    ]
-    return r.choice(forms)()
+def _choice_of(words: list[str]) -> Callable[[random.Random], str]:
+    return lambda r: r.choice(words)
 
 
-def _exclamation(r: random.Random) -> str:
-    forms = [
-        lambda: f"What a {r.choice(ADJECTIVES)} {r.choice(NOUNS)} that was!",
-        lambda: f"Don't touch {_thing(r)}!",
-        lambda: f"{_name(r)}, come and look at this!",
-        lambda: f"Oh no, I {r.choice(VERBS_PAST)} {_thing(r)} again!",
-    ]
-    return r.choice(forms)()
+# How each ``{slot}`` of a template is filled; ``{int:LOW:HIGH}`` is ``r.randint(LOW, HIGH)``.
+_SLOTS: dict[str, Callable[[random.Random], str]] = {
+    "name": _name,
+    "thing": _thing,
+    "noun": _choice_of(NOUNS),
+    "adjective": _choice_of(ADJECTIVES),
+    "verb_base": _choice_of(VERBS_BASE),
+    "verb_past": _choice_of(VERBS_PAST),
+    "time": _choice_of(TIME_WORDS),
+    "weather": _choice_of(WEATHER),
+    "place": _choice_of(PLACES),
+    "station": _choice_of(PLACES[:9]),
+    "weekday": _choice_of(WEEKDAYS),
+    "month": _choice_of(MONTHS),
+    "quarter": _choice_of(["00", "15", "30", "45"]),
+}
+
+QUESTIONS = (
+    "Did {name} {verb_base} {thing} {time}?",
+    "Where did you put {thing}?",
+    "Is it {weather} in {place}?",
+    "How many {noun}s are there in {place}?",
+    "Why would {name} want to {verb_base} {thing}?",
+    "Could you {verb_base} {thing} before {weekday}?",
+    "What time does the train to {station} leave?",
+)
+EXCLAMATIONS = (
+    "What a {adjective} {noun} that was!",
+    "Don't touch {thing}!",
+    "{name}, come and look at this!",
+    "Oh no, I {verb_past} {thing} again!",
+)
+NUMBERS = (
+    "The meeting is at {int:1:12}:{quarter} on {weekday}.",
+    "{name} was born on {month} {int:1:28}, {int:1921:2015}.",
+    "It costs {int:2:950} dollars and {int:1:99} cents.",
+    "Please call me back at {int:200:999} {int:100:999} {int:1000:9999}.",
+    "There were {int:3:4000} people waiting outside {place}.",
+    "Turn left after {int:2:900} metres and take exit number {int:1:40}.",
+    "The temperature dropped to minus {int:1:30} degrees {time}.",
+    "Chapter {int:1:60} begins on page {int:10:700}.",
+    "About {int:2:99} percent of the {noun}s were {adjective}.",
+)
 
 
-def _numbers(r: random.Random) -> str:
-    forms = [
-        lambda: f"The meeting is at {r.randint(1, 12)}:{r.choice(['00', '15', '30', '45'])} on {r.choice(WEEKDAYS)}.",
-        lambda: f"{_name(r)} was born on {r.choice(MONTHS)} {r.randint(1, 28)}, {r.randint(1921, 2015)}.",
-        lambda: f"It costs {r.randint(2, 950)} dollars and {r.randint(1, 99)} cents.",
-        lambda: f"Please call me back at {r.randint(200, 999)} {r.randint(100, 999)} {r.randint(1000, 9999)}.",
-        lambda: f"There were {r.randint(3, 4000)} people waiting outside {r.choice(PLACES)}.",
-        lambda: f"Turn left after {r.randint(2, 900)} metres and take exit number {r.randint(1, 40)}.",
-        lambda: f"The temperature dropped to minus {r.randint(1, 30)} degrees {r.choice(TIME_WORDS)}.",
-        lambda: f"Chapter {r.randint(1, 60)} begins on page {r.randint(10, 700)}.",
-        lambda: f"About {r.randint(2, 99)} percent of the {r.choice(NOUNS)}s were {r.choice(ADJECTIVES)}.",
-    ]
-    return r.choice(forms)()
+def _fill(r: random.Random, template: str) -> str:
+    """``template`` with its slots filled from ``r``, left to right (so a seed always gives the same text)."""
+    parts = []
+    for literal, slot, spec, _ in string.Formatter().parse(template):
+        parts.append(literal)
+        if slot == "int":
+            low, high = (int(bound) for bound in spec.split(":"))
+            parts.append(str(r.randint(low, high)))
+        elif slot is not None:
+            parts.append(_SLOTS[slot](r))
+    return "".join(parts)
+
+
+def _one_of(templates: tuple[str, ...]) -> Callable[[random.Random], str]:
+    """A sentence kind: one of ``templates``, drawn from ``r``, then filled."""
+    return lambda r: _fill(r, r.choice(templates))
 
 
 def _long(r: random.Random) -> str:
@@ -138,7 +168,7 @@ def _short(r: random.Random) -> str:
 
 # (generator, weight): statements and long sentences dominate, as in read speech.
 _KINDS: list[tuple[Callable[[random.Random], str], float]] = [
-    (_statement, 3.0), (_question, 2.0), (_exclamation, 1.0), (_numbers, 2.0),
+    (_statement, 3.0), (_one_of(QUESTIONS), 2.0), (_one_of(EXCLAMATIONS), 1.0), (_one_of(NUMBERS), 2.0),
     (_long, 2.5), (_list, 0.7), (_short, 0.8),
 ]
 
