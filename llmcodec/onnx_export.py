@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
+from llmcodec.modeling.stft_llmcodec import mirror_pad
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -68,19 +69,6 @@ def _dft_basis(n_fft: int, window: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         weight[-1] = 1.0
     inverse = torch.cat((torch.cos(angle) * weight, -sin * weight)) / n_fft * w
     return forward.float(), inverse.float()
-
-
-def _reflect_pad(waveform: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch.Tensor:
-    """The front end's per-item mirror extension (`LLMCodecSTFTFrontend._reflect_pad`'s general path)."""
-    total = waveform.shape[1]
-    source = torch.arange(total + 2 * pad, device=waveform.device) - pad
-    lengths = lengths[:, None]
-    period = 2 * (lengths - 1)
-    folded = torch.remainder(source[None, :], period)
-    folded = torch.where(folded >= lengths, period - folded, folded)
-    padded = torch.gather(waveform, 1, folded.clamp(max=total - 1))
-    inside = source[None, :] < lengths + pad
-    return padded * inside
 
 
 def _overlap_add(frames: torch.Tensor, hop: int, n_fft: int) -> torch.Tensor:
@@ -157,7 +145,7 @@ class LLMCodecOnnxEncoder(nn.Module):
 
     def forward(self, input_values, padding_mask, code_range):
         lengths = padding_mask.long().sum(-1)
-        padded = _reflect_pad(input_values.float(), lengths, (self.n_fft - self.hop) // 2)
+        padded = mirror_pad(input_values.float(), lengths, (self.n_fft - self.hop) // 2)
         spec = F.conv1d(padded[:, None, :], self.stft_basis, stride=self.hop)  # (B, 2F, T)
         real, imag = spec.chunk(2, dim=1)
         imag = torch.where(self.real_bins, torch.zeros_like(imag), imag)

@@ -13,6 +13,22 @@ from torch import nn
 from .configuration_llmcodec import LLMCodecConfig
 
 
+def mirror_pad(waveform: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch.Tensor:
+    """`(B, L)` -> `(B, L + 2 pad)`: each item mirrored by `pad` samples at both ends of its own `lengths` samples.
+
+    The periodic form also covers items shorter than `pad`; samples past an item's mirrored end are zero.
+    """
+    total = waveform.shape[1]
+    source = torch.arange(total + 2 * pad, device=waveform.device) - pad
+    lengths = lengths[:, None]
+    period = 2 * (lengths - 1)
+    folded = torch.remainder(source[None, :], period)
+    folded = torch.where(folded >= lengths, period - folded, folded)
+    padded = torch.gather(waveform, 1, folded.clamp(max=total - 1))
+    inside = source[None, :] < lengths + pad
+    return padded * inside
+
+
 class LLMCodecSTFTFrontend(nn.Module):
     """Waveform -> per-frame [log-magnitude, phase] STFT features -> linear projection.
 
@@ -34,15 +50,7 @@ class LLMCodecSTFTFrontend(nn.Module):
             lengths = torch.full((batch,), total, device=waveform.device)
         if bool((lengths == total).all()) and total > pad:
             return F.pad(waveform, (pad, pad), mode="reflect")
-        # Per-item mirror extension; the periodic form also covers items shorter than `pad`.
-        source = torch.arange(total + 2 * pad, device=waveform.device) - pad
-        lengths = lengths.to(waveform.device)[:, None]
-        period = 2 * (lengths - 1)
-        folded = torch.remainder(source[None, :], period)
-        folded = torch.where(folded >= lengths, period - folded, folded)
-        padded = torch.gather(waveform, 1, folded.clamp(max=total - 1))
-        inside = source[None, :] < lengths + pad
-        return padded * inside
+        return mirror_pad(waveform, lengths.to(waveform.device), pad)
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """`waveform` `(B, L)`, `lengths` `(B,)` valid samples per item. Returns `(B, L // hop_length, D)`."""
