@@ -92,7 +92,10 @@ class AUVCodes:
         return self._identity
 
     def codebook_vectors(self) -> torch.Tensor:
-        return self.model.tokenizer.vq.quantizers[0].codebook.weight.detach().float().cpu()
+        """``(N, 8)`` codebook rows (``_codebook`` in the reference package)."""
+        quantizer = self.model.tokenizer.vq.quantizers[0]
+        table = quantizer._codebook if hasattr(quantizer, "_codebook") else quantizer.codebook
+        return table.weight.detach().float().cpu()
 
     @torch.inference_mode()
     def encode(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:

@@ -143,3 +143,15 @@ def test_warm_started_run_with_seeds_resumes(text_lm, tmp_path) -> None:
                          resamples=200)
     assert (tmp_path / "a" / "seeds" / "seed1.json").stat().st_mtime_ns == stamp  # reused, not retrained
     assert again["loss"] == pytest.approx(result["loss"])
+
+
+def test_codec_extractors_expose_their_codebooks() -> None:
+    """`--init-rows codebook` reads the quantizer's table: ours and the reference package's (``_codebook``)."""
+    from codec_testing import reference_auv, tiny_model
+    from llmcodec.evaluation.token_lm_data import AUVCodes, LLMCodecCodes
+
+    ours = LLMCodecCodes(tiny_model())
+    assert torch.equal(ours.codebook_vectors(), ours.model.quantizer.codebook.weight)
+    reference = AUVCodes(reference_auv())
+    assert reference.codebook_vectors().shape == (reference.codebook_size, 8)
+    assert ours.frame_rate == reference.frame_rate == 50
