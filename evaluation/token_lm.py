@@ -38,7 +38,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -76,16 +75,11 @@ def count_baselines(train: Sequence, held_out: Sequence, n_codes: int, order: in
 
 def _save_lm(model: Any, vocab: AudioTokenMap, folder: Path) -> None:
     """``save_pretrained`` + ``token_lm_vocab.json`` through a staging folder (a crash leaves the old LM whole)."""
-    from llmcodec.files import install_staged_folder, staging_folder
+    from llmcodec.files import staged_output_folder
 
-    staging = staging_folder(folder)
-    try:
+    with staged_output_folder(folder, overwrite=True, stale=LM_FILES) as staging:
         model.save_pretrained(staging)
         vocab.save_token_lm(staging)
-        install_staged_folder(staging, folder, overwrite=True, stale=LM_FILES)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def run_seed(seed: int, train_ids: list, held_ids: list, n_codes: int, config: TokenLMConfig, warm: WarmStart | None,
