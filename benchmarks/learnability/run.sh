@@ -2,7 +2,7 @@
 # Token learnability of a codec's codes, on the CPU, resumable (rerun the same command after an interruption:
 # cached codes and finished seeds are reused). From the repository root, with the project's environment active.
 #
-#   bash benchmarks/learnability/run.sh                      # the small measured run of README.md (~45 min, 1 core)
+#   bash benchmarks/learnability/run.sh                      # the measured run of README.md (~1 h on one shared core)
 #   MODEL=runs/arm-b/export OUT=runs/learnability-arm-b bash benchmarks/learnability/run.sh   # another codec
 #   DATA=data/corpus-2m OUT=runs/learnability-2m bash benchmarks/learnability/run.sh          # the powered run
 #
@@ -25,5 +25,5 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 # 3. Codes, baselines (add-one unigram, Kneser-Ney 3-gram), the warm-started LM per seed, paired tests.
 llmcodec token-lm --model "$MODEL" --data "$DATA" --output-dir "$OUT" \
   --init-lm runs/smollm2-lm --init-layers "$LAYERS" --vocab replace --init-rows "$ROWS" \
-  --epochs "$EPOCHS" --seeds "$SEEDS" --paired-tests
+  --epochs "$EPOCHS" --seeds "$SEEDS" --paired-tests --paired-seconds 3
 echo "report: $OUT/token_lm.md and $OUT/paired_tests.md"
