@@ -38,7 +38,21 @@ class CodeExtractor(Protocol):
         ...
 
 
-class LLMCodecCodes:
+class _WeightsKeyed:
+    """``identity``: SHA-256 of ``self.model``'s weights, computed once: the key of a codec's cached codes."""
+
+    _identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        if self._identity is None:
+            from .output_folder import weights_sha256
+
+            self._identity = weights_sha256(self.model)
+        return self._identity
+
+
+class LLMCodecCodes(_WeightsKeyed):
     """:class:`CodeExtractor` for ``LLMCodecModel`` (any weights): one padded, masked batch per call
     (:func:`llmcodec.batching.encode_batch`: each clip gets the codes it gets alone)."""
 
@@ -48,16 +62,6 @@ class LLMCodecCodes:
         self.codebook_size = int(model.config.codebook_size)
         self.sampling_rate = int(model.config.sampling_rate)
         self.frame_rate = self.sampling_rate / int(model.config.hop_length)
-        self._identity: str | None = None
-
-    @property
-    def identity(self) -> str:
-        """SHA-256 of the weights: the key of this codec's cached codes."""
-        if self._identity is None:
-            from .output_folder import weights_sha256
-
-            self._identity = weights_sha256(self.model)
-        return self._identity
 
     def codebook_vectors(self) -> torch.Tensor:
         """``(N, codebook_dim)`` codebook rows (the quantizer picks the nearest by cosine)."""
@@ -71,7 +75,7 @@ class LLMCodecCodes:
         return [torch.from_numpy(c) for c in codes]
 
 
-class AUVCodes:
+class AUVCodes(_WeightsKeyed):
     """:class:`CodeExtractor` for the reference ``auv`` package (``auv.model.AUV``), one item at a time
     (the reference cannot batch). Codes are ``tokenizer(x)["tokens"][0, 0]``."""
 
@@ -81,15 +85,6 @@ class AUVCodes:
         self.codebook_size = int(model.tokenizer.vq.quantizers[0].codebook_size)
         self.sampling_rate = 16_000
         self.frame_rate = 50.0
-        self._identity: str | None = None
-
-    @property
-    def identity(self) -> str:
-        if self._identity is None:
-            from .output_folder import weights_sha256
-
-            self._identity = weights_sha256(self.model)
-        return self._identity
 
     def codebook_vectors(self) -> torch.Tensor:
         """``(N, 8)`` codebook rows (``_codebook`` in the reference package)."""
