@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
-from llmcodec.modeling.stft_llmcodec import mirror_pad
+from llmcodec.modeling.stft_llmcodec import mirror_pad, spectral_features
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -126,6 +126,7 @@ class LLMCodecOnnxEncoder(nn.Module):
         config = model.config
         self.hop, self.n_fft = config.hop_length, config.n_fft
         frontend = model.encoder.stft_frontend
+        self.spectral_floor = frontend.spectral_floor
         basis, _ = _dft_basis(self.n_fft, frontend.window)
         self.register_buffer("stft_basis", basis)
         # The FFT's DC and Nyquist bins have an imaginary part of exactly +0, so a negative real part gives a
@@ -149,9 +150,7 @@ class LLMCodecOnnxEncoder(nn.Module):
         spec = F.conv1d(padded[:, None, :], self.stft_basis, stride=self.hop)  # (B, 2F, T)
         real, imag = spec.chunk(2, dim=1)
         imag = torch.where(self.real_bins, torch.zeros_like(imag), imag)
-        log_magnitude = torch.log(torch.abs(torch.sqrt(real.pow(2) + imag.pow(2))) + 1e-5)
-        phase = _atan2(imag, real)
-        features = torch.cat((log_magnitude, phase), dim=1).transpose(1, 2)
+        features = spectral_features(real, imag, self.spectral_floor, _atan2).transpose(1, 2)
         num_frames = features.shape[1]
         frame_mask = torch.arange(num_frames)[None, :] < (lengths // self.hop)[:, None]
         hidden = self.conformer(self.projection(features), frame_mask=frame_mask)

@@ -61,6 +61,10 @@ class LLMCodecConfig(PreTrainedConfig):
             the input's level. None (the default, and the released model's behaviour) codes the input as it is.
         normalize_max_gain_db (`float`, defaults to 40.0): the largest gain normalisation applies, so that near
             silence is not amplified to full level.
+        spectral_floor (`float`, defaults to 0.0): magnitude floor of the front end's STFT features, in the
+            units of `|STFT|` of the (normalised) input. When > 0, bins far below it (noise floors, dither,
+            quantisation) barely change the features, so inaudible changes there keep the codes; 0 is the released
+            model's `log(|X| + 1e-5)` with raw phase (see `stft_llmcodec.spectral_features`).
     """
 
     model_type = "llmcodec"
@@ -89,6 +93,7 @@ class LLMCodecConfig(PreTrainedConfig):
     initializer_range: float = 0.02
     normalize_level_dbfs: float | None = None
     normalize_max_gain_db: float = 40.0
+    spectral_floor: float = 0.0
 
     def __post_init__(self, **kwargs):
         self._validate_llmcodec_fields()
@@ -122,6 +127,8 @@ class LLMCodecConfig(PreTrainedConfig):
             problems.append(f"normalize_level_dbfs must be a level in [-80, 0] dBFS or None, got {level}")
         if not (math.isfinite(self.normalize_max_gain_db) and self.normalize_max_gain_db >= 0):
             problems.append(f"normalize_max_gain_db must be a finite number >= 0, got {self.normalize_max_gain_db}")
+        if not (math.isfinite(self.spectral_floor) and self.spectral_floor >= 0):
+            problems.append(f"spectral_floor must be a finite number >= 0, got {self.spectral_floor}")
         if problems:
             raise ValueError("Invalid LLMCodecConfig: " + "; ".join(problems))
 

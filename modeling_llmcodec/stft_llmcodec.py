@@ -29,6 +29,25 @@ def mirror_pad(waveform: torch.Tensor, lengths: torch.Tensor, pad: int) -> torch
     return padded * inside
 
 
+def spectral_features(real: torch.Tensor, imag: torch.Tensor, floor: float, atan2=torch.atan2) -> torch.Tensor:
+    """STFT bins `(B, F, T)` (real and imaginary parts) -> `(B, 2F, T)` [log-magnitude, phase] features.
+
+    With `floor` 0 (the released model): `log(|X| + 1e-5)` and the raw phase. With `floor` > 0 the log-magnitude
+    is `log(|X| + floor)` and each bin's phase is weighted by `|X|^2 / (|X|^2 + floor^2)`: a bin far below the
+    floor (a noise floor, dither, quantisation noise) then reads as a constant instead of a random phase, so an
+    inaudible change there cannot move the codes. `atan2` is a parameter so the ONNX encoder can pass its own.
+    """
+    power = real.pow(2) + imag.pow(2)
+    magnitude = torch.abs(torch.sqrt(power))
+    phase = atan2(imag, real)
+    if floor > 0:
+        log_magnitude = torch.log(magnitude + floor)
+        phase = phase * (power / (power + floor * floor))
+    else:
+        log_magnitude = torch.log(magnitude + 1e-5)
+    return torch.cat((log_magnitude, phase), dim=1)
+
+
 class LLMCodecSTFTFrontend(nn.Module):
     """Waveform -> per-frame [log-magnitude, phase] STFT features -> linear projection.
 
@@ -40,6 +59,7 @@ class LLMCodecSTFTFrontend(nn.Module):
         super().__init__()
         self.n_fft = config.n_fft
         self.hop_length = config.hop_length
+        self.spectral_floor = float(config.spectral_floor)
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
         self.projection = nn.Linear(config.n_fft + 2, config.hidden_size)
 
@@ -67,11 +87,8 @@ class LLMCodecSTFTFrontend(nn.Module):
                 return_complex=True,
             )
             spec = torch.view_as_real(spec)
-            real, imag = spec[..., 0], spec[..., 1]
-            log_magnitude = torch.log(torch.abs(torch.sqrt(real.pow(2) + imag.pow(2))) + 1e-5)
-            phase = torch.atan2(imag, real)
-            features = torch.cat((log_magnitude, phase), dim=1).transpose(1, 2)
-        return self.projection(features.to(self.projection.weight.dtype))
+            features = spectral_features(spec[..., 0], spec[..., 1], self.spectral_floor, torch.atan2)
+        return self.projection(features.transpose(1, 2).to(self.projection.weight.dtype))
 
 
 class LLMCodecISTFTHead(nn.Module):
