@@ -155,3 +155,14 @@ def test_codec_cli_onnx_backend_reconstructs_like_torch(bundled, speech, tmp_pat
     assert np.abs(outputs["onnx"][1] - outputs["torch"][1]).max() <= 2 / 32768  # 16-bit wav: one step of rounding
     assert main(["decode", str(tmp_path / "onnx" / "speech.npy"), "--output-dir", str(tmp_path / "dec"),
                  "--model", str(folder), "--backend", "onnx", "--dtype", "bfloat16"]) == 2
+
+
+def test_spectral_floor_and_level_normalisation_match_torch(speech, tmp_path):
+    from codec_testing import tiny_model
+
+    model = tiny_model(spectral_floor=0.1, normalize_level_dbfs=-20.0)
+    randomize_batchnorm(model)
+    onnx_codec = OnnxCodec(export_to_folder(model, tmp_path), num_threads=1)
+    assert onnx_codec.config.spectral_floor == 0.1
+    quiet = speech[None, None] * 0.05  # about -45 dBFS: normalisation scales it up 25 dB in both backends
+    assert _check_parity(model, onnx_codec, quiet, None) == 1.0
