@@ -25,9 +25,9 @@ reference encode serves all four comparisons: five encodes per file (one file pe
 
 Windows: inputs longer than ``window_s`` (60 s, ``llmcodec encode``'s default) are windowed exactly as the CLI
 does it (60 s windows with 5 s of context). Shorter inputs would not be windowed at all, so they get windows of
-``short_window_s`` (1 s; half the input if it is not longer) with the context scaled by the same ratio (5 / 60 of the
-window): the comparison measures the same kind of edge effect at a scale that fits the clip. Each result
-records the window and context it used. Inputs are cropped to ``max_seconds`` (120 s) first, since the
+``short_window_s`` (2 s) with ``short_context_s`` (1 s) of context on each side, the setting of streaming-style
+chunked encoding; an input of at most 2 s gets two windows of half its length, each with half a window of context.
+Each result records the window and context it used. Inputs are cropped to ``max_seconds`` (120 s) first, since the
 whole-file encode that windowing is compared with needs memory that grows with the length.
 """
 
@@ -53,7 +53,8 @@ class TokenStabilityConfig:
     seed: int = 0
     window_s: float = 60.0
     context_s: float = 5.0
-    short_window_s: float = 1.0
+    short_window_s: float = 2.0
+    short_context_s: float = 1.0
     max_seconds: float | None = 120.0
 
     def labels(self) -> dict[str, str]:
@@ -129,10 +130,10 @@ def window_settings(num_frames: int, frame_rate: float, config: TokenStabilityCo
     if num_frames > round(config.window_s * frame_rate):
         return config.window_s, config.context_s
     window_frames = round(config.short_window_s * frame_rate)
-    if num_frames <= window_frames:  # still two windows at least
-        window_frames = max(1, num_frames // 2)
-    window = window_frames / frame_rate
-    return window, config.context_s * window / config.window_s
+    if num_frames <= window_frames:  # still two windows at least, each with half a window of context
+        window = max(1, num_frames // 2) / frame_rate
+        return window, min(config.short_context_s, window / 2)
+    return window_frames / frame_rate, config.short_context_s
 
 
 def _model_device(model: Any) -> torch.device:

@@ -78,8 +78,8 @@ def test_stand_in_codec_gives_the_exact_known_shares() -> None:
     assert result["gain_db"] == 1.0
     assert result["gain"] == pytest.approx(0.7)  # the three frames by a bin edge cross it
     assert result["noise"] == 1.0 and result["int16"] == 1.0  # 45+ dB below the bin margins: unchanged
-    # 10 frames (0.2 s) is not longer than the 1 s short window, so two windows of 5 frames: one seam.
-    assert codec.windows == [(0.1, pytest.approx(0.1 * 5 / 60))]
+    # 10 frames (0.2 s) is not longer than the 2 s short window, so two windows of 5 frames: one seam.
+    assert codec.windows == [(0.1, 0.05)]
     assert result["windowed"] == pytest.approx(0.9)
     assert (result["window_s"], result["context_s"]) == codec.windows[0]
 
@@ -155,7 +155,9 @@ def test_long_inputs_use_the_cli_windows_and_are_cropped() -> None:
     assert result["seconds"] == 120.0 and result["frames"] == 6000  # cropped to max_seconds
     assert result["windowed"] == pytest.approx(1 - 1 / 6000)  # windows [0, 60 s), [60 s, 120 s): one seam
     assert window_settings(3001, 50.0, TokenStabilityConfig()) == (60.0, 5.0)
-    assert window_settings(3000, 50.0, TokenStabilityConfig()) == (1.0, pytest.approx(1 / 12))
+    assert window_settings(3000, 50.0, TokenStabilityConfig()) == (2.0, 1.0)  # 2 s windows, 1 s context
+    assert window_settings(100, 50.0, TokenStabilityConfig()) == (1.0, 0.5)  # 2 s: two 1 s windows
+    assert window_settings(101, 50.0, TokenStabilityConfig()) == (2.0, 1.0)
 
 
 def test_share_is_aligned_on_the_common_frames() -> None:
@@ -220,7 +222,7 @@ def tiny_folder(tmp_path_factory):
 def test_evaluate_cli_reports_token_stability(tiny_folder, tmp_path, capsys) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    write_voiced(data / "a.wav", 1.3, 0)
+    write_voiced(data / "a.wav", 2.3, 0)
     write_voiced(data / "b.wav", 0.8, 1)
     write_voiced(data / "one_code.wav", 0.03, 2)  # 480 samples: one code, too short for the metric alone
     out = tmp_path / "out"
@@ -235,7 +237,8 @@ def test_evaluate_cli_reports_token_stability(tiny_folder, tmp_path, capsys) -> 
         values = [rows[i][f"stability_{name}"] for i in ("a.wav", "b.wav")]
         assert all(0.0 <= v <= 1.0 for v in values)
         assert entry["mean"][name] == pytest.approx(sum(values) / 2)
-    assert rows["a.wav"]["stability_window_s"] == 1.0 and rows["b.wav"]["stability_window_s"] == 0.4
+    assert (rows["a.wav"]["stability_window_s"], rows["a.wav"]["stability_context_s"]) == (2.0, 1.0)
+    assert (rows["b.wav"]["stability_window_s"], rows["b.wav"]["stability_context_s"]) == (0.4, 0.2)
     report = (out / "report.md").read_text()
     assert "## Token stability" in report and "| a.wav |" in report
     assert "stability_noise" in (out / "rows.csv").read_text().splitlines()[0]
