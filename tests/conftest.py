@@ -1,9 +1,14 @@
-"""Shared pytest setup: the opt-in `slow` marker and a small thread count for the 2-core CI machine."""
+"""Shared pytest setup: the opt-in `slow` marker, a small thread count for the 2-core CI machine, and
+`tests/helpers` on `sys.path` so every test folder imports the shared helpers by name (`from codec_testing import ...`)."""
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).parent / "helpers"))
 
 
 def pytest_addoption(parser):

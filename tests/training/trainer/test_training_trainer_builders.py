@@ -1,0 +1,35 @@
+"""``builders``: the discriminator can start from a previous run (``disc_init``), and a bad one is one clear error."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from llmcodec.training.trainer import TrainingSetupError, build_discriminator
+from trainer_testing import tiny_args
+
+
+def test_disc_init_loads_a_checkpoint_folder_or_file(tmp_path):
+    _, _, args = tiny_args(tmp_path)
+    trained = build_discriminator(args)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(1.0)  # anything a fresh init cannot produce
+    (tmp_path / "checkpoint-5").mkdir()
+    save_file({k: v.contiguous() for k, v in trained.state_dict().items()}, tmp_path / "checkpoint-5" / "discriminator.safetensors")
+    fresh = build_discriminator(args)
+    for source in (tmp_path / "checkpoint-5", tmp_path / "checkpoint-5" / "discriminator.safetensors"):
+        loaded = build_discriminator(tiny_args(tmp_path, disc_init=str(source))[2])
+        for (name, a), b, c in zip(loaded.state_dict().items(), trained.state_dict().values(), fresh.state_dict().values()):
+            assert torch.equal(a, b) and not torch.equal(a, c), name
+
+
+def test_a_missing_or_mismatched_disc_init_is_named(tmp_path):
+    with pytest.raises(TrainingSetupError, match="disc_init: .*not found"):
+        build_discriminator(tiny_args(tmp_path, disc_init=str(tmp_path / "nowhere"))[2])
+    other = build_discriminator(tiny_args(tmp_path, disc_channels=[4, 4, 4, 4, 4])[2])
+    path = tmp_path / "d.safetensors"
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()}, path)
+    with pytest.raises(TrainingSetupError, match="disc_init: cannot load .*size mismatch"):
+        build_discriminator(tiny_args(tmp_path, disc_init=str(path))[2])
