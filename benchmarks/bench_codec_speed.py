@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 from codec_testing import reference_auv, speechlike  # noqa: E402
 from timing import best_of, timed_pair  # noqa: E402
 

@@ -79,7 +79,7 @@ def _count(model: torch.nn.Module) -> int:
 def _build(name: str, device: str) -> tuple[int, Any, Any, int]:
     """``(sample_rate, encode(x (1, 1, L)) -> codes, decode(codes) -> audio, parameters)`` for one codec."""
     if name in ("llmcodec", "auv"):
-        sys.path.insert(0, str(ROOT / "tests"))
+        sys.path.insert(0, str(ROOT / "tests" / "helpers"))
         from codec_testing import reference_auv
 
         from llmcodec.conversion import model_from_reference_state_dict

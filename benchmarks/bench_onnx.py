@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "helpers"))
 from codec_testing import randomize_batchnorm  # noqa: E402
 
 from bench_tokenize_audio import cpu_name, load_average  # noqa: E402
