@@ -59,9 +59,15 @@ class LLMCodecSTFTFrontend(nn.Module):
         super().__init__()
         self.n_fft = config.n_fft
         self.hop_length = config.hop_length
-        self.spectral_floor = float(config.spectral_floor)
+        self.config = config
         self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
         self.projection = nn.Linear(config.n_fft + 2, config.hidden_size)
+
+    @property
+    def spectral_floor(self) -> float:
+        # Read from the config at each call, like the level normalisation: a config changed after construction
+        # (a training run's `codec_config` on top of `codec_init`) must reach the features.
+        return float(self.config.spectral_floor)
 
     def _reflect_pad(self, waveform: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         pad = (self.n_fft - self.hop_length) // 2

@@ -33,3 +33,26 @@ def test_a_missing_or_mismatched_disc_init_is_named(tmp_path):
     save_file({k: v.contiguous() for k, v in other.state_dict().items()}, path)
     with pytest.raises(TrainingSetupError, match="disc_init: cannot load .*size mismatch"):
         build_discriminator(tiny_args(tmp_path, disc_init=str(path))[2])
+
+
+def test_codec_config_on_top_of_codec_init_reaches_the_features(tmp_path):
+    """A run that switches an inference-time option on (`codec_config` over `codec_init`) trains with it: the
+    front end of the loaded codec computes the same features as a codec built with that config."""
+    from codec_testing import speechlike, tiny_model
+
+    from llmcodec.hub import save_codec_folder
+    from llmcodec.training.trainer.builders import load_codec_for_training
+
+    save_codec_folder(tiny_model(seed=3), tmp_path / "init")
+    model_args, _, _ = tiny_args(tmp_path / "run", codec_init=str(tmp_path / "init"),
+                                 codec_config={"spectral_floor": 0.1})
+    codec = load_codec_for_training(model_args)
+    reference = tiny_model(seed=3, spectral_floor=0.1)
+    reference.load_state_dict(codec.state_dict())
+    audio = speechlike(16000)[None] * 0.01
+    with torch.no_grad():
+        got = codec.encoder.stft_frontend(audio)
+        expected = reference.encoder.stft_frontend(audio)
+        unfloored = tiny_model(seed=3).encoder.stft_frontend(audio)
+    torch.testing.assert_close(got, expected)
+    assert not torch.allclose(got, unfloored)
