@@ -51,17 +51,18 @@ def _checked_mask(mask: torch.Tensor, like: torch.Tensor, name: str, like_name: 
 
 
 @dataclass
-class LLMCodecEncoderOutput(ModelOutput):
+class LLMCodecCodesOutput(ModelOutput):
     r"""
+    The encoder's fields, shared by [`LLMCodecEncoderOutput`] (what `encode` returns) and [`LLMCodecOutput`]
+    (what `forward` returns):
+
     audio_codes (`torch.LongTensor` of shape `(B, T)`): code indices in `[0, codebook_size)`; padded frames hold -1.
     audio_codes_mask (`torch.BoolTensor` of shape `(B, T)`): True for frames that belong to the input.
     latents (`torch.FloatTensor` of shape `(B, T, D)`): quantized latents (after the VQ output projection, with
-        the straight-through estimator), i.e. what the decoder consumes.
+        the straight-through estimator, so they carry gradient), i.e. what the decoder consumes.
     latents_before_quantization (`torch.FloatTensor` of shape `(B, T, D)`): encoder output before the VQ.
     projected_latents (`torch.FloatTensor` of shape `(B, T, C)`): encoder output projected into the code space.
     vq_loss (`torch.FloatTensor` of shape `(B,)`): commitment + codebook loss per item (training mode only).
-    audio_scales (`torch.FloatTensor` of shape `(B,)`): the gain level normalisation applied to each item
-        (`config.normalize_level_dbfs`); pass it to `decode` to restore the input's level. None when off.
     """
 
     audio_codes: torch.LongTensor | None = None
@@ -70,6 +71,17 @@ class LLMCodecEncoderOutput(ModelOutput):
     latents_before_quantization: torch.FloatTensor | None = None
     projected_latents: torch.FloatTensor | None = None
     vq_loss: torch.FloatTensor | None = None
+
+
+@dataclass
+class LLMCodecEncoderOutput(LLMCodecCodesOutput):
+    r"""
+    The fields of [`LLMCodecCodesOutput`], then:
+
+    audio_scales (`torch.FloatTensor` of shape `(B,)`): the gain level normalisation applied to each item
+        (`config.normalize_level_dbfs`); pass it to `decode` to restore the input's level. None when off.
+    """
+
     audio_scales: torch.FloatTensor | None = None
 
 
@@ -85,26 +97,23 @@ class LLMCodecDecoderOutput(ModelOutput):
 
 
 @dataclass
-class LLMCodecOutput(ModelOutput):
+class LLMCodecReconstructionOutput(ModelOutput):
     r"""
     loss (`torch.FloatTensor` of shape `()`): batch mean of the VQ loss (commitment + codebook), training mode only.
     audio_values (`torch.FloatTensor` of shape `(B, 1, L)`): reconstruction, zero-padded to the input length `L`.
-    audio_codes (`torch.LongTensor` of shape `(B, T)`): codes (-1 at padded frames).
-    audio_codes_mask (`torch.BoolTensor` of shape `(B, T)`): valid frames.
-    latents (`torch.FloatTensor` of shape `(B, T, D)`): quantized latents (straight-through, carry gradient).
-    latents_before_quantization (`torch.FloatTensor` of shape `(B, T, D)`): encoder output before the VQ.
-    projected_latents (`torch.FloatTensor` of shape `(B, T, C)`): encoder output in the code space.
-    vq_loss (`torch.FloatTensor` of shape `(B,)`): per-item VQ loss (training mode only).
     """
 
     loss: torch.FloatTensor | None = None
     audio_values: torch.FloatTensor | None = None
-    audio_codes: torch.LongTensor | None = None
-    audio_codes_mask: torch.BoolTensor | None = None
-    latents: torch.FloatTensor | None = None
-    latents_before_quantization: torch.FloatTensor | None = None
-    projected_latents: torch.FloatTensor | None = None
-    vq_loss: torch.FloatTensor | None = None
+
+
+# A dataclass collects its bases' fields in reverse MRO order: `loss` and `audio_values` come first, then the
+# encoder's fields, so `to_tuple()` is `(loss, audio_values, audio_codes, ..., vq_loss)`.
+@dataclass
+class LLMCodecOutput(LLMCodecCodesOutput, LLMCodecReconstructionOutput):
+    r"""
+    The fields of [`LLMCodecReconstructionOutput`] (`loss`, `audio_values`), then those of [`LLMCodecCodesOutput`].
+    """
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,7 +330,7 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
     # ------------------------------------------------------------------------------------ encode
 
     def _encode_frames(self, waveform, lengths, partitions):
-        """Core encoder on `(B, L)` audio with optional per-item `lengths`; returns the encoder output tuple."""
+        """Core encoder on `(B, L)` audio with optional per-item `lengths`; returns the fields of `LLMCodecCodesOutput` as a tuple."""
         num_frames = waveform.shape[1] // self.config.hop_length
         frame_mask = None
         if lengths is not None:
@@ -566,23 +575,13 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         waveform, lengths, scales, partitions = self._prepare_audio(input_values, padding_mask, codebook_domain)
-        codes, frame_mask, latents, hidden, projected, vq_loss = self._encode_frames(waveform, lengths, partitions)
-        decoder_mask = None if lengths is None else frame_mask
-        audio = self._decode_latents(latents, decoder_mask)
+        encoded = LLMCodecCodesOutput(*self._encode_frames(waveform, lengths, partitions))
+        audio = self._decode_latents(encoded.latents, None if lengths is None else encoded.audio_codes_mask)
         audio = F.pad(audio, (0, waveform.shape[1] - audio.shape[1]))
         if scales is not None:  # the losses compare with the input as given, at its own level
             audio = audio / scales.to(audio.dtype)[:, None]
-        loss = None if vq_loss is None else vq_loss.mean()
-        result = LLMCodecOutput(
-            loss=loss,
-            audio_values=audio[:, None, :],
-            audio_codes=codes,
-            audio_codes_mask=frame_mask,
-            latents=latents,
-            latents_before_quantization=hidden,
-            projected_latents=projected,
-            vq_loss=vq_loss,
-        )
+        loss = None if encoded.vq_loss is None else encoded.vq_loss.mean()
+        result = LLMCodecOutput(loss=loss, audio_values=audio[:, None, :], **encoded)
         return result if return_dict else result.to_tuple()
 
 
