@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .learnability_stats import DEFAULT_RESAMPLES, bootstrap_share
-from .salmon import SAMPLE_RATE, splice_speakers
+from .salmon import SAMPLE_RATE, draw_pairs, rms
 
 NEGATIVES: tuple[str, ...] = ("speaker", "gain", "noise", "frame-edit")
 TokenScorer = Callable[[Sequence[torch.Tensor]], list[np.ndarray]]
@@ -50,10 +50,6 @@ class PairedTestConfig:
     resamples: int = DEFAULT_RESAMPLES
 
 
-def _rms(x: torch.Tensor) -> torch.Tensor:
-    return x.pow(2).mean().sqrt().clamp(min=1e-8)
-
-
 def gain_second_half(a: torch.Tensor, gain_db: float) -> torch.Tensor:
     """``a`` whose second half is scaled by ``gain_db`` (peak-limited to 0.99 full scale)."""
     half = a.numel() // 2
@@ -68,7 +64,7 @@ def noise_floor_second_half(a: torch.Tensor, snr_db: float, generator: torch.Gen
     """``a`` with white noise at ``snr_db`` below its RMS from the middle on."""
     half = a.numel() // 2
     noise = torch.randn(a.numel() - half, generator=generator)
-    noise = noise * (_rms(a) / _rms(noise)) * 10 ** (-snr_db / 20)
+    noise = noise * (rms(a) / rms(noise)) * 10 ** (-snr_db / 20)
     return torch.cat([a[:half], a[half:] + noise])
 
 
@@ -89,30 +85,20 @@ def build_waveform_pairs(clips: Sequence[tuple[str, torch.Tensor, str | None]], 
                          negatives: Sequence[str] = NEGATIVES) -> list[dict[str, Any]]:
     """``[{negative, id, positive (L,), negative_audio (L,) or None}]`` from ``(id, 16 kHz wave, speaker)`` clips;
     clips shorter than ``clip_seconds`` are skipped, longer ones cropped from the start."""
-    length = int(config.clip_seconds * SAMPLE_RATE)
-    usable = [(i, w[:length].float(), s) for i, w, s in clips if w.numel() >= length]
-    rng = np.random.default_rng(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    pairs = []
-    for negative in negatives:
-        for index in rng.permutation(len(usable))[: config.max_pairs]:
-            name, a, speaker = usable[index]
-            if negative == "speaker":
-                others = [j for j, (other, _, s) in enumerate(usable)
-                          if other != name and (speaker is None or s is None or s != speaker)]
-                if not others:
-                    continue
-                changed = splice_speakers(a, usable[others[rng.integers(len(others))]][1])
-            elif negative == "gain":
-                changed = gain_second_half(a, config.gain_db)
-            elif negative == "noise":
-                changed = noise_floor_second_half(a, config.noise_snr_db, generator)
-            elif negative == "frame-edit":
-                changed = None  # made on the codes
-            else:
-                raise ValueError(f"unknown negative {negative!r}; choose from {list(NEGATIVES)}")
-            pairs.append({"negative": negative, "id": name, "positive": a, "negative_audio": changed})
-    return pairs
+    drawn = draw_pairs(clips, negatives, config, _make_negative)
+    return [{"negative": negative, "id": name, "positive": a, "negative_audio": changed}
+            for negative, name, a, changed in drawn]
+
+
+def _make_negative(negative: str, a: torch.Tensor, config: PairedTestConfig,
+                   generator: torch.Generator) -> torch.Tensor | None:
+    if negative == "gain":
+        return gain_second_half(a, config.gain_db)
+    if negative == "noise":
+        return noise_floor_second_half(a, config.noise_snr_db, generator)
+    if negative == "frame-edit":
+        return None  # made on the codes
+    raise ValueError(f"unknown negative {negative!r}; choose from {list(NEGATIVES)}")
 
 
 def window_score(log_probs: np.ndarray, start: int, stop: int) -> float:

@@ -63,7 +63,7 @@ class SalmonConfig:
     seed: int = 0
 
 
-def _rms(x: torch.Tensor) -> torch.Tensor:
+def rms(x: torch.Tensor) -> torch.Tensor:
     return x.pow(2).mean().sqrt().clamp(min=1e-8)
 
 
@@ -73,7 +73,7 @@ def splice_speakers(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     tail = b[half : a.numel()]
     if tail.numel() < a.numel() - half:
         tail = torch.nn.functional.pad(tail, (0, a.numel() - half - tail.numel()))
-    tail = tail * (_rms(a[half:]) / _rms(tail))
+    tail = tail * (rms(a[half:]) / rms(tail))
     return torch.cat([a[:half], tail])
 
 
@@ -81,7 +81,7 @@ def add_noise_middle(a: torch.Tensor, snr_db: float, generator: torch.Generator)
     """``a`` with white noise at ``snr_db`` (relative to ``a``'s RMS) over its middle third."""
     start, stop = a.numel() // 3, 2 * a.numel() // 3
     noise = torch.randn(stop - start, generator=generator)
-    noise = noise * (_rms(a) / _rms(noise)) * 10 ** (-snr_db / 20)
+    noise = noise * (rms(a) / rms(noise)) * 10 ** (-snr_db / 20)
     out = a.clone()
     out[start:stop] += noise
     return out
@@ -100,7 +100,7 @@ def reverb_second_half(a: torch.Tensor, rt60_s: float, generator: torch.Generato
     """``a`` whose second half is convolved with :func:`synthetic_rir`, level-matched to the dry half."""
     half = a.numel() // 2
     wet = torchaudio.functional.fftconvolve(a[half:], synthetic_rir(rt60_s, generator))[: a.numel() - half]
-    wet = wet * (_rms(a[half:]) / _rms(wet))
+    wet = wet * (rms(a[half:]) / rms(wet))
     return torch.cat([a[:half], wet])
 
 
@@ -118,26 +118,48 @@ def make_pairs(
     unknown = [p for p in perturbations if p not in PERTURBATIONS]
     if unknown:
         raise ValueError(f"unknown perturbation(s) {unknown}; choose from {list(PERTURBATIONS)}")
+    drawn = draw_pairs(clips, perturbations, config, _perturb_salmon)
+    return [SalmonPair(perturbation, name, a, perturbed) for perturbation, name, a, perturbed in drawn]
+
+
+def _perturb_salmon(
+    perturbation: str, a: torch.Tensor, config: SalmonConfig, generator: torch.Generator
+) -> torch.Tensor:
+    if perturbation == "noise":
+        return add_noise_middle(a, config.noise_snr_db, generator)
+    return reverb_second_half(a, config.rt60_s, generator)
+
+
+def draw_pairs(
+    clips: Sequence[tuple[str, torch.Tensor, str | None]],
+    kinds: Sequence[str],
+    config: Any,
+    perturb: Callable[[str, torch.Tensor, Any, torch.Generator], torch.Tensor | None],
+) -> list[tuple[str, str, torch.Tensor, torch.Tensor | None]]:
+    """Seeded pairs ``(kind, id, clip (L,), changed clip (L,) or None)`` from ``(id, 16 kHz wave, speaker)`` clips.
+
+    Clips shorter than ``config.clip_seconds`` are skipped, longer ones cropped from the start; up to
+    ``config.max_pairs`` clips per kind, drawn with ``config.seed``. A ``"speaker"`` change splices in a clip
+    of another speaker (:func:`splice_speakers`; a clip without one is skipped); any other kind is
+    ``perturb(kind, clip, config, generator)``. Shared by SALMon and the paired tests, so both draw alike.
+    """
     length = int(config.clip_seconds * SAMPLE_RATE)
     usable = [(i, w[:length].float(), s) for i, w, s in clips if w.numel() >= length]
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    pairs: list[SalmonPair] = []
-    for perturbation in perturbations:
-        order = rng.permutation(len(usable))[: config.max_pairs]
-        for index in order:
+    pairs = []
+    for kind in kinds:
+        for index in rng.permutation(len(usable))[: config.max_pairs]:
             name, a, speaker = usable[index]
-            if perturbation == "speaker":
+            if kind == "speaker":
                 others = [j for j, (other, _, s) in enumerate(usable)
                           if other != name and (speaker is None or s is None or s != speaker)]
                 if not others:
                     continue
-                perturbed = splice_speakers(a, usable[others[rng.integers(len(others))]][1])
-            elif perturbation == "noise":
-                perturbed = add_noise_middle(a, config.noise_snr_db, generator)
+                changed = splice_speakers(a, usable[others[rng.integers(len(others))]][1])
             else:
-                perturbed = reverb_second_half(a, config.rt60_s, generator)
-            pairs.append(SalmonPair(perturbation, name, a, perturbed))
+                changed = perturb(kind, a, config, generator)
+            pairs.append((kind, name, a, changed))
     return pairs
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -13,14 +12,12 @@ import torch
 from code_stand_ins import SR, BandLevelCodec, sine
 from llmcodec import cli_evaluation
 from llmcodec.errors import UserError
-from llmcodec.evaluation.sources import AudioItem
 from llmcodec.evaluation.salmon import (
     CausalLMScorer,
     SalmonConfig,
     add_noise_middle,
     make_pairs,
     reverb_second_half,
-    run_salmon,
     score_pairs,
     speakers_from_metadata,
     splice_speakers,
