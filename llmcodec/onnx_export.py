@@ -14,7 +14,7 @@ operators every ONNX runtime has:
   (the model's `codebook_domain`).
 
 Rounding differs from PyTorch's FFT in the last bits, so a frame whose two best codes are nearly tied may
-pick the other one; tests/test_onnx_parity.py bounds how often, and the audio difference.
+pick the other one; tests/modeling/test_onnx_codec.py bounds how often, and the audio difference.
 
 Graph interfaces (B = batch, L = samples, T = frames = L // hop_length):
 
