@@ -3,7 +3,8 @@
 The numerics follow the reference implementation (PyPI ``auv`` 0.1.1) operation by operation, so that a
 converted ``llm-codec.pt`` / ``auv.pt`` gives identical codes. On top of the reference this model batches
 padded inputs exactly (each item gives the codes it gives alone), processes long audio in overlapping
-windows, and returns what training needs (VQ loss, straight-through latents).
+windows (`windowing_llmcodec.py`), and returns what training needs (VQ loss, straight-through latents). The
+checks of what `encode` / `decode` receive, and the level normalisation, are in `inputs_llmcodec.py`.
 
 Shapes use ``B`` (batch), ``L`` (samples), ``T`` (frames = codes, one per ``hop_length`` samples),
 ``D`` (``hidden_size``) and ``C`` (``codebook_dim``).
@@ -30,19 +31,14 @@ from .conformer_llmcodec import (  # noqa: F401 - re-exported: the building bloc
     LLMCodecFeedForward,
     LLMCodecRotaryEmbedding,
 )
+from .inputs_llmcodec import checked_scales, normalize_level, resolve_partitions, validate_audio, validate_codes, validate_latents
 from .quantizer_llmcodec import LLMCodecVectorQuantizer
 from .stft_llmcodec import LLMCodecISTFTHead, LLMCodecSTFTFrontend
+from .windowing_llmcodec import decode_windowed, encode_windowed, window_sizes
 
 # Value written into `audio_codes` at padded frames: it is never a valid code, so forgetting the mask
 # fails loudly in `decode` instead of silently decoding code 0.
 PAD_CODE = -1
-
-
-def _checked_mask(mask: torch.Tensor, like: torch.Tensor, name: str, like_name: str, hint: str = "") -> torch.Tensor:
-    """`mask` as a bool tensor, after checking it has the shape of `like` (the tensor it masks)."""
-    if mask.shape != like.shape:
-        raise ValueError(f"{name} shape {tuple(mask.shape)} does not match {like_name} {tuple(like.shape)}{hint}")
-    return mask.bool()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,124 +209,26 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         frames = torch.arange(num_frames, device=padding_mask.device)
         return frames[None, :] < self.get_encoded_length(lengths)[:, None]
 
-    def _validate_audio(
-        self, input_values: torch.Tensor, padding_mask: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Checks `(B, 1, L)` / `(B, L)` float audio; returns `(B, L)` audio and per-item lengths `(B,)` or None."""
-        if not isinstance(input_values, torch.Tensor):
-            raise TypeError(
-                f"input_values must be a torch.Tensor of shape (batch, 1, samples), got {type(input_values).__name__}; "
-                "use LLMCodecFeatureExtractor to turn raw arrays into tensors"
-            )
-        if input_values.dim() == 3:
-            if input_values.shape[1] != 1:
-                raise ValueError(
-                    f"input_values has {input_values.shape[1]} channels; LLM-Codec is mono. Downmix first "
-                    "(LLMCodecFeatureExtractor averages channels)"
-                )
-            waveform = input_values[:, 0]
-        elif input_values.dim() == 2:
-            waveform = input_values
-        else:
-            raise ValueError(
-                f"input_values must have shape (batch, 1, samples) or (batch, samples), got {tuple(input_values.shape)}"
-            )
-        if not waveform.is_floating_point():
-            raise TypeError(
-                f"input_values must be floating point audio in [-1, 1], got dtype {waveform.dtype}; "
-                "convert integer PCM first (int16: divide by 32768), e.g. with LLMCodecFeatureExtractor"
-            )
-        if waveform.shape[0] == 0 or waveform.shape[1] == 0:
-            raise ValueError(f"input_values is empty (shape {tuple(input_values.shape)})")
-        if not torch.isfinite(waveform).all():
-            raise ValueError("input_values contains NaN or Inf samples")
-        lengths = None
-        if padding_mask is not None:
-            mask = _checked_mask(padding_mask, waveform, "padding_mask", "the audio shape", " (expected (batch, samples))")
-            lengths = mask.long().sum(-1)
-            positions = torch.arange(mask.shape[1], device=mask.device)
-            if not torch.equal(mask, positions[None, :] < lengths[:, None]):
-                raise ValueError("padding_mask must be right-padded: ones for the audio, then zeros")
-        hop = self.config.hop_length
-        item_lengths = lengths if lengths is not None else torch.full((waveform.shape[0],), waveform.shape[1])
-        too_short = (item_lengths < hop).nonzero().flatten().tolist()
-        if too_short:
-            shown = {i: int(item_lengths[i]) for i in too_short[:5]}
-            raise ValueError(
-                f"audio shorter than one hop ({hop} samples = {1000 * hop / self.config.sampling_rate:.0f} ms) "
-                f"cannot be encoded; item: samples = {shown}"
-            )
-        waveform = waveform.to(self.dtype)
-        if lengths is not None and bool((lengths == waveform.shape[1]).all()):
-            lengths = None
-        return waveform, lengths
-
-    def _normalize_level(
-        self, waveform: torch.Tensor, lengths: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scales each item of `(B, L)` audio to `config.normalize_level_dbfs` RMS; returns it and the gains `(B,)`.
-
-        The RMS is taken over each item's unpadded samples, so padding never changes an item's gain; the gain is
-        capped at `config.normalize_max_gain_db` so near silence stays quiet.
-        """
-        level = self.config.normalize_level_dbfs
-        if level is None:
-            return waveform, None
-        power = waveform.float().pow(2)
-        if lengths is None:
-            mean_power = power.mean(dim=1)
-        else:
-            valid = torch.arange(waveform.shape[1], device=waveform.device)[None, :] < lengths[:, None]
-            mean_power = (power * valid).sum(dim=1) / lengths.clamp(min=1)
-        target = 10.0 ** (level / 20.0)
-        max_gain = 10.0 ** (self.config.normalize_max_gain_db / 20.0)
-        scales = (target / mean_power.sqrt().clamp(min=1e-12)).clamp(max=max_gain)
-        return waveform * scales.to(waveform.dtype)[:, None], scales
-
     def _prepare_audio(self, input_values, padding_mask, codebook_domain):
         """The checked, level-normalised `(B, L)` audio, its lengths `(B,)`, gains `(B,)` and code partitions."""
-        waveform, lengths = self._validate_audio(input_values, padding_mask)
-        waveform, scales = self._normalize_level(waveform, lengths)
+        config = self.config
+        waveform, lengths = validate_audio(input_values, padding_mask, config.hop_length, config.sampling_rate)
+        waveform, scales = normalize_level(
+            waveform.to(self.dtype), lengths, config.normalize_level_dbfs, config.normalize_max_gain_db
+        )
         return waveform, lengths, scales, self._resolve_partitions(codebook_domain, waveform.shape[0])
 
-    def _resolve_partitions(
-        self, codebook_domain: str | list[str] | None, batch: int
-    ) -> list[tuple[int, int]] | None:
-        if codebook_domain is None:
-            return None
-        domains = [codebook_domain] * batch if isinstance(codebook_domain, str) else list(codebook_domain)
-        if len(domains) != batch:
-            raise ValueError(f"codebook_domain has {len(domains)} entries for a batch of {batch}")
-        known = dict(self.config.codebook_partitions or {})
-        known["all"] = [0, self.config.codebook_size]
-        unknown = sorted({d for d in domains if d not in known})
-        if unknown:
-            raise ValueError(f"unknown codebook_domain {unknown}; known domains: {sorted(known)}")
-        return [tuple(known[d]) for d in domains]
-
-    @staticmethod
-    def _window_grid(num_frames: int, chunk_frames: int, context_frames: int) -> list[tuple[int, int, int, int]]:
-        """Windows `(start, end, left, right)`: frames `[start, end)` are kept, `[left, right)` adds the context."""
-        return [
-            (start, end, max(0, start - context_frames), min(num_frames, end + context_frames))
-            for start in range(0, num_frames, chunk_frames)
-            for end in [min(start + chunk_frames, num_frames)]
-        ]
-
-    def _chunk_frames(self, chunk_length_s: float | None, chunk_context_s: float) -> tuple[int, int] | None:
-        if chunk_length_s is None:
-            return None
-        if chunk_length_s <= 0 or chunk_context_s < 0:
-            raise ValueError(
-                f"chunk_length_s must be > 0 and chunk_context_s >= 0, got {chunk_length_s} and {chunk_context_s}"
-            )
-        rate = self.config.frame_rate
-        return max(1, int(round(chunk_length_s * rate))), int(round(chunk_context_s * rate))
+    def _resolve_partitions(self, codebook_domain: str | list[str] | None, batch: int) -> list[tuple[int, int]] | None:
+        """Per-item `[low, high)` code ranges of `codebook_domain` (None: all codes); raises for an unknown name."""
+        return resolve_partitions(codebook_domain, batch, self.config.codebook_partitions, self.config.codebook_size)
 
     # ------------------------------------------------------------------------------------ encode
 
     def _encode_frames(self, waveform, lengths, partitions):
-        """Core encoder on `(B, L)` audio with optional per-item `lengths`; returns the fields of `LLMCodecCodesOutput` as a tuple."""
+        """Core encoder on `(B, L)` audio with optional per-item `lengths`.
+
+        Returns the fields of [`LLMCodecCodesOutput`] as a tuple (the windowed encoding joins these per window).
+        """
         num_frames = waveform.shape[1] // self.config.hop_length
         frame_mask = None
         if lengths is not None:
@@ -344,41 +242,6 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         else:
             codes = codes.masked_fill(~frame_mask, PAD_CODE)
         return codes, frame_mask, latents, hidden, projected, vq_loss
-
-    def _encode_windowed(self, waveform, lengths, partitions, chunk_frames, context_frames):
-        hop = self.config.hop_length
-        batch, total = waveform.shape
-        item_lengths = lengths if lengths is not None else torch.full((batch,), total, device=waveform.device)
-        item_frames = item_lengths // hop
-        num_frames = total // hop
-        parts: list[list] = []
-        for start, end, left, right in self._window_grid(num_frames, chunk_frames, context_frames):
-            # Items whose audio has ended before this window contribute padding only.
-            active = (item_frames > start).nonzero().flatten()
-            # Real audio past the window's last frame (up to the STFT reach) instead of a reflection, and the
-            # item's true end where the window reaches it: the same edge an item gets when encoded whole.
-            reach = (self.config.n_fft - hop) // 2
-            piece = waveform[active, left * hop : min(total, right * hop + reach)]
-            piece_lengths = (item_lengths[active] - left * hop).clamp(min=0, max=piece.shape[1])
-            sub_partitions = None if partitions is None else [partitions[i] for i in active.tolist()]
-            outputs = self._encode_frames(
-                piece, None if bool((piece_lengths == piece.shape[1]).all()) else piece_lengths, sub_partitions
-            )
-            keep = slice(start - left, start - left + (end - start))
-            codes_w = torch.full((batch, end - start), PAD_CODE, dtype=torch.long, device=waveform.device)
-            mask_w = torch.zeros((batch, end - start), dtype=torch.bool, device=waveform.device)
-            tensors_w = []
-            for tensor in outputs[2:5]:
-                full = tensor.new_zeros((batch, end - start, tensor.shape[-1]))
-                full[active] = tensor[:, keep]
-                tensors_w.append(full)
-            codes_w[active] = outputs[0][:, keep]
-            mask_w[active] = outputs[1][:, keep]
-            parts.append((codes_w, mask_w, *tensors_w))
-        codes = torch.cat([p[0] for p in parts], dim=1)
-        mask = torch.cat([p[1] for p in parts], dim=1)
-        latents, hidden, projected = (torch.cat([p[i] for p in parts], dim=1) for i in (2, 3, 4))
-        return codes, mask, latents, hidden, projected, None
 
     def encode(
         self,
@@ -409,60 +272,20 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         waveform, lengths, scales, partitions = self._prepare_audio(input_values, padding_mask, codebook_domain)
-        chunking = self._chunk_frames(chunk_length_s, chunk_context_s)
+        chunking = window_sizes(chunk_length_s, chunk_context_s, self.config.frame_rate)
         if chunking is None or waveform.shape[1] // self.config.hop_length <= chunking[0]:
             outputs = self._encode_frames(waveform, lengths, partitions)
         elif self.training:
             raise ValueError("windowed encoding (chunk_length_s) is for inference; call model.eval() or train on crops")
         else:
-            outputs = self._encode_windowed(waveform, lengths, partitions, *chunking)
+            outputs = encode_windowed(
+                self._encode_frames, waveform, lengths, partitions, *chunking,
+                hop_length=self.config.hop_length, n_fft=self.config.n_fft, pad_code=PAD_CODE,
+            )
         result = LLMCodecEncoderOutput(*outputs, audio_scales=scales)
         return result if return_dict else result.to_tuple()
 
     # ------------------------------------------------------------------------------------ decode
-
-    def _validate_codes(self, audio_codes: torch.Tensor, audio_codes_mask: torch.Tensor | None):
-        if not isinstance(audio_codes, torch.Tensor):
-            raise TypeError(f"audio_codes must be a torch.Tensor, got {type(audio_codes).__name__}")
-        if audio_codes.is_floating_point() or audio_codes.is_complex() or audio_codes.dtype == torch.bool:
-            raise TypeError(f"audio_codes must be an integer tensor, got dtype {audio_codes.dtype}")
-        if audio_codes.dim() == 3 and audio_codes.shape[1] == 1:
-            audio_codes = audio_codes[:, 0]  # accept (B, 1, T), the (B, n_quantizers, T) layout of other codecs
-        if audio_codes.dim() == 1:
-            audio_codes = audio_codes[None]
-        if audio_codes.dim() != 2:
-            raise ValueError(f"audio_codes must have shape (batch, frames), got {tuple(audio_codes.shape)}")
-        if audio_codes.shape[0] == 0:
-            raise ValueError(f"audio_codes is an empty batch (shape {tuple(audio_codes.shape)}): nothing to decode")
-        if audio_codes.shape[1] == 0:
-            raise ValueError("audio_codes has no frames")
-        mask = None
-        if audio_codes_mask is not None:
-            mask = _checked_mask(audio_codes_mask, audio_codes, "audio_codes_mask", "audio_codes")
-            if not mask.any(dim=1).all():
-                raise ValueError("audio_codes_mask marks an item with no valid frame")
-        # Compare in int64: against a uint8/int8 tensor the bound 20480 would wrap in 8-bit arithmetic.
-        valid = (audio_codes if mask is None else audio_codes[mask]).long()
-        bad = (valid < 0) | (valid >= self.config.codebook_size)
-        if bad.any():
-            raise ValueError(
-                f"audio_codes outside [0, {self.config.codebook_size}): found values "
-                f"{sorted(set(valid[bad].tolist()))[:8]} (padded frames need an audio_codes_mask)"
-            )
-        codes = audio_codes.long().to(self.device)
-        if mask is not None:
-            codes = codes.masked_fill(~mask.to(codes.device), 0)
-            if bool(mask.all()):
-                mask = None
-        return codes, None if mask is None else mask.to(self.device)
-
-    def _checked_scales(self, audio_scales: torch.Tensor, batch: int) -> torch.Tensor:
-        scales = torch.as_tensor(audio_scales, device=self.device).float().reshape(-1)
-        if scales.numel() != batch:
-            raise ValueError(f"audio_scales must hold one gain per item ({batch}), got shape {tuple(audio_scales.shape)}")
-        if not bool((torch.isfinite(scales) & (scales > 0)).all()):
-            raise ValueError("audio_scales must be finite and positive")
-        return scales
 
     def _decode_latents(self, latents: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
         return self.decoder(latents, frame_mask)
@@ -496,42 +319,22 @@ class LLMCodecModel(LLMCodecPreTrainedModel):
         if (audio_codes is None) == (latents is None):
             raise ValueError("pass exactly one of audio_codes or latents")
         if audio_codes is not None:
-            codes, frame_mask = self._validate_codes(audio_codes, audio_codes_mask)
+            codes, frame_mask = validate_codes(audio_codes, audio_codes_mask, self.config.codebook_size, self.device)
             latents = self.quantizer.decode_codes(codes)
         else:
-            if latents.dim() != 3 or latents.shape[-1] != self.config.hidden_size or 0 in latents.shape[:2]:
-                raise ValueError(
-                    f"latents must have shape (batch, frames, {self.config.hidden_size}) with batch, frames >= 1, "
-                    f"got {tuple(latents.shape)}"
-                )
-            frame_mask = None if audio_codes_mask is None else audio_codes_mask.bool().to(latents.device)
-            if frame_mask is not None and bool(frame_mask.all()):
-                frame_mask = None
-        chunking = self._chunk_frames(chunk_length_s, chunk_context_s)
-        num_frames = latents.shape[1]
+            frame_mask = validate_latents(latents, audio_codes_mask, self.config.hidden_size)
+        chunking = window_sizes(chunk_length_s, chunk_context_s, self.config.frame_rate)
         hop = self.config.hop_length
-        if chunking is None or num_frames <= chunking[0]:
+        if chunking is None or latents.shape[1] <= chunking[0]:
             audio = self._decode_latents(latents, frame_mask)
         else:
-            chunk_frames, context_frames = chunking
-            pieces = []
-            for start, end, left, right in self._window_grid(num_frames, chunk_frames, context_frames):
-                sub_mask = None if frame_mask is None else frame_mask[:, left:right]
-                active = torch.arange(latents.shape[0], device=latents.device)
-                if sub_mask is not None:
-                    active = sub_mask.any(dim=1).nonzero().flatten()
-                    sub_mask = sub_mask[active]
-                piece = self._decode_latents(latents[active, left:right], sub_mask)
-                full = piece.new_zeros((latents.shape[0], (end - start) * hop))
-                full[active] = piece[:, (start - left) * hop : (end - left) * hop]
-                pieces.append(full)
-            audio = torch.cat(pieces, dim=1)
+            audio = decode_windowed(self._decode_latents, latents, frame_mask, *chunking, hop_length=hop)
         if frame_mask is None:
             sample_mask = torch.ones(audio.shape, dtype=torch.bool, device=audio.device)
         else:
             sample_mask = frame_mask.repeat_interleave(hop, dim=1)
         if audio_scales is not None:
-            audio = audio / self._checked_scales(audio_scales, audio.shape[0]).to(audio.dtype)[:, None]
+            audio = audio / checked_scales(audio_scales, audio.shape[0], self.device).to(audio.dtype)[:, None]
         result = LLMCodecDecoderOutput(audio_values=audio[:, None, :], padding_mask=sample_mask)
         return result if return_dict else result.to_tuple()
 

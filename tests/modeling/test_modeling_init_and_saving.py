@@ -82,7 +82,8 @@ def test_exported_folder_loads_offline_in_a_fresh_process(tmp_path):
     folder = save_codec_folder(model, tmp_path / "export")
     files = sorted(p.name for p in folder.iterdir())
     for name in ("config.json", "model.safetensors", "preprocessor_config.json", "configuration_llmcodec.py",
-                 "modeling_llmcodec.py", "feature_extraction_llmcodec.py", "README.md"):
+                 "modeling_llmcodec.py", "inputs_llmcodec.py", "windowing_llmcodec.py",
+                 "feature_extraction_llmcodec.py", "README.md"):
         assert name in files
     config = json.loads((folder / "config.json").read_text())
     assert config["auto_map"]["AutoModel"] == "modeling_llmcodec.LLMCodecModel"
