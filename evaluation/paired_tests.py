@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .learnability_stats import DEFAULT_RESAMPLES, bootstrap_share
-from .salmon import SAMPLE_RATE, draw_pairs, rms
+from .salmon import SAMPLE_RATE, draw_pairs, load_clips, rms
 
 NEGATIVES: tuple[str, ...] = ("speaker", "gain", "noise", "frame-edit")
 TokenScorer = Callable[[Sequence[torch.Tensor]], list[np.ndarray]]
@@ -177,19 +177,12 @@ def run_paired_tests(codec: Any, scorers: dict[str, TokenScorer], items: Sequenc
                      output: str | os.PathLike | None = None, config: PairedTestConfig | None = None,
                      speakers: dict[str, str] | None = None, negatives: Sequence[str] = NEGATIVES) -> dict[str, Any]:
     """Load held-out clips, build pairs, score them with every scorer; writes ``paired_tests.json`` / ``.md``."""
-    from llmcodec.audio import resample, save_text
+    from llmcodec.audio import save_text
 
     from .output_folder import write_json
 
     config = config or PairedTestConfig()
-    clips = []
-    for item in items:
-        try:
-            audio, rate = item.load()
-        except Exception:  # noqa: BLE001 - an unreadable clip is left out, the others still count
-            continue
-        clips.append((item.id, resample(torch.as_tensor(audio).float().reshape(-1), rate, SAMPLE_RATE),
-                      (speakers or {}).get(item.id)))
+    clips = load_clips(items, speakers)
     pairs = build_waveform_pairs(clips, config, negatives)
     if not pairs:
         raise ValueError(f"no test pairs: need held-out clips of at least {config.clip_seconds:g} s "

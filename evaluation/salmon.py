@@ -255,23 +255,33 @@ def speakers_from_metadata(root: str | os.PathLike) -> dict[str, str]:
     return speakers
 
 
+def load_clips(
+    items: Sequence[AudioItem], speakers: dict[str, str] | None = None
+) -> list[tuple[str, torch.Tensor, str | None]]:
+    """``(id, waveform (L,) at 16 kHz, speaker or None)`` of each readable item; an unreadable one is left out."""
+    from llmcodec.audio import resample
+
+    clips = []
+    for item in items:
+        try:
+            audio, rate = item.load()
+        except Exception:  # noqa: BLE001 - an unreadable clip is left out, the others still count
+            continue
+        clips.append((item.id, resample(torch.as_tensor(audio).float().reshape(-1), rate, SAMPLE_RATE),
+                      (speakers or {}).get(item.id)))
+    return clips
+
+
 def run_salmon(
     codec: Any, scorer: Callable[[Sequence[torch.Tensor]], list[float]], items: Sequence[AudioItem],
     output: str | os.PathLike | None = None, perturbations: Sequence[str] = PERTURBATIONS,
     config: SalmonConfig | None = None, speakers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Load clips, build pairs, score; writes ``salmon.json`` and ``salmon.md`` to ``output`` if given."""
-    from llmcodec.audio import resample, save_text
+    from llmcodec.audio import save_text
 
     config = config or SalmonConfig()
-    clips = []
-    for item in items:
-        try:
-            audio, rate = item.load()
-        except Exception:  # noqa: BLE001 - unreadable clips are simply not used
-            continue
-        clips.append((item.id, resample(torch.as_tensor(audio).float().reshape(-1), rate, SAMPLE_RATE),
-                      (speakers or {}).get(item.id)))
+    clips = load_clips(items, speakers)
     pairs = make_pairs(clips, perturbations, config)
     if not pairs:
         raise ValueError(f"no SALMon pairs: need clips of at least {config.clip_seconds:g} s "
