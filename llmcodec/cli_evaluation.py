@@ -17,14 +17,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
 from llmcodec.cli_options import (
+    add_data_options,
     add_device_option,
     add_model_option,
     add_output_dir_option,
+    non_negative_int,
     non_negative_seconds,
     positive_int,
 )
@@ -32,40 +33,6 @@ from llmcodec.errors import UserError
 
 STRICT_F0CORR_HELP = ("F0Corr of a clip without voiced frames is null and left out of the mean, instead of "
                       "Codec-SUPERB's 0.0 (the default, as its leaderboard)")
-
-
-# ------------------------------------------------------------------------------------- number types
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
-def finite_float(minimum: float | None = None, maximum: float | None = None, *, exclusive_minimum: bool = False):
-    """argparse type factory: a finite number in ``[minimum, maximum]`` (``(minimum, ...`` when exclusive)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        low_ok = minimum is None or (value > minimum if exclusive_minimum else value >= minimum)
-        if not math.isfinite(value) or not low_ok or (maximum is not None and value > maximum):
-            low = "" if minimum is None else f"{'>' if exclusive_minimum else '>='} {minimum:g}"
-            high = "" if maximum is None else f"<= {maximum:g}"
-            bounds = " and ".join(b for b in (low, high) if b)
-            raise argparse.ArgumentTypeError(f"must be a finite number{' ' + bounds if bounds else ''}, got {text!r}")
-        return value
-
-    parse.__name__ = "number"  # argparse names the type in its messages
-    return parse
 
 
 # -------------------------------------------------------------------------------------------- metrics
@@ -203,17 +170,6 @@ def run_token_stability_command(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------------- parser
-
-
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """``--data`` / ``--dataset`` and the dataset's columns (evaluate, token-lm, salmon)."""
-    parser.add_argument("--data", default=None, help="folder of audio files (recursive; domain = first sub-folder)")
-    parser.add_argument("--dataset", default=None,
-                        help="HF dataset: a save_to_disk folder, a folder of data files or a Hub id (loading scripts are never run)")
-    parser.add_argument("--split", default=None, help="dataset split")
-    parser.add_argument("--audio-column", default="audio")
-    parser.add_argument("--domain-column", default=None, help="column giving each row's domain / split folder")
-    parser.add_argument("--id-column", default=None, help="column with unique ids (default: the row index)")
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:

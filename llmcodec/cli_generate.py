@@ -10,8 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from llmcodec.cli_evaluation import finite_float, non_negative_int
-from llmcodec.cli_options import add_device_option, add_model_option, add_overwrite_option, positive_seconds
+from llmcodec.cli_options import (
+    add_device_option,
+    add_model_option,
+    add_overwrite_option,
+    finite_float,
+    non_negative_int,
+    positive_seconds,
+)
 from llmcodec.errors import UserError
 
 OUTPUT_SUFFIX = ".continuation.wav"

@@ -7,7 +7,7 @@ import sys
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    from llmcodec.cli_options import add_model_option
+    from llmcodec.cli_options import add_model_option, add_output_dir_option, add_overwrite_option
 
     parser = subparsers.add_parser(
         "export-onnx",
@@ -17,8 +17,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         "takes this folder as --model (or exports any --model into a cache itself). Needs the onnx extra.",
     )
     add_model_option(parser)
-    parser.add_argument("--output-dir", required=True, metavar="OUT", help="folder for the graphs (created)")
-    parser.add_argument("--overwrite", action="store_true", help="replace graphs already in OUT")
+    add_output_dir_option(parser, metavar="OUT", help="folder for the graphs (created)")
+    add_overwrite_option(parser, help="replace graphs already in OUT")
     parser.set_defaults(func=_cmd_export_onnx)
 
 

@@ -1,8 +1,8 @@
 """The options every `llmcodec` command spells the same way (the convention is documented in `llmcodec.cli`).
 
-`add_model_option`, `add_output_dir_option`, `add_device_option`, `add_overwrite_option` and the argparse
-types `positive_int`, `non_negative_seconds`, `positive_seconds`. Nothing here imports torch: building the
-parser must stay fast (`llmcodec --help`).
+`add_model_option`, `add_output_dir_option`, `add_device_option`, `add_overwrite_option`, `add_data_options`
+and the argparse types `positive_int`, `non_negative_int`, `finite_float`, `non_negative_seconds`,
+`positive_seconds`. Nothing here imports torch: building the parser must stay fast (`llmcodec --help`).
 """
 
 from __future__ import annotations
@@ -40,15 +40,45 @@ def resolve_model_spec(spec: str | None) -> str:
 # ----------------------------------------------------------------------------------------- argparse types
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _integer(text: str, minimum: int) -> int:
+    """An integer >= `minimum` parsed from `text`, else ArgumentTypeError."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _integer(text, minimum=1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _integer(text, minimum=0)
+
+
+def finite_float(minimum: float | None = None, maximum: float | None = None, *, exclusive_minimum: bool = False):
+    """argparse type factory: a finite number in ``[minimum, maximum]`` (``(minimum, ...`` when exclusive)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        low_ok = minimum is None or (value > minimum if exclusive_minimum else value >= minimum)
+        if not math.isfinite(value) or not low_ok or (maximum is not None and value > maximum):
+            low = "" if minimum is None else f"{'>' if exclusive_minimum else '>='} {minimum:g}"
+            high = "" if maximum is None else f"<= {maximum:g}"
+            bounds = " and ".join(b for b in (low, high) if b)
+            raise argparse.ArgumentTypeError(f"must be a finite number{' ' + bounds if bounds else ''}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its messages
+    return parse
 
 
 def _seconds(text: str, allow_zero: bool) -> float:
@@ -98,14 +128,14 @@ def add_model_option(parser, *, required: bool = False, help: str = MODEL_HELP, 
 
 def add_output_dir_option(
     parser, *, required: bool = True, default: str | None = None, help: str = "folder for the outputs",
-    deprecated_aliases=(),
+    deprecated_aliases=(), metavar: str = "DIR",
 ) -> None:
     """`--output-dir`: where a command writes (created if missing)."""
     if default is not None:
         help = f"{help} (default: {default})"
     _add_with_aliases(
         parser, "--output-dir", deprecated_aliases, required=required and default is None, default=default,
-        metavar="DIR", help=help,
+        metavar=metavar, help=help,
     )
 
 
@@ -123,6 +153,17 @@ def take_legacy_output(args) -> None:
         args.output_dir = legacy
     if args.output_dir is None:
         raise UserError("the following arguments are required: --output-dir")
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """``--data`` / ``--dataset`` and the dataset's columns (evaluate, token-lm, salmon, paired-tests, code-agreement)."""
+    parser.add_argument("--data", default=None, help="folder of audio files (recursive; domain = first sub-folder)")
+    parser.add_argument("--dataset", default=None,
+                        help="HF dataset: a save_to_disk folder, a folder of data files or a Hub id (loading scripts are never run)")
+    parser.add_argument("--split", default=None, help="dataset split")
+    parser.add_argument("--audio-column", default="audio")
+    parser.add_argument("--domain-column", default=None, help="column giving each row's domain / split folder")
+    parser.add_argument("--id-column", default=None, help="column with unique ids (default: the row index)")
 
 
 def add_device_option(parser, *, default: str = DEFAULT_DEVICE, help: str | None = None) -> None:

@@ -13,8 +13,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from llmcodec.cli_evaluation import add_data_options, finite_float, items_from_args
-from llmcodec.cli_options import add_device_option, add_model_option, add_output_dir_option, positive_int, positive_seconds
+from llmcodec.cli_evaluation import items_from_args
+from llmcodec.cli_options import (
+    add_data_options,
+    add_device_option,
+    add_model_option,
+    add_output_dir_option,
+    finite_float,
+    positive_int,
+    positive_seconds,
+)
 from llmcodec.errors import UserError
 
 CODEC_HELP = ("the codec: an exported folder, raw .pt or Hub id, or auv:PATH for the reference auv package "

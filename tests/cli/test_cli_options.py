@@ -9,6 +9,8 @@ from llmcodec.cli_options import (
     add_legacy_output_positional,
     add_model_option,
     add_output_dir_option,
+    finite_float,
+    non_negative_int,
     non_negative_seconds,
     positive_int,
     positive_seconds,
@@ -52,6 +54,8 @@ def test_legacy_positional_output():
 
 @pytest.mark.parametrize("kind, good, bad", [
     (positive_int, {"1": 1, "12": 12}, ["0", "-3", "1.5", "x"]),
+    (non_negative_int, {"0": 0, "7": 7}, ["-1", "1.5", "x"]),
+    (finite_float(0, 1, exclusive_minimum=True), {"0.5": 0.5, "1": 1.0}, ["0", "1.5", "nan", "x"]),
     (non_negative_seconds, {"0": 0.0, "2.5": 2.5}, ["-1", "nan", "inf", "x"]),
     (positive_seconds, {"0.1": 0.1}, ["0", "-1", "nan", "inf"]),
 ])
