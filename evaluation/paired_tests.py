@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .learnability_stats import DEFAULT_RESAMPLES, bootstrap_share
-from .salmon import SAMPLE_RATE, draw_pairs, load_clips, rms
+from .salmon import SAMPLE_RATE, draw_pairs, pairs_from_items, rms
 
 NEGATIVES: tuple[str, ...] = ("speaker", "gain", "noise", "frame-edit")
 TokenScorer = Callable[[Sequence[torch.Tensor]], list[np.ndarray]]
@@ -182,11 +182,8 @@ def run_paired_tests(codec: Any, scorers: dict[str, TokenScorer], items: Sequenc
     from .output_folder import write_json
 
     config = config or PairedTestConfig()
-    clips = load_clips(items, speakers)
-    pairs = build_waveform_pairs(clips, config, negatives)
-    if not pairs:
-        raise ValueError(f"no test pairs: need held-out clips of at least {config.clip_seconds:g} s "
-                         f"({len(clips)} readable clips given)")
+    pairs = pairs_from_items(items, speakers, lambda clips: build_waveform_pairs(clips, config, negatives),
+                             f"no test pairs: need held-out clips of at least {config.clip_seconds:g} s")
     frame_rate = float(getattr(codec, "frame_rate", None) or codec.sampling_rate / 320)
     result = score_paired_tests(pairs, codec.encode, scorers, codec.codebook_size, frame_rate, config)
     result["codec"] = getattr(codec, "name", None)

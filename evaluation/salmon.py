@@ -272,6 +272,20 @@ def load_clips(
     return clips
 
 
+def pairs_from_items(
+    items: Sequence[AudioItem], speakers: dict[str, str] | None, build_pairs: Callable[[list], list], no_pairs: str
+) -> list:
+    """``build_pairs(clips)`` over the clips of the readable items (:func:`load_clips`).
+
+    When it gives no pair, raises ValueError with the message ``no_pairs`` and the number of readable clips.
+    """
+    clips = load_clips(items, speakers)
+    pairs = build_pairs(clips)
+    if not pairs:
+        raise ValueError(f"{no_pairs} ({len(clips)} readable clips given)")
+    return pairs
+
+
 def run_salmon(
     codec: Any, scorer: Callable[[Sequence[torch.Tensor]], list[float]], items: Sequence[AudioItem],
     output: str | os.PathLike | None = None, perturbations: Sequence[str] = PERTURBATIONS,
@@ -281,11 +295,8 @@ def run_salmon(
     from llmcodec.audio import save_text
 
     config = config or SalmonConfig()
-    clips = load_clips(items, speakers)
-    pairs = make_pairs(clips, perturbations, config)
-    if not pairs:
-        raise ValueError(f"no SALMon pairs: need clips of at least {config.clip_seconds:g} s "
-                         f"({len(clips)} readable clips given)")
+    pairs = pairs_from_items(items, speakers, lambda clips: make_pairs(clips, perturbations, config),
+                             f"no SALMon pairs: need clips of at least {config.clip_seconds:g} s")
     result = score_pairs(pairs, codec.encode, scorer)
     result["codec"] = getattr(codec, "name", None)
     result["config"] = {k: getattr(config, k) for k in ("clip_seconds", "noise_snr_db", "rt60_s", "max_pairs", "seed")}

@@ -17,6 +17,7 @@ from llmcodec.evaluation.salmon import (
     SalmonConfig,
     add_noise_middle,
     make_pairs,
+    pairs_from_items,
     reverb_second_half,
     score_pairs,
     speakers_from_metadata,
@@ -61,6 +62,26 @@ def test_pairs_respect_speakers_and_lengths() -> None:
         assert int(band_after) == int(codec.encode([sine(900)])[0][0] // 32)
     with pytest.raises(ValueError, match="unknown perturbation"):
         make_pairs(clips, ["gender"])
+
+
+class _Item:
+    """An `AudioItem` stand-in: `load()` gives `(samples, rate)`, or raises for an unreadable file."""
+
+    def __init__(self, item_id: str, audio: torch.Tensor | None) -> None:
+        self.id, self.audio = item_id, audio
+
+    def load(self):
+        if self.audio is None:
+            raise OSError("unreadable")
+        return self.audio.numpy(), SR
+
+
+def test_pairs_from_items_leaves_out_unreadable_items_and_names_the_count_when_there_is_no_pair() -> None:
+    items = [_Item("a", sine(200)), _Item("broken", None), _Item("short", sine(300, 0.5))]
+    pairs = pairs_from_items(items, {"a": "s1"}, lambda clips: [(i, s) for i, _, s in clips], "none")
+    assert pairs == [("a", "s1"), ("short", None)]  # the unreadable item is left out, speakers looked up by id
+    with pytest.raises(ValueError, match=r"^no pairs here \(2 readable clips given\)$"):
+        pairs_from_items(items, None, lambda clips: [], "no pairs here")
 
 
 def test_known_answer_accuracy() -> None:
