@@ -56,6 +56,24 @@ def test_output_tuple_and_dict_agree():
     assert torch.equal(as_tuple[1], as_dict.audio_codes_mask)
 
 
+def test_forward_output_order_is_loss_audio_then_the_encoders_fields():
+    from dataclasses import fields
+
+    from llmcodec.modeling import LLMCodecEncoderOutput, LLMCodecOutput
+
+    encoder_fields = ["audio_codes", "audio_codes_mask", "latents", "latents_before_quantization",
+                      "projected_latents", "vq_loss"]
+    assert [f.name for f in fields(LLMCodecOutput)] == ["loss", "audio_values", *encoder_fields]
+    assert [f.name for f in fields(LLMCodecEncoderOutput)] == [*encoder_fields, "audio_scales"]
+    model = tiny_model(seed=22).train()
+    audio = speechlike(5000)[None, None]
+    output = model(audio)
+    as_tuple = model(audio, return_dict=False)
+    assert list(output.keys()) == ["loss", "audio_values", *encoder_fields]  # training mode: every field is set
+    assert len(as_tuple) == 8 and all(torch.equal(a, b) for a, b in zip(as_tuple, output.to_tuple()))
+    assert torch.equal(output.loss, output.vq_loss.mean())
+
+
 def test_released_defaults():
     config = LLMCodecConfig()
     assert (config.sampling_rate, config.hop_length, config.n_fft, config.hidden_size) == (16000, 320, 1280, 512)
