@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from cli_testing import exit_status
 from llmcodec.cli import build_parser, main
 
 SR = 16_000
@@ -21,14 +22,6 @@ def data(tmp_path):
     for i in range(2):
         sf.write(root / f"{i}.wav", (0.1 * np.random.default_rng(i).standard_normal(SR)).astype(np.float32), SR)
     return root
-
-
-def run(argv: list[str]) -> int:
-    """`llmcodec ARGV`'s exit status (argparse exits through SystemExit)."""
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code
 
 
 def one_error_line(capsys) -> str:
@@ -66,7 +59,7 @@ def test_bad_numbers_are_refused_before_anything_runs(data, tmp_path, capsys, co
     argv = [command, "--data", str(data), "--output-dir", str(out), *change]
     if command == "salmon":
         argv += ["--lm", str(tmp_path / "no-lm")]
-    assert run(argv) == 2
+    assert exit_status(argv) == 2
     assert message in one_error_line(capsys)
     assert not out.exists()  # nothing evaluated, nothing written
 
@@ -77,7 +70,7 @@ def test_a_dataset_folder_with_a_loading_script_is_refused_and_never_run(tmp_pat
     (folder / "scripted.py").write_text(f"open({str(tmp_path / 'marker')!r}, 'w').write('ran')\n")
     (folder / "data.csv").write_text("audio\nx.wav\n")
     for command in ("evaluate", "token-lm"):
-        assert run([command, "--dataset", str(folder), "--output-dir", str(tmp_path / command)]) == 2
+        assert exit_status([command, "--dataset", str(folder), "--output-dir", str(tmp_path / command)]) == 2
         assert "loading script" in one_error_line(capsys)
     assert not (tmp_path / "marker").exists()
 

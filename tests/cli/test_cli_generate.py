@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from cli_testing import exit_status
 from llmcodec.cli import main
 from llmcodec.cli_demo import EXAMPLE_CLIP
 from llmcodec.hub import DEFAULT_MODEL_DIR
@@ -33,14 +34,6 @@ def token_lm(tmp_path_factory):
     return root / "out" / "lm"
 
 
-def run(argv):
-    """`llmcodec ARGV`'s exit status (argparse exits through SystemExit)."""
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return exit_.code
-
-
 def read(path):
     audio, rate = soundfile.read(path, dtype="float32")
     assert rate == 16000
@@ -59,7 +52,7 @@ def test_generates_audio_from_a_trained_token_lm(token_lm, tmp_path, capsys):
     assert "wrote" in err
     assert "25/25" in err and "code/s" in err  # a progress bar of codes, with its rate and time left
     assert not list(tmp_path.glob(".*"))  # no temporary file left behind
-    assert run(argv) == 2 and "--overwrite" in capsys.readouterr().err  # an existing continuation is kept
+    assert exit_status(argv) == 2 and "--overwrite" in capsys.readouterr().err  # an existing continuation is kept
     assert main([*argv, "--overwrite"]) == 0
 
 
@@ -140,7 +133,7 @@ def test_bad_input_gets_one_line(token_lm, tmp_path, capsys, change, message):
     for flag, value in zip(change[::2], change[1::2]):
         args[flag] = str(tmp_path / value) if value in ("EMPTY", "missing.wav") else value
     argv = ["generate", *[item for pair in args.items() for item in pair]]
-    assert run(argv) == 2
+    assert exit_status(argv) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith(("llmcodec: error:", "llmcodec generate: error:"))]
     assert len(errors) == 1 and message in errors[0], err

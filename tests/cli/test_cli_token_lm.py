@@ -8,15 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from cli_testing import exit_status
 from llmcodec.cli import main
 from llmcodec.cli_options import DEFAULT_MODEL_DIR
-
-
-def exit_code(argv) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exit_info:  # argparse's own errors
-        return exit_info.code
 
 
 @pytest.mark.parametrize(
@@ -37,7 +31,7 @@ def test_bad_warm_start_options_fail_in_one_line(tmp_path, capsys, extra, messag
     lm.mkdir()
     (lm / "config.json").write_text("{}")
     extra = [e.format(tmp=tmp_path, lm=lm) for e in extra]
-    assert exit_code(["token-lm", "--data", str(tmp_path), "--output-dir", str(tmp_path / "out"), *extra]) == 2
+    assert exit_status(["token-lm", "--data", str(tmp_path), "--output-dir", str(tmp_path / "out"), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("llmcodec: error:") and message in err[0], err
 
@@ -56,6 +50,6 @@ def test_code_agreement_of_a_codec_with_itself(tmp_path, capsys) -> None:
 
 
 def test_paired_tests_needs_a_token_lm(tmp_path, capsys) -> None:
-    assert exit_code(["paired-tests", "--lm", str(tmp_path), "--data", str(tmp_path), "--output-dir",
+    assert exit_status(["paired-tests", "--lm", str(tmp_path), "--data", str(tmp_path), "--output-dir",
                       str(tmp_path / "o")]) == 2
     assert "--lm" in capsys.readouterr().err
