@@ -17,7 +17,9 @@ Recipe (one corpus, one LM recipe, any codec — so codecs compare on equal term
    pretrained causal LM warm-started the TWIST/SLAM way (:mod:`.token_lm_init`: vocabulary replaced by the
    codes, or extended with ``<CODEC_n>`` rows; code rows initialised identically for every codec), trained
    with ``transformers.Trainer``. Each seed's scores and LM are kept (``OUT/seeds/``, ``OUT/lm`` for the first
-   seed, ``OUT/lm-seed{s}`` for the others) and a rerun with the same settings skips finished seeds.
+   seed, ``OUT/lm-seed{s}`` for the others) and a rerun with the same settings skips finished seeds. While a
+   seed trains, the Trainer checkpoints it every ``save_steps`` optimizer steps into ``OUT/trainer/seed{s}``;
+   a rerun with the same settings resumes it from there (:mod:`.token_lm_checkpoints`).
 6. **Scores** on the held-out windows, all in nats per code target with the softmax over the ``N`` audio codes
    only (a uniform predictor scores ``ln N``): the LM (mean of its seeds per file), the unigram, the n-gram,
    and the gains unigram − LM and n-gram − LM; each with a 95 % bootstrap interval over held-out FILES
@@ -29,7 +31,8 @@ Recipe (one corpus, one LM recipe, any codec — so codecs compare on equal term
 ``OUT/token_lm.md``; ``llmcodec salmon`` / ``paired-tests`` and ``llmcodec generate`` reuse ``OUT/lm``.
 
 Modules: :mod:`.token_lm_data` (codecs, split, codes, windows), :mod:`.token_lm_model` (LM, training, scores),
-:mod:`.token_lm_init` (warm start), :mod:`.ngram` (baselines), :mod:`.learnability_stats` (intervals),
+:mod:`.token_lm_init` (warm start), :mod:`.token_lm_checkpoints` (resuming a seed's training),
+:mod:`.ngram` (baselines), :mod:`.learnability_stats` (intervals),
 :mod:`.token_lm_report` (Markdown), this module (the run).
 """
 
@@ -38,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -52,6 +56,7 @@ from .learnability_stats import DEFAULT_RESAMPLES, bits_per_second, file_bootstr
 from .ngram import KneserNeyLM, UnigramLM, uniform_nats, window_log_probs
 from .output_folder import write_json
 from .sources import AudioItem
+from .token_lm_checkpoints import checkpoint_step, remove_checkpoints, resume_point
 from .token_lm_data import CodeExtractor, code_windows, codes_cache_dir, split_items, to_lm_ids, tokenize_items
 from .token_lm_init import WarmStart, build_warm_lm
 from .token_lm_model import TokenLMConfig, build_lm, k_step_accuracy, score_lm, train_lm
@@ -83,12 +88,19 @@ def _save_lm(model: Any, vocab: AudioTokenMap, folder: Path) -> None:
 
 
 def run_seed(seed: int, train_ids: list, held_ids: list, n_codes: int, config: TokenLMConfig, warm: WarmStart | None,
-             out: Path, lm_dir: Path, identity: str, device: str, codebook=None) -> dict[str, Any]:
-    """Train and score one seed's LM, or reuse a finished record with the same ``identity``."""
+             out: Path, lm_dir: Path, identity: str, device: str, codebook=None,
+             save_steps: int = 50) -> dict[str, Any]:
+    """Train and score one seed's LM, or reuse a finished record with the same ``identity``.
+
+    Training checkpoints every ``save_steps`` optimizer steps into ``OUT/trainer/seed{seed}`` and resumes from the
+    newest checkpoint written there for the same ``identity``; the model is first built the same seeded way (so
+    the warm-start ``before`` score is that of the untrained LM), then the Trainer loads the checkpoint.
+    The checkpoints are removed once the seed's record is written."""
     record_path = out / "seeds" / f"seed{seed}.json"
     if record_path.is_file() and lm_dir.is_dir():
         record = json.loads(record_path.read_text(encoding="utf-8"))
         if record.get("identity") == identity:
+            remove_checkpoints(out / "trainer" / f"seed{seed}")  # left by a kill after the record was written
             return record
     seeded = TokenLMConfig(**{**asdict(config), "seed": seed})
     if warm is None:
@@ -100,7 +112,12 @@ def run_seed(seed: int, train_ids: list, held_ids: list, n_codes: int, config: T
     train, held = to_lm_ids(train_ids, vocab), to_lm_ids(held_ids, vocab)
     start = time.perf_counter()
     before = score_lm(model, held, vocab) if warm is not None else None
-    metrics = train_lm(model, train, vocab, seeded, out / "trainer", held, device)
+    trainer_dir = out / "trainer" / f"seed{seed}"
+    resume = resume_point(trainer_dir, identity, seed)
+    if resume is not None:
+        print(f"token-lm seed {seed}: resuming from {resume} (step {checkpoint_step(resume)})", file=sys.stderr)
+    metrics = train_lm(model, train, vocab, seeded, trainer_dir, held, device, save_steps=save_steps,
+                       resume_from=resume)
     train_s = time.perf_counter() - start
     scores = score_lm(model, held, vocab)
     ksteps = k_step_accuracy(model, held, vocab, config.k_max, config.anchors_per_sequence)
@@ -116,6 +133,7 @@ def run_seed(seed: int, train_ids: list, held_ids: list, n_codes: int, config: T
         "lm_parameters": int(sum(p.numel() for p in model.parameters())), "train_seconds": train_s,
     }
     write_json(record_path, record)
+    remove_checkpoints(trainer_dir)  # the LM is in lm_dir now; the checkpoints would only fill the disk
     return record
 
 
@@ -130,9 +148,10 @@ def run_token_lm(codec: CodeExtractor, items: Sequence[AudioItem], output: str |
                  config: TokenLMConfig | None = None, device: str = "cpu", codec_batch_size: int = 8,
                  progress: bool = True, *, warm: WarmStart | None = None, seeds: Sequence[int] | None = None,
                  speakers: dict[str, str] | None = None, ngram_order: int = 3, unigram_k: float = 1.0,
-                 resamples: int = DEFAULT_RESAMPLES) -> dict[str, Any]:
+                 resamples: int = DEFAULT_RESAMPLES, save_steps: int = 50) -> dict[str, Any]:
     """Tokenize, split, fit the baselines, train and score the LM per seed (see the module docstring); writes
-    ``OUT/token_lm.json`` / ``.md``. Returns the results dict."""
+    ``OUT/token_lm.json`` / ``.md``. ``save_steps``: optimizer steps between training checkpoints (a rerun
+    resumes an interrupted seed from its newest one). Returns the results dict."""
     from llmcodec.audio import save_text
 
     from .token_lm_report import render_token_lm_report
@@ -171,7 +190,7 @@ def run_token_lm(codec: CodeExtractor, items: Sequence[AudioItem], output: str |
             raise ValueError(f"--init-rows codebook: the codec {codec.name} does not expose its codebook vectors")
         codebook = codec.codebook_vectors()
     records = [run_seed(seed, train_windows, held_windows, n_codes, config, warm, out,
-                        out / ("lm" if i == 0 else f"lm-seed{seed}"), identity, device, codebook)
+                        out / ("lm" if i == 0 else f"lm-seed{seed}"), identity, device, codebook, save_steps)
                for i, seed in enumerate(seeds)]
 
     def lm_sums(key: str, record: dict) -> np.ndarray:

@@ -67,11 +67,20 @@ def build_lm(config: TokenLMConfig, vocab: AudioTokenMap):
 
 def train_lm(model: Any, train: Sequence[torch.Tensor], vocab: AudioTokenMap, config: TokenLMConfig,
              output_dir: str | os.PathLike, eval_sequences: Sequence[torch.Tensor] | None = None,
-             device: str = "cpu") -> dict[str, Any]:
-    """Train with ``transformers.Trainer`` (no checkpoints written); returns the Trainer's metrics
-    (``train_loss``, ``train_runtime``, and ``eval_loss`` — full-vocabulary CE — when eval is given)."""
+             device: str = "cpu", *, save_steps: int | None = None, resume_from: str | os.PathLike | None = None,
+             callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train with ``transformers.Trainer``; returns the Trainer's metrics (``train_loss``, ``train_runtime``, and
+    ``eval_loss`` — full-vocabulary CE — when eval is given).
+
+    With ``save_steps`` the Trainer writes a ``checkpoint-<step>`` folder into ``output_dir`` every ``save_steps``
+    optimizer steps (and at the end), keeping only the newest; ``resume_from`` (such a folder) continues a run:
+    the Trainer loads its weights, optimizer, scheduler and RNG states and skips the batches already trained on.
+    ``callbacks`` are extra ``TrainerCallback`` objects. Without ``save_steps`` nothing is written.
+    """
     from transformers import Trainer, TrainingArguments
 
+    saving = {"save_strategy": "steps", "save_steps": save_steps, "save_total_limit": 1} if save_steps else \
+        {"save_strategy": "no"}
     args = TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=config.epochs,
@@ -84,7 +93,7 @@ def train_lm(model: Any, train: Sequence[torch.Tensor], vocab: AudioTokenMap, co
         seed=config.seed,
         data_seed=config.seed,
         logging_steps=10,
-        save_strategy="no",
+        **saving,
         report_to=[],
         use_cpu=torch.device(device).type == "cpu",
         dataloader_num_workers=0,
@@ -96,8 +105,9 @@ def train_lm(model: Any, train: Sequence[torch.Tensor], vocab: AudioTokenMap, co
         train_dataset=SequenceDataset(train),
         eval_dataset=SequenceDataset(eval_sequences) if eval_sequences else None,
         data_collator=lambda rows: collate([r["input_ids"] for r in rows], vocab.pad_id),
+        callbacks=list(callbacks) or None,
     )
-    metrics = dict(trainer.train().metrics)
+    metrics = dict(trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None).metrics)
     if eval_sequences:
         metrics.update(trainer.evaluate())
     return metrics

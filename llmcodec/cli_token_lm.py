@@ -124,7 +124,8 @@ def run_token_lm_command(args: argparse.Namespace) -> int:
     speakers = _speakers(args)
     try:
         result = run_token_lm(codec, items, args.output_dir, config, device=args.device, warm=warm, seeds=seeds,
-                              speakers=speakers, ngram_order=args.ngram_order, resamples=args.resamples)
+                              speakers=speakers, ngram_order=args.ngram_order, resamples=args.resamples,
+                              save_steps=args.save_steps)
     except (FileNotFoundError, ValueError) as error:
         raise UserError(str(error).strip().splitlines()[0]) from error
     accuracy = " ".join(f"{100 * a:.1f}" for a in result["k_step_accuracy"])
@@ -290,6 +291,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     token_lm.add_argument("--seed", type=int, default=0)
     token_lm.add_argument("--seeds", default=None, metavar="S,S,...",
                           help="train one LM per seed (e.g. 0,1,2) and aggregate; finished seeds are reused on a rerun")
+    token_lm.add_argument("--save-steps", type=positive_int, default=50, metavar="N",
+                          help="checkpoint a seed's LM training every N optimizer steps into DIR/trainer/seed{S} (the "
+                               "newest only); the same command run again resumes an interrupted seed from there "
+                               "(default 50)")
     token_lm.add_argument("--ngram-order", type=positive_int, default=3, help="order of the Kneser-Ney baseline")
     token_lm.add_argument("--resamples", type=positive_int, default=2000, help="bootstrap resamples over held-out files")
     token_lm.add_argument("--salmon", action="store_true", help="also run the SALMon-style test on the held-out files")
