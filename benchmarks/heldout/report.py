@@ -111,10 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted({r["id"] for r in rows} - {c["file"] for c in manifest["clips"]})
     if missing:
         parser.error(f"{len(missing)} evaluated files are not in the manifest (another set?), e.g. {missing[0]}")
-    model_sha = json.loads((args.run / "summary.json").read_text()).get("model_weights_sha256")
+    summary = json.loads((args.run / "summary.json").read_text())
+    model_sha = summary.get("model_weights_sha256")
+    stability = dict(summary.get("systems", {}).get(MODEL, {}).get("token_stability") or {})
+    stability.pop("per_file", None)
     result = tables(rows, manifest)
     args.results.mkdir(parents=True, exist_ok=True)
-    payload = {"name": args.name, "model_weights_sha256": model_sha, "set": manifest["summary"], **result}
+    payload = {"name": args.name, "model_weights_sha256": model_sha, "set": manifest["summary"], **result,
+               "token_stability": stability or None}
     (args.results / f"{args.name}.json").write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n")
     text = markdown(result, manifest, args.name, model_sha)
     (args.results / f"{args.name}.md").write_text(text)
