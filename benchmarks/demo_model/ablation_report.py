@@ -1,46 +1,63 @@
-"""The miniature ablation over seeds: mean and spread of each arm's token learnability and quality.
+"""The stage-2 ablation over seeds: mean and spread of each arm's token learnability and quality.
 
-    python benchmarks/demo_model/ablation_report.py [--work runs/demo-model-eval] [--out benchmarks/demo_model/results]
+    python benchmarks/demo_model/ablation_report.py [--work runs/ablation-v7] [--out benchmarks/demo_model/results]
 
-Seed 0 is the reproduce script's run (``WORK/eval-ARM``); further
-seeds come from ``ablation_seeds.sh`` with the same WORK (``WORK/ablation/seedN-ARM/eval``). Token learnability: ``--token-lm real`` (default) reads
-``ablation_token_lm_real.sh``'s token LMs (``token-lm-real``: learned on real speech, scored on a held-out real
-speaker), ``--token-lm synthetic`` the one-seed table's (``token-lm``: the small synthetic corpus). Writes
-``ablation_seeds.json`` (every seed's numbers), ``ablation_seeds.md`` (mean ± sample standard deviation, n seeds)
-and ``ablation_seeds.png``.
+Reads the seeds of ``ablation_seeds.sh`` (``WORK/seedN-ARM/eval``: ``llmcodec evaluate`` on the held-out set
+``data/heldout``) and ``ablation_token_lm_real.sh`` (``WORK/seedN-ARM/token-lm-real``: a token LM learned on real
+speech, scored on the recorded corpus' held-out speakers) with the same WORK. Writes ``ablation_seeds.json`` (every
+seed's numbers), ``ablation_seeds.md`` (mean ± sample standard deviation, n seeds) and ``ablation_seeds.png``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import ARMS, unigram_stats  # noqa: E402 - the arm labels and the unigram statistics
-
 REPO = Path(__file__).resolve().parents[2]
-DOMAINS = ("real-speech", "heldout-real")
+ARMS = {
+    "ftp-sa": "(b) recon + GAN + bridge/FTP/SA vs SmolLM2 (shipped)",
+    "recon-gan": "(a) recon + GAN only",
+}
+# The held-out set as a whole and its grid of 5 sample rates x 3 levels (conditions/)
+DOMAINS = ("overall", "conditions")
 STABILITY = ("noise", "int16", "gain", "windowed")
 
 
-def seed_dirs(work: Path, arm: str, token_lm: str = "token-lm-real") -> dict[int, tuple[Path, Path]]:
+def unigram_stats(codes_file: Path, codebook_size: int) -> dict:
+    """Distinct codes, unigram entropy (bits) and unigram perplexity of a `token-lm` codes file."""
+    counts: Counter[int] = Counter()
+    with open(codes_file) as handle:
+        for line in handle:
+            counts.update(json.loads(line)["codes"])
+    total = sum(counts.values())
+    entropy = -sum(c / total * math.log2(c / total) for c in counts.values())
+    return {"codes": total, "distinct": len(counts), "entropy_bits": entropy, "unigram_perplexity": 2**entropy,
+            "max_entropy_bits": math.log2(codebook_size)}
+
+
+def seed_dirs(work: Path, arm: str) -> dict[int, tuple[Path, Path]]:
     """seed -> (evaluation folder, token-LM folder), for the seeds whose results exist."""
-    found = {0: (work / f"eval-{arm}", work / f"{token_lm}-{arm}")}
-    for folder in sorted((work / "ablation").glob(f"seed*-{arm}")):
-        seed = int(folder.name.removeprefix("seed").split("-")[0])
-        found[seed] = (folder / "eval", folder / token_lm)
-    return {s: d for s, d in found.items() if (d[0] / "summary.json").is_file() and (d[1] / "token_lm.json").is_file()}
+    found = {}
+    for folder in sorted(work.glob(f"seed*-{arm}")):
+        seed = folder.name.removeprefix("seed").removesuffix(f"-{arm}")
+        if seed.isdigit():
+            found[int(seed)] = (folder / "eval", folder / "token-lm-real")
+    return {s: d for s, d in sorted(found.items())
+            if (d[0] / "summary.json").is_file() and (d[1] / "token_lm.json").is_file()}
 
 
 def seed_numbers(eval_dir: Path, lm_dir: Path) -> dict[str, float]:
     summary = json.loads((eval_dir / "summary.json").read_text())["systems"]["llmcodec"]
     lm = json.loads((lm_dir / "token_lm.json").read_text())
-    # token-lm keeps codes in codes/<codec key>-<data key>/ (older runs: codes/ itself)
-    unigram = unigram_stats(lm_dir / "codes" / Path(lm.get("codes_cache", "")).name / "eval.jsonl", lm["codebook_size"])
-    row = {f"{d}_{m}": summary["domains"][d][m]["mean"] for d in DOMAINS for m in ("pesq", "stoi")}
+    # token-lm keeps codes in codes/<codec key>-<data key>/
+    unigram = unigram_stats(lm_dir / "codes" / Path(lm["codes_cache"]).name / "eval.jsonl", lm["codebook_size"])
+    scores = {"overall": summary["overall"], "conditions": summary["domains"]["conditions"]}
+    row = {f"{d}_{m}": scores[d][m]["mean"] for d in DOMAINS for m in ("pesq", "stoi")}
     row["code_perplexity"] = summary["codebook"]["perplexity"]
     row.update({f"stability_{k}": summary["token_stability"]["mean"][k] for k in STABILITY})
     row.update(token_lm_perplexity=lm["perplexity"], unigram_perplexity=unigram["unigram_perplexity"],
@@ -54,9 +71,10 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 
 
 COLUMNS = [  # (key, header, format of one value)
-    ("real-speech_pesq", "ARCTIC + ALSA PESQ-WB", "{:.3f}"), ("real-speech_stoi", "ARCTIC + ALSA STOI", "{:.3f}"),
-    ("heldout-real_pesq", "held-out speaker PESQ-WB", "{:.3f}"), ("heldout-real_stoi", "held-out speaker STOI", "{:.3f}"),
-    ("code_perplexity", "code perplexity (eval speech)", "{:.0f}"), ("unigram_perplexity", "unigram perplexity", "{:.0f}"),
+    ("overall_pesq", "held-out PESQ-WB", "{:.3f}"), ("overall_stoi", "held-out STOI", "{:.3f}"),
+    ("conditions_pesq", "rate x level grid PESQ-WB", "{:.3f}"), ("conditions_stoi", "rate x level grid STOI", "{:.3f}"),
+    ("code_perplexity", "code perplexity (held-out set)", "{:.0f}"),
+    ("unigram_perplexity", "unigram perplexity", "{:.0f}"),
     ("token_lm_perplexity", "token-LM perplexity", "{:.0f}"), ("context_gain", "context gain", "{:.2f}x"),
     ("k1_accuracy", "1-step accuracy", "{:.2%}"), ("k3_accuracy", "3-step accuracy", "{:.2%}"),
     ("stability_noise", "unchanged under -70 dBFS noise", "{:.1%}"), ("stability_gain", "unchanged under +1 dB", "{:.1%}"),
@@ -74,11 +92,12 @@ def table(results: dict, token_lm: dict) -> str:
         rows.append(f"| {label} | {len(seeds)} ({', '.join(map(str, seeds))}) | " + " | ".join(cells) + " |")
     return "\n".join(rows) + (
         "\n\nMean ± sample standard deviation over the seeds (the training seed of the stage-2 arm; the token LM uses "
-        f"the same seed). Quality, code perplexity and stability: the real evaluation speech. Token LM: "
+        "the same seed). Quality, code perplexity and stability: `llmcodec evaluate` on the held-out set "
+        "(data/heldout; the grid: its conditions/ clips, 5 sample rates x 3 levels). Token LM, real speech: "
         f"{token_lm['lm_parameters'] / 1e6:.1f} M parameters trained from scratch on {token_lm['train_codes']:,} codes "
-        f"({token_lm['files']['train']} files), scored on {token_lm['eval_codes']:,} codes ({token_lm['files']['eval']} "
-        "files it did not train on); perplexity normalised over the audio codes; context gain = unigram perplexity / "
-        "token-LM perplexity (above 1: the LM uses context).\n")
+        f"({token_lm['files']['train']} files of the recorded corpus' training split), scored on "
+        f"{token_lm['eval_codes']:,} codes ({token_lm['files']['eval']} files of its held-out speakers); perplexity "
+        "normalised over the audio codes; context gain = unigram perplexity / token-LM perplexity (above 1: the LM uses context).\n")
 
 
 def plot(results: dict, path: Path) -> None:
@@ -88,7 +107,7 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     keys = [("token_lm_perplexity", "token-LM perplexity"), ("unigram_perplexity", "unigram perplexity"),
-            ("real-speech_stoi", "STOI, ARCTIC + ALSA"), ("heldout-real_stoi", "STOI, held-out speaker")]
+            ("overall_stoi", "STOI, held-out set"), ("conditions_stoi", "STOI, rate x level grid")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4))
     for ax, (key, title) in zip(axes, keys):
         for x, (arm, label) in enumerate(ARMS.items()):
@@ -105,19 +124,17 @@ def plot(results: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", type=Path, default=REPO / "runs" / "demo-model-eval")
+    ap.add_argument("--work", type=Path, default=REPO / "runs" / "ablation-v7")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "demo_model" / "results")
-    ap.add_argument("--token-lm", choices=["real", "synthetic"], default="real")
     a = ap.parse_args(argv)
-    folder = "token-lm-real" if a.token_lm == "real" else "token-lm"
-    results = {arm: {s: seed_numbers(*d) for s, d in sorted(seed_dirs(a.work, arm, folder).items())} for arm in ARMS}
+    results = {arm: {s: seed_numbers(*d) for s, d in seed_dirs(a.work, arm).items()} for arm in ARMS}
     missing = [arm for arm, seeds in results.items() if not seeds]
     if missing:
         print(f"error: no finished seed for arm(s) {', '.join(missing)} under {a.work}", file=sys.stderr)
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "ablation_seeds.json").write_text(json.dumps(results, indent=1) + "\n")
-    first = next(iter(seed_dirs(a.work, next(iter(ARMS)), folder).values()))[1]
+    first = next(iter(seed_dirs(a.work, next(iter(ARMS))).values()))[1]
     lm = json.loads((first / "token_lm.json").read_text())
     (a.out / "ablation_seeds.md").write_text(table(results, lm))
     plot(results, a.out / "ablation_seeds.png")

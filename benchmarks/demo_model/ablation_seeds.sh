@@ -1,26 +1,31 @@
 #!/usr/bin/env bash
-# The miniature ablation with more seeds: stage 2 arms (b) bridge + FTP + SA vs SmolLM2 and (a) GAN only, from the
-# same stage-1 codec, trained again with seeds 1 and 2 (seed 0 is reproduce.sh's run), each stored as float16 like
-# the shipped model and its quality and token stability scored on the real evaluation speech (data/eval). The
-# real-speech token LM is ablation_token_lm_real.sh. One process at a time (one core), so it can run beside another
-# job; each step is skipped when its output exists. Then: python benchmarks/demo_model/ablation_report.py
-# Needs what reproduce.sh prepares (data, runs/smollm2-lm, runs/demo-stage1/export, data/eval).
+# The stage-2 ablation over seeds: arms (b) recon + GAN + bridge/FTP/SA vs SmolLM2 (configs/demo-stage2.yaml) and
+# (a) recon + GAN only (the same without the LLM-facing losses), both from v7's stage-1 codec
+# (runs/demo-stage1-floor/export), seeds 0, 1 and 2. Each model is stored as float16 like the shipped one and its
+# quality and token stability scored on the held-out set (data/heldout, benchmarks/heldout). Seed 0 of arm (b) is
+# the shipped model's stage 2 (runs/demo-stage2-v7, reproduce.sh) when that run exists. The token LMs on real
+# speech are ablation_token_lm_real.sh; the table is ablation_report.py. One process at a time (one core), so it can
+# run beside another job; each step is skipped when its output exists.
+# Needs what reproduce.sh prepares: data/recorded, data/corpus, runs/smollm2-lm, runs/demo-stage1-floor/export.
+#   bash benchmarks/demo_model/ablation_seeds.sh      # SEEDS="0 1 2" and WORK=runs/ablation-v7 by default
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-WORK=${WORK:-runs/demo-model-eval}
+WORK=${WORK:-runs/ablation-v7}
 source benchmarks/demo_model/steps.sh
-mkdir -p "$WORK/ablation"
-for seed in ${SEEDS:-1 2}; do
+mkdir -p "$WORK"
+heldout_set
+for seed in ${SEEDS:-0 1 2}; do
   for arm in ftp-sa recon-gan; do
-    run=runs/ablation/seed$seed-$arm
-    overrides=(--seed "$seed")
+    dir=$WORK/seed$seed-$arm
+    run=$dir/train
+    overrides=(--seed "$seed" --codec_init "$STAGE1_CODEC")
     [ "$arm" = recon-gan ] && overrides+=("${CONTROL_OVERRIDES[@]}")
-    WORK=$WORK/ablation train_run demo-stage2 "$run" "seed$seed-$arm" "${overrides[@]}"
-    model=$WORK/ablation/seed$seed-$arm/model
-    store_float16 "$run/export" "$model" > "$WORK/ablation/convert-seed$seed-$arm.log" 2>&1
-    [ -f "$WORK/ablation/seed$seed-$arm/eval/summary.json" ] || OMP_NUM_THREADS=1 llmcodec evaluate --model "$model" \
-        --data data/eval --output-dir "$WORK/ablation/seed$seed-$arm/eval" --num-plots 0 \
-        > "$WORK/ablation/eval-seed$seed-$arm.log" 2>&1
+    if [ "$seed-$arm" = 0-ftp-sa ] && [ -f runs/demo-stage2-v7/export/model.safetensors ]; then
+      run=runs/demo-stage2-v7  # the same command: configs/demo-stage2.yaml (seed 0) from the same stage-1 codec
+    fi
+    train_run demo-stage2 "$run" "seed$seed-$arm" "${overrides[@]}"
+    store_float16 "$run/export" "$dir/model" > "$WORK/convert-seed$seed-$arm.log" 2>&1
+    evaluate_heldout "$dir/model" "$dir/eval"
     echo "seed $seed arm $arm done"
   done
 done

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Token learnability of every ablation arm and seed on real speech: the token LM learns from the codes of 1,200
-# clips of the real training speech (seeded choice, ~1 h; both arms saw it equally, in stage 1) and is scored on the held-out Russian asterisk voice (575 prompts,
-# 0.41 h) that no stage trained on. Models: seed 0 from reproduce.sh, seeds 1 and 2 from ablation_seeds.sh.
-# One process at a time (start a second copy to use two cores: a lock folder keeps them apart); each step is skipped
-# when its output exists. Then ablation_report.py reads token-lm-real/.
-# WORK (default runs/demo-model-eval) is the evaluation folder: seed 0's model is WORK/model-ARM,
-# seeds 1 and 2 are WORK/ablation/seedN-ARM/model (ablation_seeds.sh with the same WORK).
+# Token learnability of every stage-2 ablation arm and seed on real speech: the token LM learns from the codes of
+# 1,200 clips of the recorded corpus' training split (seeded choice; both arms saw it equally, in stage 1) and is
+# scored on its validation split (data/recorded/validation: the held-out speakers, languages and voice packs that
+# no stage trained on, the sources of the held-out set); both are linked into WORK/token-lm-data. Models:
+# WORK/seedN-ARM/model from ablation_seeds.sh with the same WORK (default runs/ablation-v7). One process at a time
+# (start a second copy to use two cores: a lock folder keeps them apart); each step is skipped when its output
+# exists. Then ablation_report.py reads WORK/seedN-ARM/token-lm-real.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-WORK=${WORK:-runs/demo-model-eval}
-DATA=data/token-lm-real
-if [ ! -f "$DATA/.complete" ]; then  # file symlinks into data/recorded (no copies)
+WORK=${WORK:-runs/ablation-v7}
+DATA=$WORK/token-lm-data
+if [ ! -f "$DATA/.complete" ]; then  # file symlinks into data/recorded (no copies), train/ and validation/
   python - "$DATA" <<'PY'
 import os, random, sys
 from pathlib import Path
@@ -32,11 +32,10 @@ token_lm() {  # model folder, output folder, seed
   OMP_NUM_THREADS=1 llmcodec token-lm --model "$1" --data "$DATA" --output-dir "$2" --epochs 3 --seed "$3" > "$2.log" 2>&1
   rmdir "$2.lock"
 }
-for arm in ftp-sa recon-gan; do
-  token_lm "$WORK/model-$arm" "$WORK/token-lm-real-$arm" 0
-  for seed in ${SEEDS:-1 2}; do
-    model=$WORK/ablation/seed$seed-$arm/model
-    [ -f "$model/model.safetensors" ] && token_lm "$model" "$WORK/ablation/seed$seed-$arm/token-lm-real" "$seed"
+for seed in ${SEEDS:-0 1 2}; do
+  for arm in ftp-sa recon-gan; do
+    dir=$WORK/seed$seed-$arm
+    [ -f "$dir/model/model.safetensors" ] && token_lm "$dir/model" "$dir/token-lm-real" "$seed"
   done
 done
 echo done

@@ -1,7 +1,9 @@
-# Steps of the default-model pipeline (reproduce.sh, ablation_seeds.sh); sourced, not run.
+# Steps of the default-model pipeline (reproduce.sh) and the stage-2 ablation (ablation_seeds.sh); sourced, not run.
 # Each step is skipped when its output exists, so an interrupted pipeline continues where it stopped.
 # The caller sets WORK (its evaluation folder) and runs from the repository root.
 
+# The stage-1 codec every stage-2 arm starts from: stage 1c of the default model v7.
+STAGE1_CODEC=runs/demo-stage1-floor/export
 # The control arm (a) of stage 2: configs/demo-stage2.yaml without the LLM-facing losses.
 CONTROL_OVERRIDES=(--lambda_bridge 0 --lambda_ftp 0 --lambda_sa_cosine 0 --lambda_sa_contrast 0)
 
@@ -9,6 +11,10 @@ prepare_data() {  # real recorded speech, the synthetic espeak-ng corpus (SA tra
   [ -f data/recorded/train/metadata.jsonl ] || llmcodec corpus recorded data/recorded
   [ -f data/corpus/train/metadata.jsonl ] || llmcodec corpus build data/corpus --engines espeak-ng --utterances-per-voice 2
   [ -f runs/smollm2-lm/config.json ] || llmcodec lm smollm2 runs/smollm2-lm
+}
+
+heldout_set() {  # the held-out evaluation set (benchmarks/heldout) in data/heldout
+  [ -f data/heldout/manifest.json ] || python benchmarks/heldout/build_heldout_set.py --output data/heldout
 }
 
 shipped_model() {  # COMMIT DIR: the default model as that commit shipped it, from the git history
@@ -24,21 +30,12 @@ train_run() {  # CONFIG OUTPUT_DIR LOG_NAME [--key value ...]: llmcodec train co
   OMP_NUM_THREADS=1 llmcodec train "configs/$config.yaml" --output_dir "$out" "$@" > "$WORK/train-$log.log" 2>&1
 }
 
-stage2_arms() {  # SEED OUT_PREFIX: stage 2 arms (b) OUT_PREFIX and (a) OUT_PREFIX-control side by side, one core each
-  local seed=$1 out=$2
-  train_run demo-stage2 "$out" "stage2-seed$seed" --seed "$seed" & local first=$!
-  train_run demo-stage2 "$out-control" "stage2-control-seed$seed" --seed "$seed" "${CONTROL_OVERRIDES[@]}" & local second=$!
-  wait $first
-  wait $second
-}
-
 store_float16() {  # EXPORT_DIR OUT_DIR: the Hub folder as it ships (float16 storage, float32 on load)
-  [ -f "$2/model.safetensors" ] || llmcodec convert "$1" "$2" --storage-dtype float16 --overwrite
+  [ -f "$2/model.safetensors" ] || llmcodec convert "$1" --output-dir "$2" --storage-dtype float16 --overwrite
 }
 
-evaluate_model() {  # NAME MODEL [BASELINES_FLAGS]: llmcodec evaluate on data/eval into WORK/eval-NAME
-  local name=$1 model=$2 baselines=${3:-}
-  [ -f "$WORK/eval-$name/summary.json" ] && return 0
-  OMP_NUM_THREADS=1 llmcodec evaluate --model "$model" --data data/eval --output-dir "$WORK/eval-$name" \
-      $baselines --num-plots 2 > "$WORK/eval-$name.log" 2>&1
+evaluate_heldout() {  # MODEL OUT_DIR [FLAGS]: llmcodec evaluate on the held-out set into OUT_DIR, its log OUT_DIR.log
+  [ -f "$2/summary.json" ] && return 0
+  OMP_NUM_THREADS=1 llmcodec evaluate --model "$1" --data data/heldout --output-dir "$2" --num-plots 0 "${@:3}" \
+      > "$2.log" 2>&1
 }
