@@ -1,9 +1,10 @@
 """Why codes change under inaudible perturbations: latent shift against code spacing (token stability).
 
     python benchmarks/token_stability/latent_margin.py llmcodec/assets/default-model [MODEL ...] \
-        --data data/eval --out benchmarks/token_stability/results
+        --data data/heldout --out benchmarks/token_stability/results
 
-For each model and every file of ``--data`` (real speech never trained on; the file tree `llmcodec evaluate` reads):
+For each model and every file of ``--data`` (real speech never trained on, by default the held-out set built by
+``benchmarks/heldout/build_heldout_set.py``; the file tree `llmcodec evaluate` reads):
 
 - **by loudness**: the share of codes unchanged under white noise at -70 dBFS and under a 1 dB gain change (the
   perturbations of `llmcodec evaluate`'s token stability, same seeds), split by the RMS of each code's 20 ms frame;
@@ -28,8 +29,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "trainer_vs_loop"))
-from bench_trainer_vs_loop import cpu_description  # noqa: E402
+sys.path.insert(0, str(HERE.parent / "streaming"))
+from bench_streaming import cpu_description  # noqa: E402
 
 LOUDNESS_BINS_DBFS = (-200.0, -60.0, -50.0, -40.0, -30.0, -20.0, 0.1)
 
@@ -122,12 +123,12 @@ def markdown(results: list[dict], data: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", nargs="+", help="LLMCodecModel folders")
-    parser.add_argument("--data", default="data/eval", help="folder of .wav files (searched recursively)")
+    parser.add_argument("--data", default="data/heldout", help="folder of .wav files (searched recursively)")
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    files = sorted(p for p in Path(args.data).rglob("*.wav") if "heldout-voices" not in p.parts)
+    files = sorted(Path(args.data).rglob("*.wav"))
     if not files:
         raise SystemExit(f"error: no .wav files under {args.data}")
     results = [probe(m, files) for m in args.models]
