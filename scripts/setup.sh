@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # ffmpeg: audio decoding (torchcodec); codec2 + opus-tools: classical baselines; espeak-ng, flite, festival
 # and the festvox voices: the offline speech corpus (training/data/corpus/voices.py); alsa-utils: a few real
-# recorded speech clips used by the demo model's evaluation (benchmarks/demo_model/).
+# recorded speech clips of the held-out evaluation set (benchmarks/heldout/).
 APT_PACKAGES=(ffmpeg codec2 opus-tools espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k
   festvox-us-slt-hts alsa-utils)
 missing=()
