@@ -130,11 +130,16 @@ def test_cli_default_path_windows_long_files_with_context(trained, tmp_path, cap
     # The last window is frames [3000, 3100) with 5 s of left context: exactly the encoding of the audio from
     # 55 s on, frames 250.. of it. Without windowing (whole-file codes) or without context (the encoding of
     # the last 2 s alone) these codes differ, since the trained model's codes depend on their context.
+    # A level-normalising model scales the whole file once, before windowing: the window is coded at the whole
+    # file's gain, and the reconstruction is divided by it.
     last = audio[55 * 16000 :][None, None]
     with torch.inference_mode():
-        expected = trained.encode(last).audio_codes[0, 250:]
-        expected_audio = trained.decode(cli_codes[None, 2750:]).audio_values[0, 0, 250 * 320 :]
-        no_context = trained.encode(audio[60 * 16000 :][None, None]).audio_codes[0]
+        scales = trained.encode(audio[None, None]).audio_scales
+        gain = 1.0 if scales is None else float(scales[0])
+        monkeypatch.setattr(trained.config, "normalize_level_dbfs", None)
+        expected = trained.encode(last * gain).audio_codes[0, 250:]
+        expected_audio = trained.decode(cli_codes[None, 2750:]).audio_values[0, 0, 250 * 320 :] / gain
+        no_context = trained.encode(audio[60 * 16000 :][None, None] * gain).audio_codes[0]
     assert torch.equal(cli_codes[3000:], expected)
     assert not torch.equal(cli_codes[3000:], no_context)  # discriminating
     np.testing.assert_allclose(cli_audio[60 * 16000 :], expected_audio.clamp(-1, 1).numpy(), atol=2 / 32768)
