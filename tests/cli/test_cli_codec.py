@@ -213,3 +213,25 @@ def test_decode_names_a_folder_and_a_fifo_instead_of_blocking(model_dir, tmp_pat
     assert code == 1 and "0 of 2 file(s) done" in err
     assert f"failed: {tmp_path / 'folder.npy'}: is a folder" in err
     assert f"failed: {tmp_path / 'pipe.npy'}: is not a regular file (a FIFO)" in err
+
+
+def test_a_level_normalising_model_decodes_codes_at_its_level_and_reconstructs_at_the_inputs(tmp_path):
+    # Codes of a level-normalising model carry no level: `decode` writes audio at the model's level, while
+    # `reconstruct` (which has the gain of encoding) restores the input's level.
+    folder = tmp_path / "model"
+    save_codec_folder(tiny_model(seed=5, normalize_level_dbfs=-20.0), folder)
+    quiet = tmp_path / "in" / "quiet.wav"
+    quiet.parent.mkdir()
+    soundfile.write(quiet, (speechlike(32000).numpy() * 0.02).astype("float32"), 16000, subtype="FLOAT")
+    common = ["--model", str(folder)]
+    assert main(["reconstruct", str(quiet), "--output-dir", str(tmp_path / "rec"), *common]) == 0
+    assert main(["encode", str(quiet), "--output-dir", str(tmp_path / "codes"), *common]) == 0
+    assert main(["decode", str(tmp_path / "codes" / "quiet.npy"), "--output-dir", str(tmp_path / "dec"), *common]) == 0
+
+    def rms_db(path) -> float:
+        audio, _ = soundfile.read(path, dtype="float32")
+        return float(20 * np.log10(np.sqrt(np.mean(audio**2))))
+
+    reconstructed, decoded = rms_db(tmp_path / "rec" / "quiet.wav"), rms_db(tmp_path / "dec" / "quiet.wav")
+    # The gain encode applied (30.7 dB here), up to the 16-bit rounding of the very quiet reconstruction.
+    assert abs(decoded - reconstructed - (-20.0 - rms_db(quiet))) < 0.25
