@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from llmcodec.cli_options import (
+    add_command,
     add_data_options,
     add_device_option,
     add_model_option,
@@ -45,7 +46,9 @@ def _json_ready(value):
 
 
 def run_metrics(args: argparse.Namespace) -> int:
-    """Compute and print the metrics for ``args.reference`` vs ``args.degraded``."""
+    """Compare a degraded/reconstructed file with its reference. Defaults follow Codec-SUPERB's definitions
+    (STOI/F0Corr at 16 kHz, its STOI port, F0 at an assumed 22,050 Hz, zero-pad alignment); failed metrics are
+    null with a reason."""
     from llmcodec.audio import load_audio
     from llmcodec.evaluation.metrics import InvalidAudioError, MetricOptions, compute_metrics
 
@@ -98,7 +101,10 @@ def items_from_args(args: argparse.Namespace):
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    """``llmcodec evaluate``: score the model (and baselines) on a folder or dataset; see evaluation/README.md."""
+    """Encode/decode every file, compute Codec-SUPERB metrics against the reference, and write DIR/run.json,
+    rows.jsonl, rows.csv, codes.jsonl, summary.json, plots/*.png and report.md. Resumable: rerun the same command
+    to continue (another model or other metric options are refused); unreadable or too-short files become error
+    rows."""
     from llmcodec.cli_options import check_device, resolve_model_spec
     from llmcodec.evaluation.baselines import BASELINE_NAMES
     from llmcodec.evaluation.evaluate import EvaluateConfig, evaluate
@@ -144,7 +150,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_token_stability_command(args: argparse.Namespace) -> int:
-    """``llmcodec token-stability FILES``: the evaluate metric on a few files; exit 1 if any file failed."""
+    """Print, per file and as a mean, the token-stability shares of `llmcodec evaluate` (see
+    llmcodec.evaluation.token_stability)."""
     from llmcodec.audio import load_audio
     from llmcodec.cli_options import check_device, resolve_model_spec
     from llmcodec.evaluation.token_stability import format_shares, summarize_stability, token_stability
@@ -176,15 +183,8 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``metrics``, ``evaluate``, ``token-stability``, ``token-lm`` and ``salmon``."""
     from llmcodec import cli_token_lm
 
-    parser = subparsers.add_parser(
-        "metrics",
-        help="Codec-SUPERB metrics (mel, stft, waveform, pesq, stoi, f0corr) for one pair, as JSON",
-        description=(
-            "Compare a degraded/reconstructed file with its reference. Defaults follow Codec-SUPERB's "
-            "definitions (STOI/F0Corr at 16 kHz, its STOI port, F0 at an assumed 22,050 Hz, zero-pad "
-            "alignment); failed metrics are null with a reason."
-        ),
-    )
+    parser = add_command(subparsers, "metrics", run_metrics,
+                         help="Codec-SUPERB metrics (mel, stft, waveform, pesq, stoi, f0corr) for one pair, as JSON")
     parser.add_argument("reference", help="reference audio file")
     parser.add_argument("degraded", help="degraded / reconstructed audio file")
     mode = parser.add_mutually_exclusive_group()
@@ -199,17 +199,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
         help="reproduce Codec-SUPERB's failure numbers (PESQ 1.0, STOI 0.0, F0Corr 0.0) instead of null",
     )
     parser.add_argument("--strict-f0corr", action="store_true", help=STRICT_F0CORR_HELP)
-    parser.set_defaults(func=run_metrics)
 
-    evaluate = subparsers.add_parser(
-        "evaluate",
+    evaluate = add_command(
+        subparsers, "evaluate", run_evaluate,
         help="score the codec (and classical baselines) on a folder or dataset: rows, summary, plots, report",
-        description=(
-            "Encode/decode every file, compute Codec-SUPERB metrics against the reference, and write "
-            "DIR/run.json, rows.jsonl, rows.csv, codes.jsonl, summary.json, plots/*.png and report.md. Resumable: "
-            "rerun the same command to continue (another model or other metric options are refused); unreadable "
-            "or too-short files become error rows."
-        ),
     )
     add_model_option(evaluate)
     add_data_options(evaluate)
@@ -225,18 +218,14 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--strict-f0corr", action="store_true", help=STRICT_F0CORR_HELP)
     evaluate.add_argument("--no-token-stability", action="store_true",
                           help="skip the token-stability metric (4 extra encodes per file)")
-    evaluate.set_defaults(func=run_evaluate)
 
-    stability = subparsers.add_parser(
-        "token-stability",
+    stability = add_command(
+        subparsers, "token-stability", run_token_stability_command,
         help="share of codes unchanged under inaudible changes (noise -70 dBFS, int16, 1 dB gain, windows)",
-        description="Print, per file and as a mean, the token-stability shares of `llmcodec evaluate` "
-                    "(see llmcodec.evaluation.token_stability).",
     )
     stability.add_argument("inputs", nargs="+", help="audio files")
     add_model_option(stability)
     add_device_option(stability)
     stability.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
-    stability.set_defaults(func=run_token_stability_command)
 
     cli_token_lm.add_subcommands(subparsers)

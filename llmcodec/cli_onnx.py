@@ -7,22 +7,19 @@ import sys
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    from llmcodec.cli_options import add_model_option, add_output_dir_option, add_overwrite_option
+    from llmcodec.cli_options import add_command, add_model_option, add_output_dir_option, add_overwrite_option
 
-    parser = subparsers.add_parser(
-        "export-onnx",
-        help="write the codec as ONNX graphs: OUT/encoder.onnx (audio -> codes), OUT/decoder.onnx (codes -> audio)",
-        description="Export the encoder (audio + padding mask -> codes) and the decoder (codes + mask -> audio) "
-        "with dynamic batch and length. `--backend onnx` of encode / decode / reconstruct / tokenize-audio "
-        "takes this folder as --model (or exports any --model into a cache itself). Needs the onnx extra.",
-    )
+    parser = add_command(subparsers, "export-onnx", _cmd_export_onnx, help="write the codec as ONNX graphs: "
+                         "OUT/encoder.onnx (audio -> codes), OUT/decoder.onnx (codes -> audio)")
     add_model_option(parser)
     add_output_dir_option(parser, metavar="OUT", help="folder for the graphs (created)")
     add_overwrite_option(parser, help="replace graphs already in OUT")
-    parser.set_defaults(func=_cmd_export_onnx)
 
 
 def _cmd_export_onnx(args: argparse.Namespace) -> int:
+    """Export the encoder (audio + padding mask -> codes) and the decoder (codes + mask -> audio) with dynamic
+    batch and length. `--backend onnx` of encode / decode / reconstruct / tokenize-audio takes this folder as
+    --model (or exports any --model into a cache itself). Needs the onnx extra."""
     from pathlib import Path
 
     from llmcodec.cli_options import resolve_model_spec

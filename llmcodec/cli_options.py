@@ -1,13 +1,14 @@
 """The options every `llmcodec` command spells the same way (the convention is documented in `llmcodec.cli`).
 
-`add_model_option`, `add_output_dir_option`, `add_device_option`, `add_overwrite_option`, `add_data_options`
-and the argparse types `positive_int`, `non_negative_int`, `finite_float`, `non_negative_seconds`,
-`positive_seconds`. Nothing here imports torch: building the parser must stay fast (`llmcodec --help`).
+`add_command` (a subcommand and the function that runs it), `add_model_option`, `add_output_dir_option`,
+`add_device_option`, `add_overwrite_option`, `add_data_options` and the argparse types `positive_int`,
+`non_negative_int`, `finite_float`, `non_negative_seconds`, `positive_seconds`. Nothing here imports torch: building the parser must stay fast (`llmcodec --help`).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import os
 from pathlib import Path
@@ -101,6 +102,20 @@ def non_negative_seconds(text: str) -> float:
 def positive_seconds(text: str) -> float:
     """argparse type: a finite number of seconds > 0."""
     return _seconds(text, allow_zero=False)
+
+
+# ----------------------------------------------------------------------------------------------- commands
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, handler, *, help: str) -> argparse.ArgumentParser:
+    """The subcommand `name`, run by `handler(args) -> exit status`; returns its parser for the options.
+
+    `help` is its line in `llmcodec --help`; its own `--help` page describes it with the handler's docstring
+    (argparse refills the text), so what a command does is written once, beside the code that does it.
+    """
+    parser = subparsers.add_parser(name, help=help, description=inspect.getdoc(handler) or help)
+    parser.set_defaults(func=handler)
+    return parser
 
 
 # ------------------------------------------------------------------------------------------------ options

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from llmcodec.cli_evaluation import items_from_args
 from llmcodec.cli_options import (
+    add_command,
     add_data_options,
     add_device_option,
     add_model_option,
@@ -59,6 +60,25 @@ def _code_extractor(args: argparse.Namespace):
     return load_code_extractor(resolve_model_spec(args.model), device=args.device)
 
 
+def _lm_scorer(args: argparse.Namespace):
+    """The :class:`CausalLMScorer` of ``--lm``; a folder that is not such an LM is a one-line error."""
+    from llmcodec.evaluation.salmon import CausalLMScorer
+
+    try:
+        return CausalLMScorer.from_folder(args.lm, device=args.device)
+    except (OSError, ValueError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"--lm {args.lm}: {message}") from error
+
+
+def _codec_of(args: argparse.Namespace, scorer):
+    """The ``--model`` codec, refused unless it has as many codes as the LM of ``scorer`` was trained on."""
+    codec = _code_extractor(args)
+    if codec.codebook_size != scorer.vocab.n_codes:
+        raise UserError(f"the codec has {codec.codebook_size} codes but the LM was trained on {scorer.vocab.n_codes}")
+    return codec
+
+
 def _seeds(text: str) -> list[int]:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
@@ -95,7 +115,10 @@ def _warm_start(args: argparse.Namespace):
 
 
 def run_token_lm_command(args: argparse.Namespace) -> int:
-    """``llmcodec token-lm``: tokenize, fit the baselines, train the LM per seed, report with intervals."""
+    """Tokenize the data with the codec, split it (train/ and validation/ sub-folders, else a seeded hash), train a
+    small Qwen3 causal LM from scratch with transformers.Trainer, and report eval loss and perplexity normalised
+    over the audio codes (plus the full-vocabulary numbers) and k-step-ahead greedy accuracy, k = 1..5. Writes
+    DIR/token_lm.json, token_lm.md and DIR/lm/."""
     from llmcodec.evaluation.token_lm import run_token_lm
     from llmcodec.evaluation.token_lm_model import TokenLMConfig
 
@@ -184,18 +207,12 @@ def _run_paired(args, codec, scorer, items, speakers, train_codes: Path | None, 
 
 
 def run_paired_tests_command(args: argparse.Namespace) -> int:
-    """``llmcodec paired-tests``: local-likelihood paired tests of a token LM (and the count baselines)."""
-    from llmcodec.evaluation.salmon import CausalLMScorer
-
-    try:  # the LM first: a wrong --lm fails before any audio is listed or decoded
-        scorer = CausalLMScorer.from_folder(args.lm, device=args.device)
-    except (OSError, ValueError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--lm {args.lm}: {message}") from error
+    """Score a positive clip against a negative that changes at its middle, on a window after the change, with an
+    LM written by `llmcodec token-lm` (DIR/lm) and, given --baselines-from, the unigram and n-gram fitted on that
+    run's training codes. Chance is 50 percent."""
+    scorer = _lm_scorer(args)  # the LM first: a wrong --lm fails before any audio is listed or decoded
     items, _ = items_from_args(args)
-    codec = _code_extractor(args)
-    if codec.codebook_size != scorer.vocab.n_codes:
-        raise UserError(f"the codec has {codec.codebook_size} codes but the LM was trained on {scorer.vocab.n_codes}")
+    codec = _codec_of(args, scorer)
     train_codes = None
     if args.baselines_from is not None:
         train_codes = Path(args.baselines_from)
@@ -206,7 +223,9 @@ def run_paired_tests_command(args: argparse.Namespace) -> int:
 
 
 def run_code_agreement_command(args: argparse.Namespace) -> int:
-    """``llmcodec code-agreement``: frame agreement and UED between two codecs on the same audio."""
+    """Tokenize the data with two codecs (cached, resumable) and report the share of frames with the same code and
+    the unit edit distance of the deduplicated code strings, with bootstrap intervals over files. Run it before
+    reading an LM difference between two codec arms."""
     from llmcodec.cli_options import check_device, resolve_model_spec
     from llmcodec.evaluation.code_agreement import run_code_agreement
     from llmcodec.evaluation.token_lm_data import load_code_extractor
@@ -226,19 +245,14 @@ def run_code_agreement_command(args: argparse.Namespace) -> int:
 
 
 def run_salmon_command(args: argparse.Namespace) -> int:
-    """``llmcodec salmon``: consistent vs perturbed clips scored by a token LM from ``llmcodec token-lm``."""
-    from llmcodec.evaluation.salmon import CausalLMScorer, run_salmon
+    """Score consistent vs perturbed clips with an LM written by `llmcodec token-lm` (DIR/lm); chance is 50
+    percent."""
+    from llmcodec.evaluation.salmon import run_salmon
 
     perturbations = _perturbations(args.perturbations)
     items, _ = items_from_args(args)
-    try:
-        scorer = CausalLMScorer.from_folder(args.lm, device=args.device)
-    except (OSError, ValueError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"--lm {args.lm}: {message}") from error
-    codec = _code_extractor(args)
-    if codec.codebook_size != scorer.vocab.n_codes:
-        raise UserError(f"the codec has {codec.codebook_size} codes but the LM was trained on {scorer.vocab.n_codes}")
+    scorer = _lm_scorer(args)
+    codec = _codec_of(args, scorer)
     result = run_salmon(codec, scorer, items, args.output_dir, perturbations,
                         _salmon_config(args, args.clip_seconds), _speakers(args))
     shown = ", ".join(f"{k} {100 * v:.1f} %" for k, v in result["accuracy"].items())
@@ -248,15 +262,9 @@ def run_salmon_command(args: argparse.Namespace) -> int:
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``token-lm``, ``salmon``, ``paired-tests`` and ``code-agreement``."""
-    token_lm = subparsers.add_parser(
-        "token-lm",
+    token_lm = add_command(
+        subparsers, "token-lm", run_token_lm_command,
         help="token learnability: train a tiny Qwen3 LM on a codec's codes; perplexity and k-step accuracy",
-        description=(
-            "Tokenize the data with the codec, split it (train/ and validation/ sub-folders, else a seeded "
-            "hash), train a small Qwen3 causal LM from scratch with transformers.Trainer, and report eval "
-            "loss and perplexity normalised over the audio codes (plus the full-vocabulary numbers) and "
-            "k-step-ahead greedy accuracy, k = 1..5. Writes DIR/token_lm.json, token_lm.md and DIR/lm/."
-        ),
     )
     add_model_option(token_lm, help=CODEC_HELP, deprecated_aliases=("--codec",))
     add_data_options(token_lm)
@@ -302,12 +310,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     token_lm.add_argument("--salmon-pairs", type=positive_int, default=100, help="max pairs per perturbation")
     token_lm.add_argument("--perturbations", default="speaker,noise,reverb")
     _add_paired_options(token_lm, flag=True)
-    token_lm.set_defaults(func=run_token_lm_command)
 
-    salmon = subparsers.add_parser(
-        "salmon",
+    salmon = add_command(
+        subparsers, "salmon", run_salmon_command,
         help="SALMon-style consistency accuracy of a token LM (speaker / noise / reverb perturbations)",
-        description="Score consistent vs perturbed clips with an LM written by `llmcodec token-lm` (DIR/lm); chance is 50 percent.",
     )
     add_model_option(salmon, help="the codec the LM was trained on (or auv:PATH)", deprecated_aliases=("--codec",))
     salmon.add_argument("--lm", required=True, help="LM folder written by token-lm (DIR/lm)")
@@ -318,14 +324,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     salmon.add_argument("--salmon-pairs", type=positive_int, default=100, help="max pairs per perturbation")
     salmon.add_argument("--perturbations", default="speaker,noise,reverb")
     salmon.add_argument("--seed", type=int, default=0)
-    salmon.set_defaults(func=run_salmon_command)
 
-    paired = subparsers.add_parser(
-        "paired-tests",
+    paired = add_command(
+        subparsers, "paired-tests", run_paired_tests_command,
         help="paired consistency tests (speaker / gain / noise change halfway, frame edits) by local likelihood",
-        description=("Score a positive clip against a negative that changes at its middle, on a window after the "
-                     "change, with an LM written by `llmcodec token-lm` (DIR/lm) and, given --baselines-from, the "
-                     "unigram and n-gram fitted on that run's training codes. Chance is 50 percent."),
     )
     add_model_option(paired, help="the codec the LM was trained on (or auv:PATH)")
     paired.add_argument("--lm", required=True, help="LM folder written by token-lm (DIR/lm)")
@@ -338,21 +340,16 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     add_output_dir_option(paired)
     add_device_option(paired)
     _add_paired_options(paired, flag=False)
-    paired.set_defaults(func=run_paired_tests_command)
 
-    agreement = subparsers.add_parser(
-        "code-agreement",
+    agreement = add_command(
+        subparsers, "code-agreement", run_code_agreement_command,
         help="share of frames two codecs give the same code, and the unit edit distance, on the same audio",
-        description=("Tokenize the data with two codecs (cached, resumable) and report the share of frames with the "
-                     "same code and the unit edit distance of the deduplicated code strings, with bootstrap "
-                     "intervals over files. Run it before reading an LM difference between two codec arms."),
     )
     add_model_option(agreement, help="codec A: " + CODEC_HELP)
     agreement.add_argument("--other", required=True, help="codec B: a folder, raw .pt, Hub id or auv:PATH")
     add_data_options(agreement)
     add_output_dir_option(agreement)
     add_device_option(agreement)
-    agreement.set_defaults(func=run_code_agreement_command)
 
 
 def _add_paired_options(parser: argparse.ArgumentParser, flag: bool) -> None:

@@ -6,20 +6,12 @@ import argparse
 import os
 import sys
 
-from llmcodec.cli_options import add_model_option, non_negative_seconds, positive_int
+from llmcodec.cli_options import add_command, add_model_option, non_negative_seconds, positive_int
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    ta = subparsers.add_parser(
-        "tokenize-audio",
-        help="audio files or an HF audio dataset -> <CODEC_n> strings (jsonl shards + datasets dataset)",
-        description="Encode audio with the codec and write one jsonl record per item: {id, audio_tokens "
-        "('<CODEC_5><CODEC_17>...'), n_codes, carried columns}. File ids are paths relative to the deepest "
-        "folder holding every input, however the inputs are spelled. Items of similar length are batched "
-        "together while worker processes decode the next ones. Resumable (finished ids are skipped), "
-        "shardable: --shard-index/--num-shards, or RANK/WORLD_SIZE from `accelerate launch`, each process "
-        "writing OUT/codes-K-of-N.jsonl (locked while written). Merge shards into OUT/dataset with --merge.",
-    )
+    ta = add_command(subparsers, "tokenize-audio", _cmd_tokenize_audio,
+                     help="audio files or an HF audio dataset -> <CODEC_n> strings (jsonl shards + datasets dataset)")
     ta.add_argument("inputs", nargs="*", help="audio files or folders (searched recursively for audio files)")
     ta.add_argument("--output-dir", required=True, metavar="OUT")
     ta.add_argument("--file-list", metavar="TXT", help="text file with one audio path per line")
@@ -48,7 +40,6 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     ta.add_argument("--no-dataset", action="store_true", help="single shard: do not write OUT/dataset at the end")
     ta.add_argument("--merge", action="store_true", help="only merge the finished shards of OUT into OUT/dataset")
     ta.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    ta.set_defaults(func=_cmd_tokenize_audio)
 
 
 def _file_source(inputs: list[str], file_list: str | None):
@@ -68,6 +59,12 @@ def _file_source(inputs: list[str], file_list: str | None):
 
 
 def _cmd_tokenize_audio(args: argparse.Namespace) -> int:
+    """Encode audio with the codec and write one jsonl record per item: {id, audio_tokens
+    ('<CODEC_5><CODEC_17>...'), n_codes, carried columns}. File ids are paths relative to the deepest folder
+    holding every input, however the inputs are spelled. Items of similar length are batched together while
+    worker processes decode the next ones. Resumable (finished ids are skipped), shardable:
+    --shard-index/--num-shards, or RANK/WORLD_SIZE from `accelerate launch`, each process writing
+    OUT/codes-K-of-N.jsonl (locked while written). Merge shards into OUT/dataset with --merge."""
     import torch
 
     from llmcodec.cli_options import resolve_model_spec

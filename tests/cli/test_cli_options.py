@@ -5,6 +5,7 @@ import argparse
 import pytest
 
 from llmcodec.cli_options import (
+    add_command,
     add_device_option,
     add_legacy_output_positional,
     add_model_option,
@@ -64,3 +65,36 @@ def test_argparse_types(kind, good, bad):
     for text in bad:
         with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
             kind(text)
+
+
+def _documented(args):
+    """Says what the command does
+    over two lines."""
+    return 0
+
+
+def test_add_command_runs_the_handler_and_describes_the_command_with_its_docstring():
+    parser = argparse.ArgumentParser(prog="x")
+    subparsers = parser.add_subparsers(dest="command")
+    add_command(subparsers, "documented", _documented, help="one line")
+    add_command(subparsers, "bare", lambda args: 1, help="the bare command")
+    assert parser.parse_args(["documented"]).func is _documented
+    assert parser.parse_args(["bare"]).func(None) == 1
+    pages = subparsers.choices
+    assert pages["documented"].description == "Says what the command does\nover two lines."
+    assert "Says what the command does over two lines." in pages["documented"].format_help()  # refilled
+    assert pages["bare"].description == "the bare command"  # no docstring: the help line
+    assert "one line" in parser.format_help()
+
+
+@pytest.mark.parametrize("command", ["metrics", "evaluate", "token-stability", "token-lm", "salmon", "paired-tests",
+                                     "code-agreement", "export-onnx", "tokenize-audio"])
+def test_llmcodec_commands_are_described_by_their_handlers(command):
+    import inspect
+
+    from llmcodec.cli import build_parser
+
+    page = build_parser()._subparsers._group_actions[0].choices[command]
+    handler = page.get_default("func")
+    assert callable(handler) and len(page.description) > 40
+    assert page.description == inspect.getdoc(handler)
