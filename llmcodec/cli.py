@@ -1,8 +1,11 @@
 """The ``llmcodec`` console script, and the one convention every subcommand follows.
 
 Each family of subcommands lives in its own module exposing ``add_subcommands(subparsers)``; this file
-only wires them together so that the modules stay independent. Building the parser imports no torch
-(`llmcodec --help` stays fast): subcommand modules import heavy libraries inside their functions.
+only wires them together so that the modules stay independent. A module registers every command with
+`llmcodec.cli_options.add_command`, which binds the function that runs it; that function's docstring is the
+command's ``--help`` description (a command with actions, such as ``corpus``, is made by `add_command_group`).
+Building the parser imports no torch (`llmcodec --help` stays fast): subcommand modules import heavy libraries
+inside their functions.
 
 Options (added with the helpers of `llmcodec.cli_options`, so they read the same everywhere):
     --model MODEL       the codec: an exported folder, a raw llm-codec.pt / auv.pt or a Hub repo id

@@ -14,6 +14,7 @@ channels, plus the 16 kHz copy and the codec's activations.
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 
 from llmcodec.cli_options import (  # noqa: F401 - DEFAULT_MODEL_DIR and resolve_model_spec re-exported
     DEFAULT_MODEL_DIR,
+    add_command,
     add_device_option,
     add_model_option,
     add_output_dir_option,
@@ -241,8 +243,9 @@ def _add_coding_options(parser) -> None:
 
 
 def _with_chunking_normalised(func):
-    """`--chunk-seconds 0` means one pass (None for the model)."""
+    """`func` (its name and docstring kept), with `--chunk-seconds 0` passed on as one pass (None for the model)."""
 
+    @functools.wraps(func)
     def run(args):
         if args.chunk_seconds == 0:
             args.chunk_seconds = None
@@ -252,19 +255,20 @@ def _with_chunking_normalised(func):
 
 
 def add_subcommands(subparsers) -> None:
-    encode = subparsers.add_parser("encode", help="audio files -> DIR/<stem>.npy codes")
-    reconstruct = subparsers.add_parser("reconstruct", help="audio files -> DIR/<stem>.wav (16 kHz) + DIR/<stem>.npy")
-    for parser, func in ((encode, cmd_encode), (reconstruct, cmd_reconstruct)):
+    encode = add_command(subparsers, "encode", _with_chunking_normalised(cmd_encode),
+                         help="audio files -> DIR/<stem>.npy codes")
+    reconstruct = add_command(subparsers, "reconstruct", _with_chunking_normalised(cmd_reconstruct),
+                              help="audio files -> DIR/<stem>.wav (16 kHz) + DIR/<stem>.npy")
+    for parser in (encode, reconstruct):
         parser.add_argument("inputs", nargs="+", help="audio files (any format ffmpeg reads; any rate; downmixed)")
         add_output_dir_option(parser)
         _add_coding_options(parser)
         parser.add_argument("--batch-size", type=positive_int, default=8, help="files per padded batch (default: 8)")
         parser.add_argument("--codebook-domain", default=None, help="restrict codes to a partition, e.g. speech")
         parser.add_argument("--tokens", action="store_true", help="also write DIR/<stem>.txt with <CODEC_i> tokens")
-        parser.set_defaults(func=_with_chunking_normalised(func))
 
-    decode = subparsers.add_parser("decode", help="DIR/<stem>.npy (or .txt <CODEC_n> tokens) -> DIR/<stem>.wav")
+    decode = add_command(subparsers, "decode", _with_chunking_normalised(cmd_decode),
+                         help="DIR/<stem>.npy (or .txt <CODEC_n> tokens) -> DIR/<stem>.wav")
     decode.add_argument("inputs", nargs="+", help=".npy files of 1-D integer codes, or .txt files of <CODEC_n> tokens")
     add_output_dir_option(decode)
     _add_coding_options(decode)
-    decode.set_defaults(func=_with_chunking_normalised(cmd_decode))

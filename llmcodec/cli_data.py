@@ -13,16 +13,15 @@ from llmcodec.errors import UserError
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``corpus build`` and ``corpus voices``."""
+    """Register ``corpus build``, ``corpus recorded`` and ``corpus voices``."""
+    from llmcodec.cli_options import add_command, add_command_group
     from llmcodec.training.data.corpus.synthesis import DEFAULT_VALIDATION_SPEAKERS, CorpusConfig
     from llmcodec.training.data.corpus.voices import ENGINES
 
     defaults = CorpusConfig()
-    corpus = subparsers.add_parser("corpus", help="offline synthetic speech corpus (espeak-ng, flite, festival)")
-    sub = corpus.add_subparsers(dest="corpus_command", metavar="ACTION")
-    sub.required = True
+    sub = add_command_group(subparsers, "corpus", help="offline synthetic speech corpus (espeak-ng, flite, festival)")
 
-    build = sub.add_parser("build", help="synthesize the corpus into OUT_DIR (cached, resumable)")
+    build = add_command(sub, "build", _cmd_build, help="synthesize the corpus into OUT_DIR (cached, resumable)")
     build.add_argument("out_dir", metavar="OUT_DIR")
     build.add_argument("--utterances-per-voice", type=int, default=defaults.utterances_per_voice,
                        help="utterances per espeak-ng voice; flite/festival voices get --weight times as many "
@@ -35,13 +34,12 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--validation-speakers", nargs="+", default=list(DEFAULT_VALIDATION_SPEAKERS),
                        help="speakers (timbre groups) held out for validation")
     build.add_argument("--max-voices", type=int, default=None, help="use only N voices, spread over engines")
-    build.set_defaults(func=_cmd_build)
 
     from llmcodec.training.data.corpus.recorded import DEFAULT_VALIDATION_SOURCES, SOURCES
 
-    recorded = sub.add_parser("recorded", help="real recorded speech from installed packages into OUT_DIR "
-                                               "(game dialogue and voice packs, spoken words and letters in ~30 "
-                                               "languages, telephone prompts; resumable)")
+    recorded = add_command(sub, "recorded", _cmd_recorded, help="real recorded speech from installed packages into "
+                           "OUT_DIR (game dialogue and voice packs, spoken words and letters in ~30 languages, "
+                           "telephone prompts; resumable)")
     recorded.add_argument("out_dir", metavar="OUT_DIR")
     recorded.add_argument("--sources", nargs="+", choices=[s.name for s in SOURCES], default=None,
                           help="default: every installed source")
@@ -49,12 +47,10 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
                           help="sources or SOURCE:SPEAKER ids (klettres:fr, hedgewars:British) held out for "
                                "validation, with every speaker who may be the same person")
     recorded.add_argument("--max-files-per-source", type=int, default=None)
-    recorded.set_defaults(func=_cmd_recorded)
 
-    voices = sub.add_parser("voices", help="list the voices that work on this machine")
+    voices = add_command(sub, "voices", _cmd_voices, help="list the voices that work on this machine")
     voices.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     voices.add_argument("--workers", type=int, default=1)
-    voices.set_defaults(func=_cmd_voices)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:

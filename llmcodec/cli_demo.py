@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from llmcodec.cli_options import add_device_option, add_model_option, add_output_dir_option
+from llmcodec.cli_options import add_command, add_device_option, add_model_option, add_output_dir_option
 
 EXAMPLE_CLIP = Path(__file__).parent / "assets" / "examples" / "arctic_a0007.wav"
 DEFAULT_OUTPUT_DIR = "demo-output"
@@ -138,9 +138,8 @@ def cmd_demo(args) -> int:
 
 
 def add_subcommands(subparsers) -> None:
-    demo = subparsers.add_parser(
-        "demo", help="reconstruct a clip (default: the bundled example) and print codes, LLM tokens and metrics"
-    )
+    demo = add_command(subparsers, "demo", cmd_demo, help="reconstruct a clip (default: the bundled example) and print "
+                       "codes, LLM tokens and metrics")
     demo.add_argument(
         "audio", nargs="?", default=str(EXAMPLE_CLIP),
         help="audio file (any format ffmpeg reads; default: the bundled example clip)",
@@ -152,4 +151,3 @@ def add_subcommands(subparsers) -> None:
         "--no-codec2", action="store_true",
         help="skip the Codec2 1200 bps comparison (it runs when codec2's c2enc/c2dec are installed)",
     )
-    demo.set_defaults(func=cmd_demo)

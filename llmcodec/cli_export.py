@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmcodec.cli_options import add_legacy_output_positional, add_output_dir_option, take_legacy_output
+from llmcodec.cli_options import add_command, add_legacy_output_positional, add_output_dir_option, take_legacy_output
 from llmcodec.errors import UserError
 from llmcodec.files import check_output_apart_from_inputs
 
@@ -51,8 +51,9 @@ def cmd_push(args) -> int:
 
 
 def add_subcommands(subparsers) -> None:
-    convert = subparsers.add_parser(
-        "convert", help="llm-codec.pt / auv.pt state dict (or an exported folder) -> Hub-ready folder"
+    convert = add_command(
+        subparsers, "convert", cmd_convert,
+        help="llm-codec.pt / auv.pt state dict (or an exported folder) -> Hub-ready folder",
     )
     convert.add_argument(
         "source", help="reference state dict (loaded with weights_only=True) or an exported LLM-Codec folder"
@@ -68,11 +69,9 @@ def add_subcommands(subparsers) -> None:
         help="store the weights in this dtype (half the size); they are upcast to float32 on load",
     )
     convert.add_argument("--card-extra", default=None, help="Markdown file appended to the model card")
-    convert.set_defaults(func=cmd_convert)
 
-    push = subparsers.add_parser("push", help="upload an exported folder to the Hugging Face Hub")
+    push = add_command(subparsers, "push", cmd_push, help="upload an exported folder to the Hugging Face Hub")
     push.add_argument("folder")
     push.add_argument("repo_id")
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", default=None, help="Hub token (default: the logged-in token / $HF_TOKEN)")
-    push.set_defaults(func=cmd_push)

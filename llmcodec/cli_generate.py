@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from llmcodec.cli_options import (
+    add_command,
     add_device_option,
     add_model_option,
     add_overwrite_option,
@@ -39,6 +40,8 @@ def _output_path(args: argparse.Namespace, prompt_path: Path) -> Path:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    """Encode --prompt with the codec, sample a continuation of <CODEC_n> tokens with the LM (constrained to audio
+    tokens), decode it and write DIR/<prompt stem>.continuation.wav atomically."""
     from llmcodec.audio import load_audio, save_audio
     from llmcodec.cli_codec import _load_model
     from llmcodec.generation import MAX_SECONDS, CodecLMError, SamplingConfig, continue_speech, load_codec_lm
@@ -79,12 +82,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def add_subcommands(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "generate",
+    parser = add_command(
+        subparsers, "generate", cmd_generate,
         help="continue a spoken prompt with a codec LM (token-lm output or an lm/ artifact) and write a wav",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Encode --prompt with the codec, sample a continuation of <CODEC_n> tokens with the LM "
-        f"(constrained to audio tokens), decode it and write DIR/<prompt stem>{OUTPUT_SUFFIX} atomically.",
     )
     parser.add_argument("--lm", required=True, help="LM folder: DIR/lm of `llmcodec token-lm`, or an `llmcodec lm build` folder")
     parser.add_argument("--prompt", required=True, help="prompt audio (any format ffmpeg reads)")
@@ -103,4 +104,3 @@ def add_subcommands(subparsers) -> None:
     parser.add_argument("--top-p", type=finite_float(0, 1, exclusive_minimum=True), default=0.95)
     parser.add_argument("--seed", type=int, default=0)
     add_device_option(parser)
-    parser.set_defaults(func=cmd_generate)

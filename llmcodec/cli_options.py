@@ -1,8 +1,9 @@
 """The options every `llmcodec` command spells the same way (the convention is documented in `llmcodec.cli`).
 
-`add_command` (a subcommand and the function that runs it), `add_model_option`, `add_output_dir_option`,
-`add_device_option`, `add_overwrite_option`, `add_data_options` and the argparse types `positive_int`,
-`non_negative_int`, `finite_float`, `non_negative_seconds`, `positive_seconds`. Nothing here imports torch: building the parser must stay fast (`llmcodec --help`).
+`add_command` (a subcommand and the function that runs it), `add_command_group` (a command with actions),
+`add_model_option`, `add_output_dir_option`, `add_device_option`, `add_overwrite_option`, `add_data_options` and
+the argparse types `positive_int`, `non_negative_int`, `finite_float`, `non_negative_seconds`, `positive_seconds`.
+Nothing here imports torch: building the parser must stay fast (`llmcodec --help`).
 """
 
 from __future__ import annotations
@@ -107,15 +108,27 @@ def positive_seconds(text: str) -> float:
 # ----------------------------------------------------------------------------------------------- commands
 
 
-def add_command(subparsers: argparse._SubParsersAction, name: str, handler, *, help: str) -> argparse.ArgumentParser:
+def add_command(
+    subparsers: argparse._SubParsersAction, name: str, handler, *, help: str, **parser_options
+) -> argparse.ArgumentParser:
     """The subcommand `name`, run by `handler(args) -> exit status`; returns its parser for the options.
 
     `help` is its line in `llmcodec --help`; its own `--help` page describes it with the handler's docstring
     (argparse refills the text), so what a command does is written once, beside the code that does it.
+    `parser_options` go to the parser (`formatter_class`, `add_help`).
     """
-    parser = subparsers.add_parser(name, help=help, description=inspect.getdoc(handler) or help)
+    parser = subparsers.add_parser(name, help=help, description=inspect.getdoc(handler) or help, **parser_options)
     parser.set_defaults(func=handler)
     return parser
+
+
+def add_command_group(subparsers: argparse._SubParsersAction, name: str, *, help: str) -> argparse._SubParsersAction:
+    """``llmcodec NAME ACTION ...``: registers NAME and returns the holder of its actions (one is required),
+    each added with `add_command`."""
+    group = subparsers.add_parser(name, help=help)
+    actions = group.add_subparsers(dest=f"{name}_command", metavar="ACTION")
+    actions.required = True
+    return actions
 
 
 # ------------------------------------------------------------------------------------------------ options

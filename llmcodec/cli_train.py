@@ -1,18 +1,13 @@
-"""``llmcodec train CONFIG.yaml [--field value ...]``: run the LLM-Codec training recipe.
+"""``llmcodec train``: the command that runs the LLM-Codec training recipe (what it does: `_cmd_train`).
 
-The YAML file holds fields of ``ModelArguments``, ``DataArguments`` and ``LLMCodecTrainingArguments`` (the recipe
-knobs plus any ``transformers.TrainingArguments`` field); ``--field value`` overrides one of them, read with the
-field's type by ``HfArgumentParser`` (``--max_steps 10``, ``--lr_codec 1e-4``, ``--report_to tensorboard``,
-``--disc_channels 4 8 8 16 16``, ``--codec_config '{hidden_size: 64}'``). ``llmcodec train CONFIG.yaml --help``
-lists every field with its help and the config's value. ``--resume [CHECKPOINT]`` continues a run (the newest
-complete checkpoint of ``output_dir`` without a path); an ``output_dir`` holding a previous run is refused
-otherwise, unless ``--overwrite_output_dir``. ``--print-config`` prints the resolved arguments. Works under
-``accelerate launch`` (``python -m llmcodec.cli train …``).
+``-h`` / ``--help`` lists the fields of the training arguments rather than this parser's own options, since
+every field is an option of the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 
 
@@ -31,7 +26,7 @@ def _print_fields_help(config: str | None) -> None:
     """Every field of the three argument classes with its help; with ``config``, its values as the defaults."""
     from llmcodec.training.trainer.argument_parsing import TrainingArgumentParser, read_config_file
 
-    parser = TrainingArgumentParser(description=__doc__)
+    parser = TrainingArgumentParser(description=inspect.getdoc(_cmd_train))
     if config is not None:
         parser.set_defaults(**read_config_file(config))
     parser.print_help()
@@ -39,18 +34,31 @@ def _print_fields_help(config: str | None) -> None:
 
 def add_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train``."""
-    train = subparsers.add_parser(
-        "train", help="train the codec against a frozen LM (recipe: FTP, SA, Gumbel bridge, GAN)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
+    from llmcodec.cli_options import add_command
+
+    train = add_command(
+        subparsers, "train", _cmd_train,
+        help="train the codec against a frozen LM (recipe: FTP, SA, Gumbel bridge, GAN)",
+        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
     )
     train.add_argument("-h", "--help", action=_FieldsHelp, help="list every training field with its help")
     train.add_argument("config", metavar="CONFIG.yaml")
     train.add_argument("overrides", nargs=argparse.REMAINDER, metavar="--field value",
                        help="override any field of the config; also --resume [CHECKPOINT] and --print-config")
-    train.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    """``llmcodec train CONFIG.yaml [--field value ...]``: run the LLM-Codec training recipe.
+
+    The YAML file holds fields of ``ModelArguments``, ``DataArguments`` and ``LLMCodecTrainingArguments`` (the
+    recipe knobs plus any ``transformers.TrainingArguments`` field); ``--field value`` overrides one of them, read
+    with the field's type by ``HfArgumentParser`` (``--max_steps 10``, ``--lr_codec 1e-4``, ``--report_to
+    tensorboard``, ``--disc_channels 4 8 8 16 16``, ``--codec_config '{hidden_size: 64}'``). ``llmcodec train
+    CONFIG.yaml --help`` lists every field with its help and the config's value. ``--resume [CHECKPOINT]`` continues
+    a run (the newest complete checkpoint of ``output_dir`` without a path); an ``output_dir`` holding a previous
+    run is refused otherwise, unless ``--overwrite_output_dir``. ``--print-config`` prints the resolved arguments.
+    Works under ``accelerate launch`` (``python -m llmcodec.cli train …``).
+    """
     from llmcodec.training.trainer.argument_parsing import parse_training_command_line
 
     if any(token in ("-h", "--help") for token in args.overrides):
