@@ -15,10 +15,10 @@ from llmcodec.generation import (
     generate_codes,
     load_codec_lm,
 )
+from token_lm_testing import TINY_LM_SIZES
 
 N = 20480
-TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-            head_dim=16, max_codes=40, k_max=3)  # 44 positions
+TINY = dict(TINY_LM_SIZES, max_codes=40, k_max=3)  # 44 positions
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from llmcodec.evaluation.salmon import (
 from llmcodec.evaluation.token_lm_data import make_sequences
 from llmcodec.evaluation.token_lm_model import TokenLMConfig, build_lm, score_lm
 from llmcodec.tokenizer.mapping import AudioTokenMap
+from token_lm_testing import TINY_LM_SIZES
 
 
 def change_penalty(code_lists):
@@ -101,8 +102,7 @@ def test_known_answer_accuracy() -> None:
 
 def test_causal_lm_scorer_matches_score_lm() -> None:
     vocab = AudioTokenMap.for_token_lm(32)
-    model = build_lm(TokenLMConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                                   num_key_value_heads=1, head_dim=16, max_codes=64), vocab)
+    model = build_lm(TokenLMConfig(**TINY_LM_SIZES, max_codes=64), vocab)
     codes = [torch.arange(20) % 7, torch.arange(9) % 5]
     scores = CausalLMScorer(model, vocab)(codes)
     for c, s in zip(codes, scores):

@@ -25,9 +25,7 @@ from llmcodec.evaluation.token_lm_model import (
     train_lm,
 )
 from llmcodec.tokenizer.mapping import AudioTokenMap
-
-TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-            num_key_value_heads=1, head_dim=16)
+from token_lm_testing import TINY_LM_SIZES
 
 
 def test_vocabulary_and_sequences() -> None:
@@ -69,7 +67,7 @@ def test_untrained_lm_is_near_uniform_and_trained_lm_learns_a_cycle(tmp_path) ->
     codes = [list((np.arange(48) + rng.integers(8)) % 8) for _ in range(24)]
     train = make_sequences(codes[:20], vocab, max_codes=48)
     held = make_sequences(codes[20:], vocab, max_codes=48)
-    config = TokenLMConfig(**TINY, epochs=12, batch_size=8, learning_rate=1e-2, max_codes=48, seed=0)
+    config = TokenLMConfig(**TINY_LM_SIZES, epochs=12, batch_size=8, learning_rate=1e-2, max_codes=48, seed=0)
     model = build_lm(config, vocab)
     before = score_lm(model, held, vocab)
     assert before["uniform_perplexity"] == 64
@@ -111,7 +109,8 @@ def test_k_step_accuracy_counts_exact_steps() -> None:
     assert result["accuracy"] == [0.5, 0.5]
 
 
-E2E = dict(TINY, epochs=8, batch_size=8, learning_rate=1e-2, max_codes=32, eval_fraction=0.25, anchors_per_sequence=4)
+E2E = dict(TINY_LM_SIZES, epochs=8, batch_size=8, learning_rate=1e-2, max_codes=32, eval_fraction=0.25,
+           anchors_per_sequence=4)
 
 
 def test_run_token_lm_end_to_end_learns_a_predictable_codec(tmp_path) -> None:
@@ -146,7 +145,7 @@ def test_token_lm_with_our_codec_and_a_bad_file(tmp_path) -> None:
             sf.write(root / split / f"{i}.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
     (root / "train" / "bad.wav").write_bytes(b"not audio")
     codec = LLMCodecCodes(tiny_model())
-    config = TokenLMConfig(**TINY, epochs=1, batch_size=4, max_codes=50, anchors_per_sequence=4)
+    config = TokenLMConfig(**TINY_LM_SIZES, epochs=1, batch_size=4, max_codes=50, anchors_per_sequence=4)
     result = run_token_lm(codec, folder_items(root), tmp_path / "out", config, progress=False)
     assert result["files"] == {"train": 4, "eval": 2, "failed": {"train/bad.wav": result["files"]["failed"]["train/bad.wav"]}}
     assert result["eval_codes"] == 2 * 50 and result["codebook_size"] == 256

@@ -18,10 +18,10 @@ from code_stand_ins import CyclicCodec, items
 from llmcodec.evaluation.token_lm import run_token_lm
 from llmcodec.evaluation.token_lm_checkpoints import IDENTITY_FILE, checkpoints
 from llmcodec.evaluation.token_lm_model import TokenLMConfig
+from token_lm_testing import TINY_LM_SIZES
 
 # 9 training files x 3 windows = 27 windows, 4 batches of 8 per epoch: 12 optimizer steps in 3 epochs.
-RUN = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-           head_dim=16, epochs=3, batch_size=8, learning_rate=1e-2, max_codes=32, eval_fraction=0.25,
+RUN = dict(TINY_LM_SIZES, epochs=3, batch_size=8, learning_rate=1e-2, max_codes=32, eval_fraction=0.25,
            anchors_per_sequence=4)
 TOTAL_STEPS = 12
 
