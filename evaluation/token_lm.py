@@ -183,7 +183,8 @@ def run_token_lm(codec: CodeExtractor, items: Sequence[AudioItem], output: str |
     counts = per_file_sums([w.numpy() for w in held_windows], owners, n_files)[1]
 
     identity = hashlib.sha256(json.dumps({"codes": cache.name, "config": {**asdict(config), "seed": None},
-                                          "warm": asdict(warm) if warm else None}, sort_keys=True).encode()).hexdigest()
+                                          "warm": asdict(warm) if warm else None,
+                                          "batching": "length-grouped"}, sort_keys=True).encode()).hexdigest()
     codebook = None
     if warm is not None and warm.init_rows == "codebook":
         if not hasattr(codec, "codebook_vectors"):

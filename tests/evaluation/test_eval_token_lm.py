@@ -218,3 +218,38 @@ def test_run_reports_file_level_intervals_and_bits_per_second(tmp_path) -> None:
     assert got["mean_bits_per_second"] == pytest.approx(got["mean"] / math.log(2) * 50)
     assert result["frame_rate"] == 50 and result["uniform_loss"] == pytest.approx(math.log(64))
     assert result["intervals"]["gain_over_unigram"]["mean"] == pytest.approx(got["mean"] - result["loss"])
+
+
+def test_score_lm_reports_each_sequence_in_the_callers_order() -> None:
+    # Scored in order of length; each per-sequence sum must still belong to the sequence at that position.
+    vocab = AudioTokenMap.for_token_lm(32)
+    rng = np.random.default_rng(1)
+    codes = [list(rng.integers(0, 32, size=n)) for n in (40, 12, 23, 9, 31, 10, 17)]
+    sequences = make_sequences(codes, vocab, max_codes=48)
+    model = build_lm(TokenLMConfig(**TINY_LM_SIZES, max_codes=48, seed=0), vocab)
+    together = score_lm(model, sequences, vocab, batch_size=3)["per_sequence"]
+    alone = [score_lm(model, [s], vocab)["per_sequence"] for s in sequences]
+    assert together["targets"] == [a["targets"][0] for a in alone] == [len(c) for c in codes]
+    assert together["nll"] == pytest.approx([a["nll"][0] for a in alone], rel=1e-4)
+
+
+def test_training_batches_windows_of_similar_length(tmp_path, monkeypatch) -> None:
+    import llmcodec.evaluation.token_lm_model as token_lm_model
+
+    seen: list[int] = []
+    original = token_lm_model.collate
+
+    def recording_collate(rows, pad_id):
+        batch = original(rows, pad_id)
+        seen.append(int(batch["attention_mask"].sum()) / batch["attention_mask"].numel())
+        return batch
+
+    monkeypatch.setattr(token_lm_model, "collate", recording_collate)
+    vocab = AudioTokenMap.for_token_lm(16)
+    rng = np.random.default_rng(0)
+    lengths = [int(n) for n in rng.permutation([8] * 24 + [60] * 24)]
+    train = make_sequences([list(rng.integers(0, 16, size=n)) for n in lengths], vocab, max_codes=64)
+    config = TokenLMConfig(**TINY_LM_SIZES, epochs=1, batch_size=4, max_codes=64, seed=0)
+    train_lm(build_lm(config, vocab), train, vocab, config, tmp_path / "trainer")
+    # Random batches of 4 mix 9- and 61-id windows (padding ~40 %); length-grouped ones hardly ever do.
+    assert len(seen) == 12 and sum(seen) / len(seen) > 0.9, seen
