@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARMS = {
     "ftp-sa": "(b) recon + GAN + bridge/FTP/SA vs SmolLM2 (shipped)",
     "recon-gan": "(a) recon + GAN only",
+    "ftp-strong": "(c) as (b) with FTP weighted 5x",
 }
 # The held-out set as a whole and its grid of 5 sample rates x 3 levels (conditions/)
 DOMAINS = ("overall", "conditions")
@@ -84,6 +85,8 @@ COLUMNS = [  # (key, header, format of one value)
 def table(results: dict, token_lm: dict) -> str:
     rows = ["| arm | seeds | " + " | ".join(h for _, h, _ in COLUMNS) + " |", "|---|---|" + "---|" * len(COLUMNS)]
     for arm, label in ARMS.items():
+        if arm not in results:
+            continue
         seeds = results[arm]
         cells = []
         for key, _, fmt in COLUMNS:
@@ -108,16 +111,17 @@ def plot(results: dict, path: Path) -> None:
 
     keys = [("token_lm_perplexity", "token-LM perplexity"), ("unigram_perplexity", "unigram perplexity"),
             ("overall_stoi", "STOI, held-out set"), ("conditions_stoi", "STOI, rate x level grid")]
+    arms = {arm: label for arm, label in ARMS.items() if arm in results}
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.4))
     for ax, (key, title) in zip(axes, keys):
-        for x, (arm, label) in enumerate(ARMS.items()):
+        for x, (arm, label) in enumerate(arms.items()):
             values = [row[key] for row in results[arm].values()]
             ax.scatter([x] * len(values), values, alpha=0.7)
             ax.errorbar([x + 0.15], [statistics.fmean(values)], yerr=[statistics.stdev(values)] if len(values) > 1 else None,
                         fmt="o", color="black", capsize=4)
-        ax.set_xticks(range(len(ARMS)), [label.split(" ")[0] for label in ARMS.values()])
+        ax.set_xticks(range(len(arms)), [label.split(" ")[0] for label in arms.values()])
         ax.set_title(title)
-    fig.suptitle("stage-2 arms over seeds: (b) + bridge/FTP/SA, (a) GAN only")
+    fig.suptitle("stage-2 arms over seeds: (a) GAN only, (b) + bridge/FTP/SA, (c) FTP 5x")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -129,9 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     results = {arm: {s: seed_numbers(*d) for s, d in seed_dirs(a.work, arm).items()} for arm in ARMS}
     missing = [arm for arm, seeds in results.items() if not seeds]
-    if missing:
+    # The control arm and at least one LLM-facing arm make a comparison; arms still running are left out and named.
+    if "recon-gan" in missing or len(missing) > len(ARMS) - 2:
         print(f"error: no finished seed for arm(s) {', '.join(missing)} under {a.work}", file=sys.stderr)
         return 2
+    if missing:
+        print(f"not finished yet, left out: {', '.join(missing)}", file=sys.stderr)
+    results = {arm: seeds for arm, seeds in results.items() if seeds}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "ablation_seeds.json").write_text(json.dumps(results, indent=1) + "\n")
     first = next(iter(seed_dirs(a.work, next(iter(ARMS))).values()))[1]

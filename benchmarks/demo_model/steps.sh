@@ -23,11 +23,14 @@ shipped_model() {  # COMMIT DIR: the default model as that commit shipped it, fr
   git archive "$1" llmcodec/assets/default-model | tar -x -C "$2" --strip-components 3
 }
 
-train_run() {  # CONFIG OUTPUT_DIR LOG_NAME [--key value ...]: llmcodec train configs/CONFIG.yaml on one core, unless exported
-  local config=$1 out=$2 log=$3
+train_run() {  # CONFIG OUTPUT_DIR LOG_NAME [--key value ...]: llmcodec train configs/CONFIG.yaml on one core, unless
+  # exported; an interrupted run continues from its newest complete checkpoint
+  local config=$1 out=$2 log=$3 resume=()
   shift 3
   [ -f "$out/export/model.safetensors" ] && return 0
-  OMP_NUM_THREADS=1 llmcodec train "configs/$config.yaml" --output_dir "$out" "$@" > "$WORK/train-$log.log" 2>&1
+  compgen -G "$out/checkpoint-*" > /dev/null && resume=(--resume)
+  OMP_NUM_THREADS=1 llmcodec train "configs/$config.yaml" --output_dir "$out" "$@" "${resume[@]}" \
+      >> "$WORK/train-$log.log" 2>&1
 }
 
 store_float16() {  # EXPORT_DIR OUT_DIR: the Hub folder as it ships (float16 storage, float32 on load)

@@ -35,7 +35,7 @@ def _seed(work: Path, seed: int, arm: str, stoi: float, lm_perplexity: float, co
         "files": {"train": 10, "eval": 2}}))
 
 
-def test_arms_over_seeds_from_the_work_folder(report, tmp_path):
+def test_arms_over_seeds_from_the_work_folder(report, tmp_path, capsys):
     work, out = tmp_path / "work", tmp_path / "out"
     for seed, stoi in ((0, 0.70), (1, 0.74)):
         _seed(work, seed, "ftp-sa", stoi, lm_perplexity=2.0, codes=[0, 1, 2, 3])
@@ -53,6 +53,8 @@ def test_arms_over_seeds_from_the_work_folder(report, tmp_path):
     table = (out / "ablation_seeds.md").read_text()
     assert "0.720 ± 0.028" in table  # mean and sample SD of the two ftp-sa seeds' held-out STOI
     assert "| 2 (0, 1) |" in table and "| 1 (2) |" in table
+    assert "(c)" not in table  # the FTP-5x arm has no finished seed: left out of the table, named on stderr
+    assert "ftp-strong" in capsys.readouterr().err
     assert (out / "ablation_seeds.png").stat().st_size > 0
 
 
