@@ -20,11 +20,20 @@ class LLMCodecVectorQuantizer(nn.Module):
     def __init__(self, config: LLMCodecConfig):
         super().__init__()
         self.codebook_size = config.codebook_size
-        self.commitment_weight = config.commitment_weight
-        self.codebook_loss_weight = config.codebook_loss_weight
+        self.config = config
         self.in_proj = weight_norm(nn.Conv1d(config.hidden_size, config.codebook_dim, kernel_size=1))
         self.out_proj = weight_norm(nn.Conv1d(config.codebook_dim, config.hidden_size, kernel_size=1))
         self.codebook = nn.Embedding(config.codebook_size, config.codebook_dim)
+
+    # The loss weights are read from the config at each call: a config changed after construction (a training run's
+    # `codec_config` on top of `codec_init`) must reach the loss.
+    @property
+    def commitment_weight(self) -> float:
+        return float(self.config.commitment_weight)
+
+    @property
+    def codebook_loss_weight(self) -> float:
+        return float(self.config.codebook_loss_weight)
 
     # Rows of the distance matrix computed at once; bounds memory at (rows x codebook_size) floats.
     lookup_chunk_rows = 4096

@@ -56,3 +56,22 @@ def test_codec_config_on_top_of_codec_init_reaches_the_features(tmp_path):
         unfloored = tiny_model(seed=3).encoder.stft_frontend(audio)
     torch.testing.assert_close(got, expected)
     assert not torch.allclose(got, unfloored)
+
+
+def test_codec_config_on_top_of_codec_init_reaches_the_vq_loss(tmp_path):
+    """`commitment_weight` / `codebook_loss_weight` set over `codec_init` weigh the VQ loss of the loaded codec."""
+    from codec_testing import speechlike, tiny_model
+
+    from llmcodec.hub import save_codec_folder
+    from llmcodec.training.trainer.builders import load_codec_for_training
+
+    save_codec_folder(tiny_model(seed=3), tmp_path / "init")
+    losses = {}
+    for weight in (0.25, 2.0):
+        model_args, _, _ = tiny_args(tmp_path / f"run{weight}", codec_init=str(tmp_path / "init"),
+                                     codec_config={"commitment_weight": weight, "codebook_loss_weight": 0.0})
+        codec = load_codec_for_training(model_args).train()
+        with torch.no_grad():
+            losses[weight] = float(codec(speechlike(16000)[None] * 0.1).vq_loss.mean())
+    assert losses[0.25] > 0
+    assert losses[2.0] == pytest.approx(8 * losses[0.25], rel=1e-4)
