@@ -48,6 +48,10 @@ class LLMCodecConfig(PreTrainedConfig):
         codebook_dim (`int`, defaults to 8): dimension of the factorized (projected) code space.
         commitment_weight (`float`, defaults to 0.25): weight of the VQ commitment loss.
         codebook_loss_weight (`float`, defaults to 1.0): weight of the VQ codebook loss.
+        commitment_angular_weight (`float`, defaults to 0.0): weight of an angular commitment loss, `1 - cos` between
+            each frame's projected latent and its code (not in the released recipe). Codes are chosen by angle, and the
+            squared-distance commitment can be lowered by matching norms alone; this term pulls the latent's direction
+            onto its code, away from the boundary with the next code.
         codebook_partitions (`dict[str, list[int]]`): named code ranges `[start, end)` that `encode` can restrict
             the search to (`codebook_domain=`).
         max_log_magnitude_clip (`float`, defaults to 100.0): the iSTFT head clips `exp(log-magnitude)` to this.
@@ -87,6 +91,7 @@ class LLMCodecConfig(PreTrainedConfig):
     codebook_dim: int = 8
     commitment_weight: float = 0.25
     codebook_loss_weight: float = 1.0
+    commitment_angular_weight: float = 0.0
     codebook_partitions: dict = field(default_factory=_default_codebook_partitions)
     max_log_magnitude_clip: float = 100.0
     freeze_batchnorm_in_training: bool = True
@@ -127,6 +132,8 @@ class LLMCodecConfig(PreTrainedConfig):
             problems.append(f"normalize_level_dbfs must be a level in [-80, 0] dBFS or None, got {level}")
         if not (math.isfinite(self.normalize_max_gain_db) and self.normalize_max_gain_db >= 0):
             problems.append(f"normalize_max_gain_db must be a finite number >= 0, got {self.normalize_max_gain_db}")
+        if not (math.isfinite(self.commitment_angular_weight) and self.commitment_angular_weight >= 0):
+            problems.append(f"commitment_angular_weight must be a finite number >= 0, got {self.commitment_angular_weight}")
         if not (math.isfinite(self.spectral_floor) and self.spectral_floor >= 0):
             problems.append(f"spectral_floor must be a finite number >= 0, got {self.spectral_floor}")
         if problems:

@@ -35,6 +35,10 @@ class LLMCodecVectorQuantizer(nn.Module):
     def codebook_loss_weight(self) -> float:
         return float(self.config.codebook_loss_weight)
 
+    @property
+    def commitment_angular_weight(self) -> float:
+        return float(self.config.commitment_angular_weight)
+
     # Rows of the distance matrix computed at once; bounds memory at (rows x codebook_size) floats.
     lookup_chunk_rows = 4096
 
@@ -78,6 +82,9 @@ class LLMCodecVectorQuantizer(nn.Module):
                 commitment = F.mse_loss(projected, quantized.detach(), reduction="none")
                 codebook = F.mse_loss(quantized, projected.detach(), reduction="none")
                 per_frame = (self.commitment_weight * commitment + self.codebook_loss_weight * codebook).mean(1)
+                if self.commitment_angular_weight > 0:
+                    cosine = F.cosine_similarity(projected, quantized.detach(), dim=1, eps=1e-8)
+                    per_frame = per_frame + self.commitment_angular_weight * (1.0 - cosine)
                 if frame_mask is None:
                     loss = per_frame.mean(1)
                 else:

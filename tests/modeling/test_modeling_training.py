@@ -28,6 +28,16 @@ def test_vq_loss_matches_its_definition():
     assert torch.allclose(output.vq_loss[0], expected, atol=1e-6)
 
 
+def test_angular_commitment_adds_one_minus_cosine_to_its_code():
+    model = tiny_model(seed=12, commitment_angular_weight=2.0).train()
+    output = model.encode(speechlike(6400, seed=3)[None, None])
+    projected = output.projected_latents
+    quantized = model.quantizer.codebook.weight[output.audio_codes]
+    cosine = torch.nn.functional.cosine_similarity(projected, quantized, dim=-1)
+    expected = 1.25 * (projected - quantized).pow(2).mean() + 2.0 * (1 - cosine).mean()
+    assert torch.allclose(output.vq_loss[0], expected, atol=1e-6)
+
+
 def test_vq_loss_ignores_padded_frames():
     model = tiny_model(seed=13).train()
     clip = speechlike(6400, seed=4)
@@ -46,3 +56,14 @@ def test_batchnorm_stays_frozen_in_training_mode():
     assert torch.equal(norm.running_mean, before)
     unfrozen = tiny_model(seed=14, freeze_batchnorm_in_training=False).train()
     assert unfrozen.encoder.conformer.layers[0].conv_module.conv_norm.training
+
+
+def test_angular_commitment_weight_is_validated_and_off_by_default():
+    import pytest
+
+    from llmcodec.modeling import LLMCodecConfig
+
+    assert LLMCodecConfig().commitment_angular_weight == 0.0  # the released recipe's loss is unchanged
+    for bad in (-0.5, float("nan")):
+        with pytest.raises(ValueError, match="commitment_angular_weight"):
+            LLMCodecConfig(commitment_angular_weight=bad)
